@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Entry point of `npm start` and `npm test`: works with nothing but Node and npm installed.
+// It brings the pinned pnpm, installs from the lock file, builds, then starts the app or runs
+// every test. Each step is idempotent and skipped quickly when already done.
+import { spawnSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const command = process.argv[2];
+const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', TURBO_NO_UPDATE_NOTIFIER: '1' };
+
+function step(title) {
+  process.stdout.write(`\n▶ ${title}\n`);
+}
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env, ...options });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    process.stderr.write(`✖ ${cmd} ${args.join(' ')} exited with ${result.status ?? result.signal}\n`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function versionOf(bin) {
+  const result = spawnSync(bin, ['--version'], { encoding: 'utf8', env });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+/** The pinned pnpm, from PATH when it matches, otherwise installed into .tools/ with npm. */
+function ensurePnpm() {
+  if (versionOf('pnpm') === pinned) return 'pnpm';
+  const local = join(root, '.tools', 'node_modules', '.bin', 'pnpm');
+  if (existsSync(local) && versionOf(local) === pinned) return local;
+  step(`installing pnpm ${pinned} into .tools/`);
+  run('npm', ['install', '--no-save', '--no-package-lock', '--prefix', join(root, '.tools'), `pnpm@${pinned}`]);
+  return local;
+}
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  process.stderr.write(`✖ Node ${process.versions.node} is too old: this project needs Node 20.19 or newer.\n`);
+  process.exit(1);
+}
+if (command !== 'start' && command !== 'test') {
+  process.stderr.write('usage: bootstrap.mjs start|test\n');
+  process.exit(2);
+}
+
+const pnpm = ensurePnpm();
+env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
+step('installing dependencies (frozen lock file)');
+run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']);
+step('building');
+run(pnpm, ['run', 'build', '--output-logs=errors-only']);
+
+if (command === 'start') {
+  step('starting');
+  // Hand the terminal to the gateway; Ctrl-C reaches it directly and it stops what it started.
+  const child = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { cwd: root, stdio: 'inherit', env });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+} else {
+  step('preparing test services (Redis server, Chromium)');
+  run('bash', [join(root, 'infra/scripts/ensure-test-deps.sh')]);
+  step('type-checking');
+  run(pnpm, ['run', 'typecheck', '--output-logs=errors-only']);
+  step('unit and integration tests');
+  run(pnpm, ['run', 'test:unit']);
+  step('browser tests');
+  run(pnpm, ['run', 'test:e2e']);
+  process.stdout.write('\n✔ all tests passed\n');
+}
