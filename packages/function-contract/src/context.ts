@@ -1,0 +1,66 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { FunctionContext } from './types.js';
+
+/** The settings the platform hands a function process, all through its environment. */
+export interface InstanceSettings {
+  name: string;
+  mode: 'oneshot' | 'warm';
+  instance: string;
+  port: number;
+  host: string;
+  maxInFlight: number;
+  idleSeconds: number;
+  env: Record<string, string>;
+  secretNames: string[];
+  secretsDir: string;
+}
+
+const list = (value: string | undefined) => (value ? value.split(',').filter(Boolean) : []);
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceSettings {
+  const mode = env.FN_MODE === 'warm' ? 'warm' : 'oneshot';
+  return {
+    name: env.FN_NAME ?? 'function',
+    mode,
+    instance: env.FN_INSTANCE ?? `${hostname()}-${process.pid}`,
+    port: Number(env.PORT ?? 8080),
+    host: env.FN_HOST ?? '0.0.0.0',
+    maxInFlight: Number(env.FN_MAX_INFLIGHT ?? 64),
+    idleSeconds: Number(env.FN_IDLE_SECONDS ?? 0),
+    env: Object.fromEntries(list(env.FN_ENV).map((key) => [key, env[key] ?? ''])),
+    secretNames: list(env.FN_SECRETS),
+    secretsDir: env.SECRETS_DIR ?? '/run/secrets',
+  };
+}
+
+/** `database-url` is read from the file /run/secrets/database-url, else from $DATABASE_URL. */
+export function secretReader(settings: InstanceSettings, env: NodeJS.ProcessEnv = process.env) {
+  const cache = new Map<string, string>();
+  return (name: string): string => {
+    if (!settings.secretNames.includes(name)) {
+      throw new Error(`secret "${name}" is not declared in the function's manifest`);
+    }
+    const cached = cache.get(name);
+    if (cached !== undefined) return cached;
+    const file = join(settings.secretsDir, name);
+    const value = existsSync(file) ? readFileSync(file, 'utf8').trim() : env[name.toUpperCase().replaceAll('-', '_')];
+    if (!value) throw new Error(`secret "${name}" is not set (no file ${file}, no $${name.toUpperCase().replaceAll('-', '_')})`);
+    cache.set(name, value);
+    return value;
+  };
+}
+
+/** Logs go to stderr: in one-shot mode stdout carries the response. */
+export function createLogger(settings: InstanceSettings): Logger {
+  return pino(
+    { name: settings.name, level: process.env.LOG_LEVEL ?? 'info', base: { instance: settings.instance } },
+    pino.destination({ dest: 2, sync: settings.mode === 'oneshot' }),
+  );
+}
+
+export function baseContext(settings: InstanceSettings, log: Logger): Omit<FunctionContext, 'callId'> {
+  return { instance: settings.instance, log, env: settings.env, secret: secretReader(settings) };
+}

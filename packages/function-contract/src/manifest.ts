@@ -1,0 +1,88 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { z } from 'zod';
+
+const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be an UPPER_SNAKE_CASE variable name');
+const secretName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a lower-case-dashed secret name');
+
+/** The manifest `functions/<name>/function.json`: everything the platform needs to run a function. */
+export const manifestSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower case letters, digits and dashes, starting with a letter'),
+    description: z.string().max(200).optional(),
+    /** Entry module, relative to the function's folder. */
+    main: z.string().default('dist/main.js'),
+    /** Container image (docker and swarm runtimes). */
+    image: z.string().min(1).optional(),
+    /** `warm`: long-lived instances serving calls over HTTP; `oneshot`: one process per call. */
+    mode: z.enum(['warm', 'oneshot']).default('warm'),
+    timeoutSeconds: z.number().positive().max(900).default(10),
+    /** Calls in flight at once across all instances; more wait in line. */
+    maxConcurrency: z.number().int().min(1).max(10_000).default(32),
+    /** Warm instances at most (scale-up limit). */
+    maxInstances: z.number().int().min(1).max(100).default(2),
+    /** Calls allowed to wait for a free slot; beyond it the gateway answers 429. */
+    maxQueued: z.number().int().min(0).max(100_000).default(1_000),
+    memoryMb: z.number().int().min(16).max(65_536).default(128),
+    /** A warm instance with no calls for this long is stopped (scale to zero). */
+    idleSeconds: z.number().positive().max(86_400).default(30),
+    /** Variables passed to the function; the value is the default, the platform's environment overrides it. */
+    env: z.record(envName, z.string()).default({}),
+    /** Secrets the function reads with `context.secret(name)`. */
+    secrets: z.array(secretName).default([]),
+  })
+  .strict();
+
+export type FunctionManifest = z.infer<typeof manifestSchema>;
+
+/** A manifest plus where it was found. */
+export interface FunctionSpec extends FunctionManifest {
+  dir: string;
+  manifestPath: string;
+}
+
+export class ManifestError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${file}: ${field ? `field "${field}" ` : ''}${problem}`);
+    this.name = 'ManifestError';
+  }
+}
+
+/** Reads and validates one manifest; throws a ManifestError naming the file and the field. */
+export async function loadManifest(manifestPath: string, displayRoot = process.cwd()): Promise<FunctionSpec> {
+  const shown = relative(displayRoot, manifestPath) || manifestPath;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(manifestPath, 'utf8'));
+  } catch (error) {
+    throw new ManifestError(shown, '', `is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.');
+    throw new ManifestError(shown, field, issue.message);
+  }
+  const dir = join(manifestPath, '..');
+  const folder = dir.split(/[\\/]/).pop();
+  if (folder !== parsed.data.name) {
+    throw new ManifestError(shown, 'name', `is "${parsed.data.name}" but the folder is "${folder}"`);
+  }
+  return { ...parsed.data, dir, manifestPath };
+}
+
+/** Loads every `<dir>/<name>/function.json`; fails on the first bad one. */
+export async function loadFunctions(functionsDir: string, displayRoot = process.cwd()): Promise<FunctionSpec[]> {
+  const entries = await readdir(functionsDir, { withFileTypes: true });
+  const specs: FunctionSpec[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const manifestPath = join(functionsDir, entry.name, 'function.json');
+    if (existsSync(manifestPath)) specs.push(await loadManifest(manifestPath, displayRoot));
+  }
+  return specs;
+}

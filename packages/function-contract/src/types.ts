@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+
+/** What a function receives: the HTTP request the gateway got, as plain data. */
+export interface FunctionRequest {
+  method: string;
+  /** Path below the function's route: `/function/results/options` gives `/options`. */
+  path: string;
+  query: Record<string, string | string[]>;
+  /** Header names are lower case. */
+  headers: Record<string, string>;
+  /** The body as UTF-8 text ('' when there is none). */
+  body: string;
+}
+
+/** What a function answers. */
+export interface FunctionResponse {
+  status: number;
+  headers?: Record<string, string | string[]>;
+  body?: string;
+}
+
+export interface FunctionContext {
+  /** The call's id: the gateway's X-Call-Id, the same in logs of every process the call touches. */
+  callId: string;
+  /** Identifies the process or container serving the call. */
+  instance: string;
+  log: Logger;
+  /** Environment variables the manifest declares, with its defaults applied. */
+  env: Readonly<Record<string, string>>;
+  /** Secrets the manifest declares, read from the environment or from /run/secrets. */
+  secret(name: string): string;
+}
+
+export type Handler = (request: FunctionRequest, context: FunctionContext) => Promise<FunctionResponse>;
+
+/**
+ * A function module: its handler, plus optional hooks run once per process. `setup` opens
+ * connections before the first call (a warm instance reports healthy only after it);
+ * `teardown` closes them before the process exits.
+ */
+export interface FunctionDefinition {
+  handler: Handler;
+  setup?(context: Omit<FunctionContext, 'callId'>): Promise<void>;
+  teardown?(): Promise<void>;
+}
+
+/** The wire form of one call between the gateway and an instance (stdin/stdout or HTTP). */
+export interface Invocation {
+  callId: string;
+  request: FunctionRequest;
+}

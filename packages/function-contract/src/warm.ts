@@ -1,0 +1,78 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { text } from 'node:stream/consumers';
+import type { FunctionDefinition } from './types.js';
+import type { InstanceSettings } from './context.js';
+import { baseContext, createLogger } from './context.js';
+import { parseInvocation, runHandler } from './invoke.js';
+
+function send(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * Warm mode: an HTTP server serving calls until told to stop. `GET /_/health` answers once
+ * setup is done; `POST /_/invoke` takes an invocation and answers its response. Calls beyond
+ * the in-flight limit get 429 so the platform can route them elsewhere.
+ */
+export async function runWarm(definition: FunctionDefinition, settings: InstanceSettings): Promise<void> {
+  const log = createLogger(settings);
+  const base = baseContext(settings, log);
+  let inFlight = 0;
+  let ready = false;
+  let draining = false;
+  let lastCall = Date.now();
+
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && req.url === '/_/health') {
+      return send(res, ready && !draining ? 200 : 503, { ready, draining, inFlight });
+    }
+    if (req.method !== 'POST' || req.url !== '/_/invoke') return send(res, 404, { error: 'not found' });
+    if (draining) return send(res, 503, { error: 'instance is stopping' });
+    if (inFlight >= settings.maxInFlight) return send(res, 429, { error: 'instance busy' });
+    inFlight++;
+    lastCall = Date.now();
+    try {
+      let invocation;
+      try {
+        invocation = parseInvocation(await text(req));
+      } catch (error) {
+        return send(res, 400, { error: (error as Error).message });
+      }
+      send(res, 200, await runHandler(definition, invocation, base));
+    } finally {
+      inFlight--;
+      lastCall = Date.now();
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+
+  const stop = async (reason: string) => {
+    if (draining) return;
+    draining = true;
+    log.info({ reason, inFlight }, 'stopping');
+    server.close();
+    server.closeIdleConnections();
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    await definition.teardown?.();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  // Started by a local platform with a pipe on stdin: the pipe closing means the platform is gone.
+  if (process.env.FN_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('end', () => void stop('platform went away')).resume();
+  }
+  if (settings.idleSeconds > 0) {
+    // A safety net only: the platform normally stops idle instances itself.
+    setInterval(() => {
+      if (inFlight === 0 && Date.now() - lastCall > settings.idleSeconds * 1000) void stop('idle');
+    }, 1000).unref();
+  }
+
+  await new Promise<void>((resolve) => server.listen(settings.port, settings.host, resolve));
+  await definition.setup?.(base);
+  ready = true;
+  log.info({ port: settings.port }, 'ready');
+}

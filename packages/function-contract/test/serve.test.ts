@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, waitUntil } from '@voting/test-services';
+import type { FunctionResponse, Invocation } from '../src/index.js';
+
+const echo = join(import.meta.dirname, 'fixtures', 'echo.mjs');
+const request = (query: Record<string, string> = {}): Invocation => ({
+  callId: 'call-1',
+  request: { method: 'POST', path: '/x', query, headers: { 'content-type': 'text/plain' }, body: 'hi' },
+});
+
+function oneShot(input: string, env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [echo], { env: { ...process.env, FN_NAME: 'echo', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe('one-shot mode', () => {
+  it('reads one invocation from stdin and writes its response to stdout', async () => {
+    const result = await oneShot(JSON.stringify(request()), {
+      FN_ENV: 'GREETING',
+      GREETING: 'hello',
+      FN_SECRETS: 'api-key',
+      API_KEY: 's3cret',
+      FN_INSTANCE: 'p1',
+    });
+    expect(result.code).toBe(0);
+    const response = JSON.parse(result.stdout) as FunctionResponse;
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body!)).toMatchObject({
+      request: request().request,
+      callId: 'call-1',
+      instance: 'p1',
+      env: { GREETING: 'hello' },
+    });
+  });
+
+  it('reads a declared secret from the environment', async () => {
+    const result = await oneShot(JSON.stringify(request({ secret: 'api-key' })), { FN_SECRETS: 'api-key', API_KEY: 's3cret' });
+    expect(JSON.parse(JSON.parse(result.stdout).body).secret).toBe('s3cret');
+  });
+
+  it('turns a thrown error into a 500 JSON response without leaking it', async () => {
+    const result = await oneShot(JSON.stringify(request({ fail: '' })));
+    expect(result.code).toBe(0);
+    const response = JSON.parse(result.stdout) as FunctionResponse;
+    expect(response.status).toBe(500);
+    expect(response.body).not.toContain('asked to fail');
+    expect(result.stderr).toContain('asked to fail');
+  });
+
+  it('refuses an undeclared secret', async () => {
+    const result = await oneShot(JSON.stringify(request({ secret: 'other' })), { OTHER: 'x' });
+    expect(JSON.parse(result.stdout).status).toBe(500);
+    expect(result.stderr).toContain('secret \\"other\\" is not declared');
+  });
+
+  it('exits 2 with a message on a malformed invocation', async () => {
+    const result = await oneShot('{"callId": 1}');
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('bad invocation on stdin');
+  });
+});
+
+describe('warm mode', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+  });
+
+  async function startWarm(env: Record<string, string> = {}) {
+    const port = await freePort();
+    child = spawn(process.execPath, [echo], {
+      env: { ...process.env, FN_NAME: 'echo', FN_MODE: 'warm', PORT: String(port), FN_HOST: '127.0.0.1', ...env },
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
+    const base = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => (await fetch(`${base}/_/health`)).ok, { what: 'warm instance health' });
+    return base;
+  }
+  const invoke = (base: string, invocation: Invocation) =>
+    fetch(`${base}/_/invoke`, { method: 'POST', body: JSON.stringify(invocation) });
+
+  it('serves many calls from one process', async () => {
+    const base = await startWarm({ FN_INSTANCE: 'w1' });
+    const responses = await Promise.all([1, 2, 3].map((n) => invoke(base, { ...request(), callId: `c${n}` })));
+    const bodies = await Promise.all(responses.map(async (r) => JSON.parse(((await r.json()) as FunctionResponse).body!)));
+    expect(bodies.map((b) => b.callId)).toEqual(['c1', 'c2', 'c3']);
+    expect(new Set(bodies.map((b) => b.instance))).toEqual(new Set(['w1']));
+  });
+
+  it('answers 429 beyond its in-flight limit', async () => {
+    const base = await startWarm({ FN_MAX_INFLIGHT: '1' });
+    const slow = invoke(base, request({ sleep: '300' }));
+    await new Promise((r) => setTimeout(r, 50));
+    const busy = await invoke(base, request());
+    expect(busy.status).toBe(429);
+    expect((await slow).status).toBe(200);
+  });
+
+  it('rejects a malformed invocation with 400', async () => {
+    const base = await startWarm();
+    const response = await fetch(`${base}/_/invoke`, { method: 'POST', body: 'nope' });
+    expect(response.status).toBe(400);
+  });
+
+  it('drains in-flight calls on SIGTERM, then exits 0', async () => {
+    const base = await startWarm();
+    const slow = invoke(base, request({ sleep: '300' }));
+    await new Promise((r) => setTimeout(r, 50));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve));
+    child!.kill('SIGTERM');
+    expect((await slow).status).toBe(200);
+    expect(await exited).toBe(0);
+  });
+
+  it('exits when the platform that started it goes away', async () => {
+    await startWarm({ FN_EXIT_WITH_PARENT: '1' });
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve));
+    child!.stdin!.end();
+    expect(await exited).toBe(0);
+  });
+});
