@@ -1,10 +1,20 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp as makeTemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadFunctions, loadManifest, ManifestError } from '../src/index.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'functions');
+
+const temporary: string[] = [];
+async function mkdtemp(prefix: string): Promise<string> {
+  const dir = await makeTemp(prefix);
+  temporary.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 describe('function manifests', () => {
   it('applies defaults to a minimal manifest', async () => {

@@ -1,0 +1,73 @@
+import type { Server as SocketServer } from 'socket.io';
+import type { Logger } from 'pino';
+import type { EventBus } from '@voting/queue';
+import type { FunctionPool } from './pool.js';
+
+/**
+ * A live channel: when `topic` fires on the event bus, the gateway asks `source` for the
+ * current state and emits its body as `event` to every socket.io client. Bursts are
+ * coalesced to at most one refresh per `intervalMs`; new clients get the last state at once.
+ */
+export interface Channel {
+  event: string;
+  topic: string;
+  source: string;
+  intervalMs?: number;
+}
+
+export async function startChannel(
+  channel: Channel,
+  { events, pools, sockets, log }: { events: EventBus; pools: Map<string, FunctionPool>; sockets: SocketServer[]; log: Logger },
+): Promise<() => Promise<void>> {
+  const pool = pools.get(channel.source);
+  if (!pool) throw new Error(`channel "${channel.event}": source function "${channel.source}" does not exist`);
+  const interval = channel.intervalMs ?? 50;
+  let last: string | undefined;
+  let lastRefresh = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  async function refresh(): Promise<void> {
+    lastRefresh = Date.now();
+    try {
+      const response = await pool!.invoke({
+        callId: `channel-${channel.event}-${lastRefresh}`,
+        request: { method: 'GET', path: '/', query: {}, headers: {}, body: '' },
+      });
+      if (response.status !== 200 || response.body === undefined) throw new Error(`answered ${response.status}`);
+      if (response.body !== last) {
+        last = response.body;
+        for (const io of sockets) io.emit(channel.event, last);
+      }
+    } catch (error) {
+      log.warn({ channel: channel.event, err: error }, 'channel refresh failed');
+    }
+  }
+
+  // Leading edge at once, then at most one more per interval; never two refreshes at a time.
+  function schedule(): void {
+    if (timer) return;
+    const wait = Math.max(0, lastRefresh + interval - Date.now());
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (running) {
+        void running.then(schedule);
+        return;
+      }
+      running = refresh().finally(() => (running = undefined));
+    }, wait);
+  }
+
+  for (const io of sockets) {
+    io.on('connection', (socket) => {
+      if (last !== undefined) socket.emit(channel.event, last);
+      else schedule();
+    });
+  }
+  const unsubscribe = await events.subscribe(channel.topic, schedule);
+  return async () => {
+    clearTimeout(timer);
+    await unsubscribe();
+    await running;
+  };
+}

@@ -1,0 +1,136 @@
+// The voting app, composed: database, queue and events, the functions, the gateway and the pages.
+import { createServer, type Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadFunctions } from '@voting/function-contract';
+import { migrate, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
+import { createEventBus, createQueue } from '@voting/queue';
+import { loadConfig } from './config.js';
+import { createGateway } from './gateway.js';
+import { ProcessRuntime } from './runtimes/process.js';
+import { localSecret, secretResolver } from './secrets.js';
+import { site } from './pages.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const config = loadConfig();
+const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
+const cleanups: Array<() => Promise<unknown>> = [];
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+async function listen(server: Server, port: number): Promise<void> {
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.HOST, () => resolvePromise());
+  });
+}
+
+async function main(): Promise<void> {
+  const dataDir = resolve(root, config.DATA_DIR);
+  let databaseUrl = config.DATABASE_URL;
+  if (databaseUrl) {
+    await waitForPostgres(databaseUrl, { onWait: (e) => log.warn(`waiting for PostgreSQL at ${redact(databaseUrl!)}: ${e.message}`) });
+  } else {
+    const embedded = await startEmbeddedPostgres({
+      dir: join(dataDir, 'postgres'),
+      port: config.EMBEDDED_POSTGRES_PORT,
+      log: (message) => log.info(message),
+    });
+    cleanups.push(() => embedded.stop());
+    databaseUrl = embedded.url;
+    log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${join(dataDir, 'postgres')}`);
+  }
+  const applied = await migrate(databaseUrl);
+  if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
+
+  const queueUrl = config.QUEUE_URL ?? databaseUrl;
+  const eventsUrl = config.EVENTS_URL ?? databaseUrl;
+  const queue = createQueue(queueUrl);
+  const events = createEventBus(eventsUrl);
+  cleanups.unshift(() => queue.close(), () => events.close());
+
+  const secretsDir = config.SECRETS_DIR;
+  const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
+  const configured = secretResolver(secretsDir, fixed);
+  if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
+
+  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
+  const runtime = new ProcessRuntime({
+    env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: `http://127.0.0.1:${config.PORT}` },
+    secret: secretResolver(secretsDir, fixed),
+  });
+  const gateway = await createGateway({
+    functions,
+    runtime,
+    queue,
+    events,
+    log,
+    bodyLimit: config.BODY_LIMIT,
+    socketOrigins: config.SOCKET_ORIGINS,
+    channels: [{ event: 'scores', topic: 'votes', source: 'results' }],
+    aliases: [{ method: 'post', path: '/', function: 'vote' }],
+  });
+  cleanups.unshift(() => runtime.close());
+  cleanups.unshift(() => gateway.close());
+
+  const votePages = join(root, 'apps/vote/dist');
+  const resultPages = join(root, 'apps/result/dist');
+  const servers = [
+    createServer(site([['/result', resultPages], ['/', votePages]], gateway.app)),
+    createServer(site([['/', resultPages]], gateway.app)),
+  ];
+  await listen(servers[0]!, config.PORT);
+  await listen(servers[1]!, config.RESULT_PORT);
+  for (const server of servers) gateway.attachSockets(server);
+  cleanups.unshift(
+    ...servers.map(
+      (server) => () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeIdleConnections();
+        }),
+    ),
+  );
+  await gateway.start();
+
+  const shown = config.HOST === '0.0.0.0' ? 'localhost' : config.HOST;
+  process.stdout.write(
+    [
+      '',
+      `  Vote:    http://${shown}:${config.PORT}/`,
+      `  Result:  http://${shown}:${config.RESULT_PORT}/  (also http://${shown}:${config.PORT}/result/)`,
+      `  Gateway: http://${shown}:${config.PORT}/system/functions  (runtime: ${runtime.kind}, functions: ${functions.map((f) => f.name).join(', ')})`,
+      '',
+      '  Press Ctrl-C to stop.',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+let stopping = false;
+async function shutdown(signal: string, code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info(`${signal}: stopping`);
+  const force = setTimeout(() => {
+    log.error('shutdown took longer than 15 s; exiting anyway');
+    process.exit(1);
+  }, 15_000).unref();
+  for (const cleanup of cleanups) {
+    await cleanup().catch((error: unknown) => log.warn({ err: error }, 'cleanup step failed'));
+  }
+  clearTimeout(force);
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+main().catch(async (error: unknown) => {
+  log.fatal((error as Error).message);
+  await shutdown('start-up failure', 1);
+});

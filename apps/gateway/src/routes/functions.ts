@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Queue } from '@voting/queue';
+import type { FunctionPool } from '../pool.js';
+import { InvocationError } from '../errors.js';
+import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-function.js';
+import type { AsyncCall } from '../async-worker.js';
+
+const validName = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Finds the function named in the URL: 400 for a malformed name, 404 for an unknown one. */
+export function lookup(pools: Map<string, FunctionPool>, name: string): FunctionPool {
+  if (!validName.test(name)) {
+    throw new InvocationError(400, 'invalid function name: use lower case letters, digits and dashes');
+  }
+  const pool = pools.get(name);
+  if (!pool) throw new InvocationError(404, `function "${name}" not found`);
+  return pool;
+}
+
+/** Sync invocation of a named function, for routes like `POST /` that stand for one. */
+export function invokeHandler(pools: Map<string, FunctionPool>, name: string | ((req: Request) => string), prefix?: (req: Request) => string) {
+  return async (req: Request, res: Response) => {
+    const fnName = typeof name === 'string' ? name : name(req);
+    const pool = lookup(pools, fnName);
+    const callId = randomUUID();
+    const path = prefix ? pathAfter(req, prefix(req)) : req.path;
+    const response = await pool.invoke({ callId, request: toFunctionRequest(req, path) });
+    sendFunctionResponse(res, response, callId);
+  };
+}
+
+function callbackUrl(req: Request): string | undefined {
+  const value = req.get('x-callback-url');
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvocationError(400, 'X-Callback-Url is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvocationError(400, 'X-Callback-Url must be an http or https URL');
+  }
+  return url.toString();
+}
+
+/** `/function/<name>` (sync) and `/async-function/<name>` (queued, 202 + X-Call-Id). */
+export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue): Router {
+  const router = Router();
+  const nameParam = (req: Request) => String(req.params.name);
+
+  router.all(
+    '/function/:name{/*rest}',
+    invokeHandler(pools, nameParam, (req) => `/function/${req.params.name}`),
+  );
+
+  router.post('/async-function/:name{/*rest}', async (req: Request, res: Response) => {
+    const pool = lookup(pools, nameParam(req));
+    const call: AsyncCall = {
+      callId: randomUUID(),
+      function: pool.spec.name,
+      request: toFunctionRequest(req, pathAfter(req, `/async-function/${pool.spec.name}`)),
+      callbackUrl: callbackUrl(req),
+      acceptedAt: Date.now(),
+    };
+    try {
+      await queue.enqueue(JSON.stringify(call));
+    } catch (error) {
+      throw new InvocationError(503, `the call could not be queued: ${(error as Error).message}`, { 'retry-after': '1' });
+    }
+    res.status(202).setHeader('x-call-id', call.callId).json({ callId: call.callId });
+  });
+
+  return router;
+}
+
+/** Every error becomes a JSON `{ "error": ... }` with the right status; never an HTML page. */
+export function errorHandler(log: { error(obj: object, msg: string): void }) {
+  return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const err = error as { status?: number; statusCode?: number; type?: string; message?: string; headers?: Record<string, string> };
+    let status = err instanceof InvocationError ? err.status : (err.status ?? err.statusCode ?? 500);
+    let message = err.message ?? 'internal error';
+    if (err.type === 'entity.too.large') message = 'request body is too large';
+    else if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') message = 'unsupported body encoding';
+    else if (status >= 500 && !(err instanceof InvocationError)) {
+      log.error({ err: error }, 'request failed');
+      status = 500;
+      message = 'internal error';
+    }
+    if (res.headersSent) return;
+    for (const [name, value] of Object.entries(err instanceof InvocationError ? err.headers : {})) res.setHeader(name, value);
+    res.status(status).json({ error: message });
+  };
+}

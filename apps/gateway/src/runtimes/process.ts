@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FunctionResponse, FunctionSpec, Invocation } from '@voting/function-contract';
+import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
+import { functionEnv } from './function-env.js';
+import { freePort, waitForHealth } from './net.js';
+import { InvocationError } from '../errors.js';
+
+interface ProcessInstance extends Instance {
+  child: ChildProcess;
+}
+
+/** Functions as local Node processes: the embedded default, no Docker needed. */
+export class ProcessRuntime implements Runtime {
+  readonly kind = 'process';
+  private readonly children = new Set<ChildProcess>();
+
+  constructor(private readonly options: RuntimeOptions) {}
+
+  async deploy(): Promise<void> {}
+
+  private spawn(fn: FunctionSpec, settings: Record<string, string>): ChildProcess {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...functionEnv(fn, this.options, settings, { includeSecrets: true }),
+    };
+    const child = spawn(process.execPath, [`--max-old-space-size=${fn.memoryMb}`, join(fn.dir, fn.main)], {
+      cwd: fn.dir,
+      env,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
+    const instance = `${fn.name}-${randomBytes(3).toString('hex')}`;
+    const child = this.spawn(fn, { FN_MODE: 'oneshot', FN_INSTANCE: instance });
+    const kill = () => child.kill('SIGKILL');
+    signal.addEventListener('abort', kill, { once: true });
+    const chunks: Buffer[] = [];
+    child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdin!.on('error', () => {}); // a function that exits without reading stdin
+    child.stdin!.end(JSON.stringify(invocation));
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('close', (c, s) => resolve([c, s])),
+    );
+    signal.removeEventListener('abort', kill);
+    if (signal.aborted) throw signal.reason;
+    const output = Buffer.concat(chunks).toString('utf8');
+    if (code !== 0) throw new InvocationError(502, `function ${fn.name} exited with ${code ?? sig} before answering`);
+    try {
+      return JSON.parse(output) as FunctionResponse;
+    } catch {
+      throw new InvocationError(502, `function ${fn.name} wrote no valid response`);
+    }
+  }
+
+  async startInstance(fn: FunctionSpec): Promise<Instance> {
+    const port = await freePort();
+    const id = `${fn.name}-${randomBytes(3).toString('hex')}`;
+    const child = this.spawn(fn, {
+      FN_MODE: 'warm',
+      FN_INSTANCE: id,
+      PORT: String(port),
+      FN_HOST: '127.0.0.1',
+      FN_MAX_INFLIGHT: String(fn.maxConcurrency),
+      // The pipe on stdin closes if the gateway dies, so no instance outlives it.
+      FN_EXIT_WITH_PARENT: '1',
+    });
+    child.stdout!.pipe(process.stdout);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHealth(url, exited, fn.timeoutSeconds * 1000 + 10_000);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+    const instance: ProcessInstance = { id, url, exited, child };
+    return instance;
+  }
+
+  async stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void> {
+    (instance as ProcessInstance).child.kill(how === 'drain' ? 'SIGTERM' : 'SIGKILL');
+    await instance.exited;
+  }
+
+  async close(): Promise<void> {
+    const exits = [...this.children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of this.children) child.kill('SIGTERM');
+    await Promise.all(exits);
+  }
+}

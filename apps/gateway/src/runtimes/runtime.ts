@@ -1,0 +1,35 @@
+import type { FunctionResponse, FunctionSpec, Invocation } from '@voting/function-contract';
+
+/** A warm instance of a function: something serving `POST /_/invoke` at `url`. */
+export interface Instance {
+  id: string;
+  url: string;
+  /** Settles when the instance is gone, whether stopped or crashed. */
+  exited: Promise<void>;
+}
+
+/**
+ * What differs between running functions as local processes, containers or Swarm tasks.
+ * Everything else (limits, queuing, timeouts, scaling) is the FunctionPool's, once for all.
+ */
+export interface Runtime {
+  readonly kind: string;
+  /** Prepares a function (image checks, leftovers); no instance is started: scale from zero. */
+  deploy(fn: FunctionSpec): Promise<void>;
+  /** One call in a fresh instance that exits after it; aborting the signal kills it. */
+  runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse>;
+  /** Starts a warm instance and resolves once it reports healthy. */
+  startInstance(fn: FunctionSpec): Promise<Instance>;
+  /** Stops an instance: gracefully (drain) or at once (kill). */
+  stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void>;
+  /** Stops everything this runtime started. */
+  close(): Promise<void>;
+}
+
+/** Settings every runtime passes to function instances. */
+export interface RuntimeOptions {
+  /** Values for the functions' declared env, overriding the manifests' defaults (e.g. GATEWAY_URL). */
+  env: Record<string, string | undefined>;
+  /** Resolves a declared secret's value. */
+  secret(name: string): string | undefined;
+}

@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { io, type Socket } from 'socket.io-client';
+import { waitUntil } from '@voting/test-services';
+import { startTestGateway, type TestGateway } from './harness.js';
+
+describe('voting through the gateway (process runtime, PostgreSQL queue)', () => {
+  let t: TestGateway;
+  let db: pg.Pool;
+  beforeAll(async () => {
+    t = await startTestGateway();
+    db = new pg.Pool({ connectionString: t.databaseUrl });
+  });
+  afterAll(async () => {
+    await db.end();
+    await t.close();
+  });
+
+  const tallies = async () => {
+    const { rows } = await db.query<{ vote: string; n: number }>('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote');
+    return Object.fromEntries(rows.map((r) => [r.vote, r.n]));
+  };
+  const voteJson = (vote: unknown, cookie?: string) =>
+    fetch(`${t.url}/function/vote`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+      body: JSON.stringify({ vote }),
+    });
+  const cookieOf = (response: Response) => response.headers.get('set-cookie')!.split(';')[0]!;
+
+  it('shows the configured options', async () => {
+    const response = await fetch(`${t.url}/function/vote`);
+    expect(await response.json()).toEqual({ question: 'Cats vs Dogs!', options: { a: 'Cats', b: 'Dogs' } });
+    expect(await (await fetch(`${t.url}/function/results/options`)).json()).toEqual({ a: 'Cats', b: 'Dogs' });
+  });
+
+  it('records a vote, then a changed vote, for one voter', async () => {
+    const first = await voteJson('a');
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as { vote: string; voterId: string; instance: string };
+    expect(body.vote).toBe('a');
+    expect(body.instance).toMatch(/^vote-/);
+    const cookie = cookieOf(first);
+    expect(cookie).toMatch(/^voter_id=[0-9a-f]{32}\.[\w-]{22}$/);
+    expect(first.headers.get('set-cookie')).toContain('HttpOnly');
+    await waitUntil(async () => (await tallies()).a === 1, { what: 'first vote recorded' });
+
+    const second = await voteJson('b', cookie);
+    expect(((await second.json()) as { voterId: string }).voterId).toBe(body.voterId);
+    await waitUntil(async () => {
+      const now = await tallies();
+      return now.b === 1 && !now.a;
+    }, { what: 'changed vote recorded' });
+    const { rows } = await db.query('SELECT id, vote FROM votes');
+    expect(rows).toEqual([{ id: body.voterId, vote: 'b' }]);
+  });
+
+  it('pushes scores to socket.io clients on connect and after each change', async () => {
+    await db.query('TRUNCATE votes');
+    const socket: Socket = io(t.url, { transports: ['websocket'], forceNew: true });
+    const received: Array<{ a: number; b: number }> = [];
+    socket.on('scores', (json: string) => received.push(JSON.parse(json)));
+    try {
+      await waitUntil(() => received.length > 0, { what: 'scores on connect' });
+      expect(typeof received[0]).toBe('object');
+      const before = received.at(-1)!;
+      await voteJson('a');
+      await waitUntil(() => received.at(-1)!.a === before.a + 1, { timeoutMs: 2_000, what: 'scores after a vote' });
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('accepts the original form post at POST /, with and without a cookie', async () => {
+    await db.query('TRUNCATE votes');
+    const response = await fetch(`${t.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'vote=b',
+      redirect: 'manual',
+    });
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/');
+    const again = await fetch(`${t.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieOf(response) },
+      body: 'vote=a',
+      redirect: 'manual',
+    });
+    expect(again.status).toBe(303);
+    await waitUntil(async () => (await tallies()).a === 1, { what: 'form votes recorded' });
+    expect(await tallies()).toEqual({ a: 1 });
+  });
+
+  it('counts 1,000 concurrent form-post votes exactly (2 of 3 for a)', async () => {
+    await db.query('TRUNCATE votes');
+    const started = Date.now();
+    const responses = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) =>
+        fetch(`${t.url}/`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `vote=${i % 3 === 2 ? 'b' : 'a'}`,
+          redirect: 'manual',
+        }),
+      ),
+    );
+    expect(responses.map((r) => r.status).filter((s) => s !== 303)).toEqual([]);
+    const accepted = Date.now() - started;
+    await waitUntil(async () => {
+      const now = await tallies();
+      return now.a === 667 && now.b === 333;
+    }, { timeoutMs: 20_000, intervalMs: 50, what: 'exact tallies' });
+    process.stdout.write(`1,000 votes: accepted in ${accepted} ms, tallies exact after ${Date.now() - started} ms\n`);
+  });
+
+  describe('bad input: a 4xx with a JSON error, and nothing enqueued or changed', () => {
+    const cases: Array<[string, RequestInit & { path?: string }, number, RegExp]> = [
+      ['a vote other than a/b', { body: '{"vote":"c"}', headers: { 'content-type': 'application/json' } }, 400, /invalid vote "c"/],
+      ['a missing vote', { body: '{}', headers: { 'content-type': 'application/json' } }, 400, /missing "vote"/],
+      ['malformed JSON', { body: '{"vote":', headers: { 'content-type': 'application/json' } }, 400, /not valid JSON/],
+      ['a body over 16 KB', { body: `{"vote":"a","pad":"${'x'.repeat(17_000)}"}`, headers: { 'content-type': 'application/json' } }, 413, /too large/],
+      ['a wrong content type', { body: 'vote=a', headers: { 'content-type': 'text/plain' } }, 415, /Content-Type must be/],
+      ['a malformed voter cookie', { body: '{"vote":"a"}', headers: { 'content-type': 'application/json', cookie: 'voter_id=abc' } }, 400, /malformed voter_id/],
+      [
+        'a forged voter cookie',
+        { body: '{"vote":"a"}', headers: { 'content-type': 'application/json', cookie: `voter_id=${'a'.repeat(32)}.${'A'.repeat(22)}` } },
+        400,
+        /invalid signature/,
+      ],
+    ];
+
+    it.each(cases)('%s', async (_label, init, status, message) => {
+      await db.query('TRUNCATE votes');
+      const response = await fetch(`${t.url}/function/vote`, { method: 'POST', ...init });
+      expect(response.status).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/application\/json/);
+      expect(((await response.json()) as { error: string }).error).toMatch(message);
+      expect(await t.queue.depth()).toBe(0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await tallies()).toEqual({});
+    });
+
+    it.each([
+      ['/function/..%2F..%2Fetc%2Fpasswd', 400],
+      ['/function/VOTE', 400],
+      [`/function/${'a'.repeat(100)}`, 400],
+      ['/function/no-such-function', 404],
+      ['/async-function/no-such-function', 404],
+      ['/async-function/..%2Fvote', 400],
+    ])('%s is a %i', async (path, status) => {
+      const response = await fetch(`${t.url}${path}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as { error: string }).error).toMatch(status === 404 ? /not found/ : /invalid function name/);
+      expect(await t.queue.depth()).toBe(0);
+    });
+  });
+
+  it('lists functions in the OpenFaaS FunctionStatus shape', async () => {
+    const list = (await (await fetch(`${t.url}/system/functions`)).json()) as Array<Record<string, unknown>>;
+    expect(list.map((f) => f.name)).toEqual(['record-vote', 'results', 'vote']);
+    for (const fn of list) {
+      expect(fn).toEqual(
+        expect.objectContaining({
+          name: expect.any(String),
+          image: expect.any(String),
+          replicas: expect.any(Number),
+          availableReplicas: expect.any(Number),
+          invocationCount: expect.any(Number),
+        }),
+      );
+    }
+    expect(list.find((f) => f.name === 'vote')!.invocationCount).toBeGreaterThan(0);
+    expect(await (await fetch(`${t.url}/healthz`)).json()).toMatchObject({ status: 'ok', runtime: 'process' });
+  });
+
+  it('runs an async call and posts its result to the callback URL', async () => {
+    const { createServer } = await import('node:http');
+    const received: Array<{ headers: Record<string, unknown>; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const response = await fetch(`${t.url}/async-function/results/options`, {
+        method: 'POST',
+        headers: { 'x-callback-url': `http://127.0.0.1:${port}/done` },
+      });
+      expect(response.status).toBe(202);
+      const callId = response.headers.get('x-call-id');
+      expect(callId).toMatch(/^[0-9a-f-]{36}$/);
+      // results only answers GET: the callback reports its 405, a final answer not retried.
+      await waitUntil(() => received.length === 1, { what: 'callback' });
+      expect(received[0]!.headers).toMatchObject({ 'x-call-id': callId, 'x-function-status': '405' });
+      expect(Number(received[0]!.headers['x-duration-seconds'])).toBeGreaterThanOrEqual(0);
+      expect(JSON.parse(received[0]!.body)).toEqual({ error: 'use GET' });
+    } finally {
+      server.close();
+    }
+    const bad = await fetch(`${t.url}/async-function/results`, { method: 'POST', headers: { 'x-callback-url': 'file:///etc/passwd' } });
+    expect(bad.status).toBe(400);
+  });
+});

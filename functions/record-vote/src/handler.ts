@@ -1,0 +1,25 @@
+import pg from 'pg';
+import { HttpError, json, type FunctionDefinition } from '@voting/function-contract';
+import { createEventBus, type EventBus } from '@voting/queue';
+import { parseMessages, recordVotes } from './record.js';
+
+let db: pg.Pool | undefined;
+let events: EventBus | undefined;
+
+export const definition: FunctionDefinition = {
+  async setup(context) {
+    db = new pg.Pool({ connectionString: context.secret('database-url'), max: 8 });
+    events = createEventBus(context.secret('events-url'));
+  },
+  async handler(request, context) {
+    if (request.method !== 'POST') throw new HttpError(405, 'use POST with a vote message', { allow: 'POST' });
+    const messages = parseMessages(request.body);
+    const changed = await recordVotes(db!, messages);
+    // Tell live result pages; a lost event only delays them until the next one.
+    if (changed > 0) await events!.publish('votes', '').catch((error: unknown) => context.log.warn({ err: error }, 'publish failed'));
+    return json(200, { received: messages.length, changed });
+  },
+  async teardown() {
+    await Promise.allSettled([db?.end(), events?.close()]);
+  },
+};

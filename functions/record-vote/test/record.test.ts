@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase } from '@voting/test-services';
+import { migrate } from '@voting/database';
+import { parseMessages, recordVotes } from '../src/record.js';
+
+describe('recordVotes (real PostgreSQL)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase(process.env.DATABASE_URL!);
+    await migrate(db.url);
+    pool = new pg.Pool({ connectionString: db.url });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await pool.query('TRUNCATE votes');
+  });
+  const rows = async () => (await pool.query('SELECT id, vote FROM votes ORDER BY id')).rows;
+
+  it('inserts a new voter and updates on a newer vote', async () => {
+    expect(await recordVotes(pool, [{ voterId: 'aaaaaaa1', vote: 'a', votedAt: 1 }])).toBe(1);
+    expect(await recordVotes(pool, [{ voterId: 'aaaaaaa1', vote: 'b', votedAt: 2 }])).toBe(1);
+    expect(await rows()).toEqual([{ id: 'aaaaaaa1', vote: 'b' }]);
+  });
+
+  it('ignores a redelivered or older message', async () => {
+    await recordVotes(pool, [{ voterId: 'bbbbbbb1', vote: 'b', votedAt: 20 }]);
+    expect(await recordVotes(pool, [{ voterId: 'bbbbbbb1', vote: 'b', votedAt: 20 }])).toBe(0);
+    expect(await recordVotes(pool, [{ voterId: 'bbbbbbb1', vote: 'a', votedAt: 10 }])).toBe(0);
+    expect(await rows()).toEqual([{ id: 'bbbbbbb1', vote: 'b' }]);
+  });
+
+  it('keeps the newest vote of a voter within one batch, whatever the order', async () => {
+    await recordVotes(pool, [
+      { voterId: 'ccccccc1', vote: 'a', votedAt: 3 },
+      { voterId: 'ccccccc1', vote: 'b', votedAt: 5 },
+      { voterId: 'ccccccc1', vote: 'a', votedAt: 4 },
+      { voterId: 'ccccccc2', vote: 'a', votedAt: 1 },
+    ]);
+    expect(await rows()).toEqual([
+      { id: 'ccccccc1', vote: 'b' },
+      { id: 'ccccccc2', vote: 'a' },
+    ]);
+  });
+
+  it('counts each voter once however often and in whatever order messages come', async () => {
+    const messages = Array.from({ length: 200 }, (_, i) => ({
+      voterId: `d${String(i % 50).padStart(7, '0')}`,
+      vote: (i % 3 === 0 ? 'a' : 'b') as 'a' | 'b',
+      votedAt: i,
+    }));
+    const shuffled = [...messages, ...messages].sort(() => Math.random() - 0.5);
+    for (let i = 0; i < shuffled.length; i += 37) await recordVotes(pool, shuffled.slice(i, i + 37));
+    const expected = new Map(messages.map((m) => [m.voterId, m.vote])); // later i wins
+    const { rows: tallies } = await pool.query('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote ORDER BY vote');
+    const a = [...expected.values()].filter((v) => v === 'a').length;
+    expect(tallies).toEqual([
+      { vote: 'a', n: a },
+      { vote: 'b', n: 50 - a },
+    ]);
+  });
+});
+
+describe('parseMessages', () => {
+  it('accepts one message or a batch', () => {
+    expect(parseMessages('{"voterId":"abcdef12","vote":"a","votedAt":1}')).toHaveLength(1);
+    expect(parseMessages('[{"voterId":"abcdef12","vote":"a","votedAt":1},{"voterId":"abcdef13","vote":"b","votedAt":2}]')).toHaveLength(2);
+  });
+  it.each(['', 'nope', '[]', '{"voterId":"x","vote":"a","votedAt":1}', '{"voterId":"abcdef12","vote":"c","votedAt":1}', '{"voterId":"abcdef12","vote":"a","votedAt":1.5}'])(
+    'rejects %j with a 400',
+    (body) => {
+      expect(() => parseMessages(body)).toThrow(expect.objectContaining({ status: 400 }));
+    },
+  );
+});

@@ -1,0 +1,28 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase } from '@voting/test-services';
+import { migrate } from '@voting/database';
+import { tally } from '../src/handler.js';
+
+describe('tally (real PostgreSQL)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase(process.env.DATABASE_URL!);
+    await migrate(db.url);
+    pool = new pg.Pool({ connectionString: db.url });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it('is zero for both options with no votes', async () => {
+    expect(await tally(pool)).toEqual({ a: 0, b: 0 });
+  });
+
+  it('counts the rows of the original votes table', async () => {
+    await pool.query("INSERT INTO votes (id, vote) VALUES ('x1','a'), ('x2','b'), ('x3','a'), ('x4','zzz')");
+    expect(await tally(pool)).toEqual({ a: 2, b: 1 });
+  });
+});

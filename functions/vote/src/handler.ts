@@ -1,0 +1,78 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { HttpError, json, type FunctionContext, type FunctionDefinition, type FunctionRequest } from '@voting/function-contract';
+import { parseVote } from './parse-vote.js';
+import { COOKIE_NAME, cookieValue, newVoterId, readVoterId, setCookieHeader, signVoterId } from './voter-cookie.js';
+
+/** The message `record-vote` receives. `votedAt` orders a voter's votes: the latest wins. */
+export interface VoteMessage {
+  voterId: string;
+  vote: 'a' | 'b';
+  votedAt: number;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+let sequence = 0;
+
+/** Microseconds since the epoch, strictly increasing within this instance. */
+function votedAt(): number {
+  sequence = (sequence + 1) % 1000;
+  return Date.now() * 1000 + sequence;
+}
+
+/** Queues the vote through the gateway; resolves once the gateway answered 202 (durably queued). */
+function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Promise<void> {
+  const body = JSON.stringify(message);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${gatewayUrl}/async-function/record-vote`,
+      {
+        method: 'POST',
+        agent,
+        timeout: 3_000,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-parent-call-id': callId },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`gateway answered ${res.statusCode}`))));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('gateway did not answer in time')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function castVote(request: FunctionRequest, context: FunctionContext) {
+  const { vote, form } = parseVote(request);
+  const secret = context.secret('cookie-secret');
+  const cookie = cookieValue(request.headers.cookie, COOKIE_NAME);
+  let voterId: string;
+  if (cookie === undefined) {
+    voterId = newVoterId();
+  } else {
+    const read = readVoterId(secret, cookie);
+    if ('error' in read) throw new HttpError(400, read.error);
+    voterId = read.id;
+  }
+  try {
+    await enqueue(context.env.GATEWAY_URL!, { voterId, vote, votedAt: votedAt() }, context.callId);
+  } catch (error) {
+    context.log.warn({ err: error }, 'vote not queued');
+    throw new HttpError(503, 'the vote could not be queued; please try again', { 'retry-after': '1' });
+  }
+  const headers = { 'set-cookie': setCookieHeader(signVoterId(secret, voterId)), 'cache-control': 'no-store' };
+  // The original's form post: answer like a form handler, back to the page.
+  if (form) return { status: 303, headers: { ...headers, location: '/' }, body: '' };
+  return json(200, { vote, voterId, instance: context.instance }, headers);
+}
+
+export const definition: FunctionDefinition = {
+  async handler(request, context) {
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const { OPTION_A: a = 'Cats', OPTION_B: b = 'Dogs' } = context.env;
+      return json(200, { question: `${a} vs ${b}!`, options: { a, b } }, { 'cache-control': 'no-store' });
+    }
+    if (request.method !== 'POST') throw new HttpError(405, `method ${request.method} not allowed: use GET or POST`, { allow: 'GET, POST' });
+    return castVote(request, context);
+  },
+};
