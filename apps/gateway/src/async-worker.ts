@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { FunctionRequest } from '@voting/function-contract';
+import type { FunctionRequest, FunctionResponse } from '@voting/function-contract';
 import type { Consumer, Queue, QueuedMessage } from '@voting/queue';
 import type { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
@@ -16,6 +16,54 @@ export interface AsyncCall {
 /** Statuses worth another attempt: the function or its instance failed, not the request. */
 const retryable = (status: number) => status >= 500 || status === 429;
 
+interface Work {
+  pool: FunctionPool;
+  calls: Array<{ message: QueuedMessage; call: AsyncCall }>;
+}
+
+const isJson = (request: FunctionRequest) => /^application\/json\b/i.test(request.headers['content-type'] ?? '');
+
+/**
+ * Groups a fetched batch into invocations: calls of a function whose manifest allows batching
+ * (POST, JSON, same path) share one invocation with a JSON array body; others go one by one.
+ */
+function plan(messages: QueuedMessage[], pools: Map<string, FunctionPool>, log: Logger): Work[] {
+  const work: Work[] = [];
+  const open = new Map<string, Work>();
+  for (const message of messages) {
+    const call = JSON.parse(message.body) as AsyncCall;
+    const pool = pools.get(call.function);
+    if (!pool) {
+      log.error({ callId: call.callId, function: call.function }, 'queued call for an unknown function dropped');
+      continue;
+    }
+    const { batchSize } = pool.spec;
+    const batchable = batchSize > 1 && call.request.method === 'POST' && isJson(call.request) && validJson(call.request.body);
+    if (!batchable) {
+      work.push({ pool, calls: [{ message, call }] });
+      continue;
+    }
+    const key = `${call.function} ${call.request.path}`;
+    let group = open.get(key);
+    if (!group || group.calls.length >= batchSize) {
+      group = { pool, calls: [] };
+      open.set(key, group);
+      work.push(group);
+    }
+    group.calls.push({ message, call });
+  }
+  return work;
+}
+
+function validJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Takes accepted calls off the queue and invokes them. A call is acknowledged only after its
  * function answered without a server error, so a crash anywhere means redelivery, never loss.
@@ -31,62 +79,52 @@ export function startAsyncWorker({
   log: Logger;
   consumer: string;
 }): Consumer {
-  async function handle(message: QueuedMessage): Promise<string | undefined> {
-    const call = JSON.parse(message.body) as AsyncCall;
-    const pool = pools.get(call.function);
-    if (!pool) {
-      log.error({ callId: call.callId, function: call.function }, 'queued call for an unknown function dropped');
-      return undefined;
-    }
+  async function run({ pool, calls }: Work): Promise<string | undefined> {
+    const first = calls[0]!.call;
+    const request =
+      calls.length === 1 && pool.spec.batchSize === 1
+        ? first.request
+        : { ...first.request, body: `[${calls.map((c) => c.call.request.body).join(',')}]` };
     const started = Date.now();
-    let status: number;
-    let body = '';
-    let headers: Record<string, string | string[]> = {};
+    let response: FunctionResponse;
     try {
-      const response = await pool.invoke({ callId: call.callId, request: call.request });
-      ({ status } = response);
-      body = response.body ?? '';
-      headers = response.headers ?? {};
+      response = await pool.invoke({ callId: first.callId, request });
     } catch (error) {
-      status = error instanceof InvocationError ? error.status : 502;
-      body = JSON.stringify({ error: (error as Error).message });
+      const status = error instanceof InvocationError ? error.status : 502;
+      response = { status, body: JSON.stringify({ error: (error as Error).message }) };
     }
-    if (retryable(status)) return `${call.function} answered ${status} (attempt ${message.attempt}): ${body.slice(0, 200)}`;
-    if (call.callbackUrl) await sendCallback(call, status, headers, body, Date.now() - started, log);
+    if (retryable(response.status)) {
+      return `${pool.spec.name} answered ${response.status} (attempt ${calls[0]!.message.attempt}): ${(response.body ?? '').slice(0, 200)}`;
+    }
+    await Promise.all(calls.map(({ call }) => call.callbackUrl && sendCallback(call, response, Date.now() - started, log)));
     return undefined;
   }
 
   return queue.consume(
     async (messages) => {
-      const results = await Promise.all(messages.map((m) => handle(m).catch((e: unknown) => String(e))));
-      const failed = messages.flatMap((m, i) => (results[i] ? [{ id: m.id, error: results[i] }] : []));
-      for (const failure of failed) log.warn({ messageId: failure.id, error: failure.error }, 'async call will be retried');
+      const work = plan(messages, pools, log);
+      const results = await Promise.all(work.map((w) => run(w).catch((e: unknown) => String(e))));
+      const failed = work.flatMap((w, i) => (results[i] ? w.calls.map((c) => ({ id: c.message.id, error: results[i]! })) : []));
+      if (failed.length) log.warn({ count: failed.length, error: failed[0]!.error }, 'async calls will be retried');
       return { failed };
     },
-    { consumer, batchSize: 64, concurrency: 4 },
+    { consumer, batchSize: 500, concurrency: 4 },
   );
 }
 
-async function sendCallback(
-  call: AsyncCall,
-  status: number,
-  headers: Record<string, string | string[]>,
-  body: string,
-  durationMs: number,
-  log: Logger,
-): Promise<void> {
-  const contentType = headers['content-type'];
+async function sendCallback(call: AsyncCall, response: FunctionResponse, durationMs: number, log: Logger): Promise<void> {
+  const contentType = response.headers?.['content-type'];
   try {
     await fetch(call.callbackUrl!, {
       method: 'POST',
-      body,
+      body: response.body ?? '',
       redirect: 'manual',
       signal: AbortSignal.timeout(10_000),
       headers: {
         'content-type': (Array.isArray(contentType) ? contentType[0] : contentType) ?? 'application/octet-stream',
         'x-call-id': call.callId,
         'x-function-name': call.function,
-        'x-function-status': String(status),
+        'x-function-status': String(response.status),
         'x-duration-seconds': (durationMs / 1_000).toFixed(6),
       },
     });

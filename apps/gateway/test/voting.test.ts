@@ -4,11 +4,16 @@ import { io, type Socket } from 'socket.io-client';
 import { waitUntil } from '@voting/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 
-describe('voting through the gateway (process runtime, PostgreSQL queue)', () => {
+// The whole flow once with the queue and events on PostgreSQL (the embedded default) and once
+// on Redis (the stack's choice).
+describe.each([
+  ['PostgreSQL', () => ({})],
+  ['Redis', () => ({ queueUrl: process.env.REDIS_URL!, eventsUrl: process.env.REDIS_URL! })],
+])('voting through the gateway (process runtime, queue and events on %s)', (_backend, backend) => {
   let t: TestGateway;
   let db: pg.Pool;
   beforeAll(async () => {
-    t = await startTestGateway();
+    t = await startTestGateway(backend());
     db = new pg.Pool({ connectionString: t.databaseUrl });
   });
   afterAll(async () => {

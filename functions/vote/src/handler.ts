@@ -28,7 +28,7 @@ function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Prom
       {
         method: 'POST',
         agent,
-        timeout: 3_000,
+        timeout: 4_000,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-parent-call-id': callId },
       },
       (res) => {

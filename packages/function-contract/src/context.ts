@@ -13,6 +13,8 @@ export interface InstanceSettings {
   host: string;
   maxInFlight: number;
   idleSeconds: number;
+  /** Longest wait for in-flight calls when stopping. */
+  drainSeconds: number;
   env: Record<string, string>;
   secretNames: string[];
   secretsDir: string;
@@ -30,6 +32,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceS
     host: env.FN_HOST ?? '0.0.0.0',
     maxInFlight: Number(env.FN_MAX_INFLIGHT ?? 64),
     idleSeconds: Number(env.FN_IDLE_SECONDS ?? 0),
+    drainSeconds: Number(env.FN_DRAIN_SECONDS ?? 10),
     env: Object.fromEntries(list(env.FN_ENV).map((key) => [key, env[key] ?? ''])),
     secretNames: list(env.FN_SECRETS),
     secretsDir: env.SECRETS_DIR ?? '/run/secrets',

@@ -27,6 +27,12 @@ export const manifestSchema = z
     memoryMb: z.number().int().min(16).max(65_536).default(128),
     /** A warm instance with no calls for this long is stopped (scale to zero). */
     idleSeconds: z.number().positive().max(86_400).default(30),
+    /**
+     * Queued (async) calls the platform may combine into one invocation whose body is a JSON
+     * array of the calls' JSON bodies; 1 means one invocation per call. The function must
+     * then accept an array and be idempotent, as a retry repeats the whole batch.
+     */
+    batchSize: z.number().int().min(1).max(10_000).default(1),
     /** Variables passed to the function; the value is the default, the platform's environment overrides it. */
     env: z.record(envName, z.string()).default({}),
     /** Secrets the function reads with `context.secret(name)`. */

@@ -48,13 +48,16 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
   });
   server.keepAliveTimeout = 65_000;
 
+  // Drains in-flight calls, but never waits longer than a call may take.
   const stop = async (reason: string) => {
     if (draining) return;
     draining = true;
     log.info({ reason, inFlight }, 'stopping');
     server.close();
     server.closeIdleConnections();
-    while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    const deadline = Date.now() + settings.drainSeconds * 1000;
+    while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (inFlight > 0) log.warn({ inFlight }, 'calls still running at the drain deadline');
     await definition.teardown?.();
     process.exit(0);
   };

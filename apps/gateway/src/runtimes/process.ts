@@ -67,6 +67,7 @@ export class ProcessRuntime implements Runtime {
       PORT: String(port),
       FN_HOST: '127.0.0.1',
       FN_MAX_INFLIGHT: String(fn.maxConcurrency),
+      FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
       // The pipe on stdin closes if the gateway dies, so no instance outlives it.
       FN_EXIT_WITH_PARENT: '1',
     });

@@ -1,0 +1,124 @@
+// The part of consuming that does not depend on the store: batches, concurrency, turning a
+// handler's outcome into acks and failures, and stopping. Adapters supply a MessageSource.
+import type { BatchHandler, Consumer, ConsumeOptions, QueuedMessage } from './queue.js';
+import { sleep, toError } from './util.js';
+
+export interface Delivery<Ref> {
+  message: QueuedMessage;
+  /** What the store needs to ack or fail this delivery (e.g. the Redis stream entry id). */
+  ref: Ref;
+}
+
+export interface MessageSource<Ref> {
+  /** Up to `max` deliveries; may wait a while for messages and returns [] if none came. */
+  fetch(max: number): Promise<Array<Delivery<Ref>>>;
+  /** Makes a waiting fetch return soon (called on stop). */
+  interrupt(): void;
+  settle(acked: Array<Delivery<Ref>>, failed: Array<{ delivery: Delivery<Ref>; error: string }>): Promise<void>;
+  /** Releases the source's own connections, after the last settle. */
+  close(): Promise<void>;
+}
+
+export interface RunningConsumer extends Consumer {
+  /** Like stop(), but gives up on handler calls still running after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Called by adapters before they open anything for a consumer. */
+export function checkConsumeOptions(options: ConsumeOptions): { batchSize: number; concurrency: number } {
+  const batchSize = options.batchSize ?? 100;
+  const concurrency = options.concurrency ?? 4;
+  if (!(batchSize >= 1) || !(concurrency >= 1)) throw new Error('batchSize and concurrency must be at least 1');
+  if (!options.consumer) throw new Error('consume needs a consumer name');
+  return { batchSize, concurrency };
+}
+
+export function runConsumer<Ref>(
+  source: MessageSource<Ref>,
+  handler: BatchHandler,
+  options: ConsumeOptions,
+  onError: (error: Error) => void,
+): RunningConsumer {
+  const { batchSize, concurrency } = checkConsumeOptions(options);
+
+  let stopping = false;
+  let abandoned = false;
+  let requestStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
+  const inFlight = new Set<Promise<void>>();
+
+  async function handle(batch: Array<Delivery<Ref>>): Promise<void> {
+    let failedIds: Map<string, string>;
+    try {
+      const outcome = await handler(batch.map((d) => d.message));
+      failedIds = new Map((outcome?.failed ?? []).map((f) => [f.id, f.error]));
+    } catch (error) {
+      const message = toError(error).message;
+      failedIds = new Map(batch.map((d) => [d.message.id, message]));
+    }
+    // Given up on at close: the store redelivers these after the visibility timeout.
+    if (abandoned) return;
+    const acked = batch.filter((d) => !failedIds.has(d.message.id));
+    const failed = batch.flatMap((d) => {
+      const error = failedIds.get(d.message.id);
+      return error === undefined ? [] : [{ delivery: d, error }];
+    });
+    try {
+      await source.settle(acked, failed);
+    } catch (error) {
+      onError(new Error(`could not settle a batch of ${batch.length} (it will be redelivered): ${toError(error).message}`));
+    }
+  }
+
+  const loop = (async () => {
+    let errorDelay = 100;
+    while (!stopping) {
+      if (inFlight.size >= concurrency) {
+        await Promise.race([...inFlight, stopRequested]);
+        continue;
+      }
+      let batch: Array<Delivery<Ref>>;
+      try {
+        batch = await source.fetch(batchSize);
+        errorDelay = 100;
+      } catch (error) {
+        if (stopping) break;
+        onError(new Error(`consumer ${options.consumer}: fetching failed: ${toError(error).message}`));
+        await Promise.race([stopRequested, sleep(errorDelay)]);
+        errorDelay = Math.min(errorDelay * 2, 5_000);
+        continue;
+      }
+      // A batch fetched while stopping is still handled: it is already delivered to us.
+      if (batch.length === 0) continue;
+      const running: Promise<void> = handle(batch).finally(() => inFlight.delete(running));
+      inFlight.add(running);
+    }
+  })();
+
+  // Everything fetched is handled and settled (inFlight gets no new entries once the loop ended).
+  const drained = loop.then(() => Promise.all(inFlight)).then(() => undefined);
+  let closed: Promise<void> | undefined;
+
+  return {
+    async stop(graceMs = Infinity) {
+      if (!stopping) {
+        stopping = true;
+        requestStop();
+        source.interrupt();
+      }
+      if (Number.isFinite(graceMs)) {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, true))),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) abandoned = true;
+      } else {
+        await drained;
+      }
+      closed ??= source.close();
+      await closed;
+    },
+  };
+}
