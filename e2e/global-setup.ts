@@ -1,7 +1,7 @@
 // Starts the app exactly as `npm start` runs it (embedded PostgreSQL, process runtime), on free
 // ports with its data in a temporary folder, and stops it with Ctrl-C's signal afterwards.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitUntil } from '@voting/test-services';
@@ -11,6 +11,7 @@ const root = join(import.meta.dirname, '..');
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const [port, resultPort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const dataDir = await mkdtemp(join(tmpdir(), 'voting-e2e-'));
+  await chmod(dataDir, 0o755); // reachable by the postgres user the embedded server runs as
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port),
@@ -40,5 +41,16 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const code = await exited;
     await rm(dataDir, { recursive: true, force: true });
     if (code !== 0) throw new Error(`the app exited with ${code} after SIGINT`);
+    // Ctrl-C must leave nothing behind: no function process, no PostgreSQL on the app's data.
+    const leftovers = processesMatching(`${root}/functions/|${dataDir}`);
+    if (leftovers) throw new Error(`processes left running after SIGINT:\n${leftovers}`);
   };
+}
+
+function processesMatching(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-af', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return ''; // pgrep exits 1 when nothing matches
+  }
 }

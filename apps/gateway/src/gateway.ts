@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
-import type { FunctionSpec } from '@voting/function-contract';
+import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Consumer, EventBus, Queue } from '@voting/queue';
 import type { Runtime } from './runtimes/runtime.js';
 import { FunctionPool } from './pool.js';
@@ -98,9 +98,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
     async close() {
+      for (const io of sockets) io.disconnectSockets(true);
       await worker?.stop();
       await Promise.all(stops.map((stop) => stop()));
-      for (const io of sockets) io.disconnectSockets(true);
       await Promise.all([...pools.values()].map((pool) => pool.close()));
     },
   };

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { loadFunctions } from '@voting/function-contract';
+import { loadFunctions } from '@voting/function-contract/manifest';
 import { migrate, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@voting/queue';
 import { loadConfig } from './config.js';
@@ -15,7 +15,15 @@ import { site } from './pages.js';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
 const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
-const cleanups: Array<() => Promise<unknown>> = [];
+/** What main() started, for shutdown() to stop in the right order. */
+const started: {
+  embedded?: { stop(): Promise<void> };
+  queue?: { close(): Promise<void> };
+  events?: { close(): Promise<void> };
+  runtime?: ProcessRuntime;
+  gateway?: Awaited<ReturnType<typeof createGateway>>;
+  servers: Server[];
+} = { servers: [] };
 
 function redact(url: string): string {
   const parsed = new URL(url);
@@ -41,7 +49,7 @@ async function main(): Promise<void> {
       port: config.EMBEDDED_POSTGRES_PORT,
       log: (message) => log.info(message),
     });
-    cleanups.push(() => embedded.stop());
+    started.embedded = embedded;
     databaseUrl = embedded.url;
     log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${join(dataDir, 'postgres')}`);
   }
@@ -52,7 +60,7 @@ async function main(): Promise<void> {
   const eventsUrl = config.EVENTS_URL ?? databaseUrl;
   const queue = createQueue(queueUrl);
   const events = createEventBus(eventsUrl);
-  cleanups.unshift(() => queue.close(), () => events.close());
+  Object.assign(started, { queue, events });
 
   const secretsDir = config.SECRETS_DIR;
   const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
@@ -75,8 +83,7 @@ async function main(): Promise<void> {
     channels: [{ event: 'scores', topic: 'votes', source: 'results' }],
     aliases: [{ method: 'post', path: '/', function: 'vote' }],
   });
-  cleanups.unshift(() => runtime.close());
-  cleanups.unshift(() => gateway.close());
+  Object.assign(started, { runtime, gateway });
 
   const votePages = join(root, 'apps/vote/dist');
   const resultPages = join(root, 'apps/result/dist');
@@ -87,15 +94,7 @@ async function main(): Promise<void> {
   await listen(servers[0]!, config.PORT);
   await listen(servers[1]!, config.RESULT_PORT);
   for (const server of servers) gateway.attachSockets(server);
-  cleanups.unshift(
-    ...servers.map(
-      (server) => () =>
-        new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeIdleConnections();
-        }),
-    ),
-  );
+  started.servers = servers;
   await gateway.start();
 
   const shown = config.HOST === '0.0.0.0' ? 'localhost' : config.HOST;
@@ -121,9 +120,20 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     log.error('shutdown took longer than 15 s; exiting anyway');
     process.exit(1);
   }, 15_000).unref();
-  for (const cleanup of cleanups) {
-    await cleanup().catch((error: unknown) => log.warn({ err: error }, 'cleanup step failed'));
+  const step = async (name: string, action: () => Promise<unknown> | undefined) => {
+    await Promise.resolve(action()).catch((error: unknown) => log.warn({ err: error }, `${name} failed`));
+  };
+  // Stop taking requests, drain calls in flight, drop what is left, then the backing services.
+  for (const server of started.servers) {
+    server.close();
+    server.closeIdleConnections();
   }
+  await step('draining the gateway', () => started.gateway?.close());
+  for (const server of started.servers) server.closeAllConnections();
+  await step('stopping function instances', () => started.runtime?.close());
+  await step('closing the queue', () => started.queue?.close());
+  await step('closing the event bus', () => started.events?.close());
+  await step('stopping PostgreSQL', () => started.embedded?.stop());
   clearTimeout(force);
   process.exit(code);
 }

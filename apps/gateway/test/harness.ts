@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { loadFunctions } from '@voting/function-contract';
+import { loadFunctions } from '@voting/function-contract/manifest';
 import { migrate } from '@voting/database';
 import { createEventBus, createQueue, type EventBus, type Queue } from '@voting/queue';
 import { createTestDatabase, freePort } from '@voting/test-services';

@@ -9,6 +9,8 @@ let events: EventBus | undefined;
 export const definition: FunctionDefinition = {
   async setup(context) {
     db = new pg.Pool({ connectionString: context.secret('database-url'), max: 8 });
+    // A pooled connection that drops (database restart) is replaced on next use, not fatal.
+    db.on('error', (error) => context.log.warn({ err: error }, 'database connection lost'));
     events = createEventBus(context.secret('events-url'));
   },
   async handler(request, context) {

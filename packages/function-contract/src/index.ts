@@ -1,5 +1,6 @@
+// What a function imports. The platform's manifest loader is `@voting/function-contract/manifest`
+// (kept apart so that a function's cold start does not pay for loading zod).
 export type { FunctionRequest, FunctionResponse, FunctionContext, Handler, FunctionDefinition, Invocation } from './types.js';
-export { manifestSchema, loadManifest, loadFunctions, ManifestError, type FunctionManifest, type FunctionSpec } from './manifest.js';
 export { json, errorResponse, HttpError } from './respond.js';
 export { serveFunction } from './serve.js';
 export { runHandler, parseInvocation } from './invoke.js';

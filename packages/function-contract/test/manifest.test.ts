@@ -2,7 +2,7 @@ import { mkdtemp as makeTemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadFunctions, loadManifest, ManifestError } from '../src/index.js';
+import { loadFunctions, loadManifest, ManifestError } from '../src/manifest.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'functions');
 

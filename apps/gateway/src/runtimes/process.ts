@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { FunctionResponse, FunctionSpec, Invocation } from '@voting/function-contract';
+import type { FunctionResponse, Invocation } from '@voting/function-contract';
+import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
 import { freePort, waitForHealth } from './net.js';

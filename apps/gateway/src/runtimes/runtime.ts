@@ -1,4 +1,5 @@
-import type { FunctionResponse, FunctionSpec, Invocation } from '@voting/function-contract';
+import type { FunctionResponse, Invocation } from '@voting/function-contract';
+import type { FunctionSpec } from '@voting/function-contract/manifest';
 
 /** A warm instance of a function: something serving `POST /_/invoke` at `url`. */
 export interface Instance {
