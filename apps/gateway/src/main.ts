@@ -58,8 +58,8 @@ async function main(): Promise<void> {
 
   const queueUrl = config.QUEUE_URL ?? databaseUrl;
   const eventsUrl = config.EVENTS_URL ?? databaseUrl;
-  const queue = createQueue(queueUrl);
-  const events = createEventBus(eventsUrl);
+  const queue = await createQueue(queueUrl);
+  const events = await createEventBus(eventsUrl);
   Object.assign(started, { queue, events });
 
   const secretsDir = config.SECRETS_DIR;

@@ -33,8 +33,8 @@ export async function startTestGateway({
   const db = await createTestDatabase(process.env.DATABASE_URL!);
   await migrate(db.url);
   const port = await freePort();
-  const queue = createQueue(queueUrl ?? db.url, { name: `calls-${port}` });
-  const events = createEventBus(eventsUrl ?? db.url);
+  const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}` });
+  const events = await createEventBus(eventsUrl ?? db.url);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   const runtime = new ProcessRuntime({
     env: { GATEWAY_URL: `http://127.0.0.1:${port}` },

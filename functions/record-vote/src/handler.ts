@@ -11,7 +11,7 @@ export const definition: FunctionDefinition = {
     db = new pg.Pool({ connectionString: context.secret('database-url'), max: 8 });
     // A pooled connection that drops (database restart) is replaced on next use, not fatal.
     db.on('error', (error) => context.log.warn({ err: error }, 'database connection lost'));
-    events = createEventBus(context.secret('events-url'));
+    events = await createEventBus(context.secret('events-url'));
   },
   async handler(request, context) {
     if (request.method !== 'POST') throw new HttpError(405, 'use POST with a vote message', { allow: 'POST' });

@@ -2,17 +2,11 @@
 // PostgreSQL adapter. The URL's scheme picks the adapter.
 import type { EventBus } from './events.js';
 import type { Queue, QueueOptions } from './queue.js';
-import { PostgresEventBus } from './postgres-events.js';
-import { PostgresQueue } from './postgres-queue.js';
-import { RedisEventBus } from './redis-events.js';
-import { RedisQueue } from './redis-queue.js';
 
 export type { BatchHandler, BatchOutcome, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions } from './queue.js';
 export type { EventBus } from './events.js';
-export { RedisQueue } from './redis-queue.js';
-export { PostgresQueue } from './postgres-queue.js';
-export { RedisEventBus } from './redis-events.js';
-export { PostgresEventBus, MAX_NOTIFY_PAYLOAD_BYTES } from './postgres-events.js';
+// The adapters are `@voting/queue/redis` and `@voting/queue/postgres`, imported on demand:
+// loading the Redis client costs a function's cold start some 250 ms it need not pay.
 
 type Kind = 'redis' | 'postgres';
 
@@ -26,11 +20,13 @@ function kindOf(url: string, what: string): Kind {
 }
 
 /** A queue on Redis Streams (redis://, rediss://) or PostgreSQL tables (postgres://, postgresql://). */
-export function createQueue(url: string, options: QueueOptions = {}): Queue {
-  return kindOf(url, 'createQueue') === 'redis' ? new RedisQueue(url, options) : new PostgresQueue(url, options);
+export async function createQueue(url: string, options: QueueOptions = {}): Promise<Queue> {
+  if (kindOf(url, 'createQueue') === 'redis') return new (await import('./redis.js')).RedisQueue(url, options);
+  return new (await import('./postgres.js')).PostgresQueue(url, options);
 }
 
 /** An event bus on Redis pub/sub (redis://, rediss://) or LISTEN/NOTIFY (postgres://, postgresql://). */
-export function createEventBus(url: string, options: { onError?: (error: Error) => void } = {}): EventBus {
-  return kindOf(url, 'createEventBus') === 'redis' ? new RedisEventBus(url, options.onError) : new PostgresEventBus(url, options.onError);
+export async function createEventBus(url: string, options: { onError?: (error: Error) => void } = {}): Promise<EventBus> {
+  if (kindOf(url, 'createEventBus') === 'redis') return new (await import('./redis.js')).RedisEventBus(url, options.onError);
+  return new (await import('./postgres.js')).PostgresEventBus(url, options.onError);
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@voting/database';
 import { createTestDatabase, waitUntil } from '@voting/test-services';
-import { createEventBus, createQueue, MAX_NOTIFY_PAYLOAD_BYTES, PostgresEventBus, PostgresQueue } from '../src/index.js';
+import { createEventBus, createQueue } from '../src/index.js';
+import { MAX_NOTIFY_PAYLOAD_BYTES, PostgresEventBus, PostgresQueue } from '../src/postgres.js';
 import { eventsContract } from './events-contract.js';
 import { queueContract } from './queue-contract.js';
 
@@ -12,13 +13,13 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-queueContract('PostgreSQL', (options) => createQueue(db.url, options));
-eventsContract('PostgreSQL', () => createEventBus(db.url, { onError: () => {} }));
+queueContract('PostgreSQL', (options) => new PostgresQueue(db.url, options));
+eventsContract('PostgreSQL', () => new PostgresEventBus(db.url, () => {}));
 
 describe('PostgreSQL adapters', () => {
   it('are what createQueue and createEventBus pick for postgres:// and postgresql:// URLs', async () => {
-    const queue = createQueue(db.url, { name: 'pick-test' });
-    const events = createEventBus(db.url.replace(/^postgres:/, 'postgresql:'));
+    const queue = await createQueue(db.url, { name: 'pick-test' });
+    const events = await createEventBus(db.url.replace(/^postgres:/, 'postgresql:'));
     try {
       expect(queue).toBeInstanceOf(PostgresQueue);
       expect(events).toBeInstanceOf(PostgresEventBus);
@@ -29,7 +30,7 @@ describe('PostgreSQL adapters', () => {
   });
 
   it('delivers payloads up to the NOTIFY limit and rejects bigger ones clearly', async () => {
-    const events = createEventBus(db.url);
+    const events = await createEventBus(db.url);
     try {
       const got: string[] = [];
       await events.subscribe('big.payloads', (p) => got.push(p));
