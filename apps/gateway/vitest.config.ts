@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Test files start real processes and servers; one at a time keeps timings sane on 2 cores.
     fileParallelism: false,
+    // Function processes inherit the level: keep their info lines out of the test output.
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   },
 });

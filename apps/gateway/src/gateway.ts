@@ -73,6 +73,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       sockets.push(
         new SocketServer(server, {
           serveClient: false,
+          // The original result page's older socket.io client can connect unchanged.
+          allowEIO3: true,
           cors: options.socketOrigins ? { origin: options.socketOrigins } : undefined,
           allowRequest: (req, callback) => {
             // Browsers send Origin; only the app's own pages (same host) or configured origins may connect.

@@ -39,6 +39,8 @@ async function listen(server: Server, port: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // Manifests first: a bad one stops the start before anything is started.
+  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
   const dataDir = resolve(root, config.DATA_DIR);
   let databaseUrl = config.DATABASE_URL;
   if (databaseUrl) {
@@ -67,7 +69,6 @@ async function main(): Promise<void> {
   const configured = secretResolver(secretsDir, fixed);
   if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
 
-  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
   const runtime = new ProcessRuntime({
     env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: `http://127.0.0.1:${config.PORT}` },
     secret: secretResolver(secretsDir, fixed),
