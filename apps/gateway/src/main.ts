@@ -60,8 +60,10 @@ async function main(): Promise<void> {
 
   const queueUrl = config.QUEUE_URL ?? databaseUrl;
   const eventsUrl = config.EVENTS_URL ?? databaseUrl;
-  const queue = await createQueue(queueUrl);
-  const events = await createEventBus(eventsUrl);
+  // Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
+  const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
+  const queue = await createQueue(queueUrl, { onError });
+  const events = await createEventBus(eventsUrl, { onError });
   Object.assign(started, { queue, events });
 
   const secretsDir = config.SECRETS_DIR;
