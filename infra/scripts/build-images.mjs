@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// `pnpm images`: one container image per function. Each function (with the function contract
+// and its dependencies) is bundled on the host into one file, so the image only copies it in:
+// builds take a second, images hold nothing but node and that file.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const only = process.argv.slice(2);
+
+function sh(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
+  if (result.status !== 0) {
+    process.stderr.write(result.stdout ?? '');
+    process.stderr.write(result.stderr ?? '');
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${result.status}`);
+  }
+  return (result.stdout ?? '').trim();
+}
+
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+sh('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+const base = sh('bash', [join(root, 'infra/scripts/base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+
+const functions = readdirSync(join(root, 'functions'))
+  .filter((name) => existsSync(join(root, 'functions', name, 'function.json')))
+  .filter((name) => only.length === 0 || only.includes(name))
+  .map((name) => ({ name, dir: join(root, 'functions', name), ...JSON.parse(readFileSync(join(root, 'functions', name, 'function.json'), 'utf8')) }));
+
+process.stdout.write(`building ${functions.length} function images on ${base}\n`);
+const rows = [];
+for (const [index, fn] of functions.entries()) {
+  const image = fn.image ?? `voting/fn-${fn.name}:latest`;
+  const started = Date.now();
+  process.stdout.write(`[${index + 1}/${functions.length}] ${fn.name}: bundling… `);
+  const outfile = join(fn.dir, 'dist', 'bundle', 'index.cjs');
+  await build({
+    entryPoints: [join(fn.dir, fn.main ?? 'dist/main.js')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    external: ['pg-native'], // optional native driver pg tries to load; not used
+    logLevel: 'error',
+  });
+  process.stdout.write(`${mb(statSync(outfile).size)}; building ${image}… `);
+  sh('docker', ['build', '-q', '--build-arg', `BASE_IMAGE=${base}`, '--label', `org.voting.function=${fn.name}`, '-t', image, fn.dir]);
+  const size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', image]));
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`done in ${seconds} s\n`);
+  rows.push({ function: fn.name, image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds });
+}
+console.table(rows);
