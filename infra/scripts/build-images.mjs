@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const only = process.argv.slice(2);
+// Usage: build-images.mjs [--functions-dir DIR] [name ...]; functions sharing an image build once.
+const args = process.argv.slice(2);
+const dirFlag = args.indexOf('--functions-dir');
+const functionsDir = dirFlag >= 0 ? args.splice(dirFlag, 2)[1] : join(root, 'functions');
+const only = args;
 
 function sh(cmd, args, options = {}) {
   const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
@@ -26,15 +30,18 @@ const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 sh('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
 const base = sh('bash', [join(root, 'infra/scripts/base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
 
-const functions = readdirSync(join(root, 'functions'))
-  .filter((name) => existsSync(join(root, 'functions', name, 'function.json')))
+const seen = new Set();
+const functions = readdirSync(functionsDir)
+  .filter((name) => existsSync(join(functionsDir, name, 'function.json')))
   .filter((name) => only.length === 0 || only.includes(name))
-  .map((name) => ({ name, dir: join(root, 'functions', name), ...JSON.parse(readFileSync(join(root, 'functions', name, 'function.json'), 'utf8')) }));
+  .map((name) => ({ name, dir: join(functionsDir, name), ...JSON.parse(readFileSync(join(functionsDir, name, 'function.json'), 'utf8')) }))
+  .map((fn) => ({ ...fn, image: fn.image ?? `voting/fn-${fn.name}:latest` }))
+  .filter((fn) => !seen.has(fn.image) && seen.add(fn.image));
 
 process.stdout.write(`building ${functions.length} function images on ${base}\n`);
 const rows = [];
 for (const [index, fn] of functions.entries()) {
-  const image = fn.image ?? `voting/fn-${fn.name}:latest`;
+  const { image } = fn;
   const started = Date.now();
   process.stdout.write(`[${index + 1}/${functions.length}] ${fn.name}: bundling… `);
   const outfile = join(fn.dir, 'dist', 'bundle', 'index.cjs');
@@ -52,7 +59,9 @@ for (const [index, fn] of functions.entries()) {
     logLevel: 'error',
   });
   process.stdout.write(`${mb(statSync(outfile).size)}; building ${image}… `);
-  sh('docker', ['build', '-q', '--build-arg', `BASE_IMAGE=${base}`, '--label', `org.voting.function=${fn.name}`, '-t', image, fn.dir]);
+  // A function's own Dockerfile, else one shared by the folder (as for test fixtures).
+  const dockerfile = existsSync(join(fn.dir, 'Dockerfile')) ? join(fn.dir, 'Dockerfile') : join(functionsDir, 'Dockerfile');
+  sh('docker', ['build', '-q', '-f', dockerfile, '--build-arg', `BASE_IMAGE=${base}`, '-t', image, fn.dir]);
   const size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', image]));
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(`done in ${seconds} s\n`);

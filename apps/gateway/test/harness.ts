@@ -7,6 +7,8 @@ import { createEventBus, createQueue, type EventBus, type Queue } from '@voting/
 import { createTestDatabase, freePort } from '@voting/test-services';
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { ProcessRuntime } from '../src/runtimes/process.js';
+import { DockerRuntime } from '../src/runtimes/docker.js';
+import type { Runtime, RuntimeOptions } from '../src/runtimes/runtime.js';
 import { secretResolver } from '../src/secrets.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
@@ -16,6 +18,7 @@ export interface TestGateway {
   url: string;
   databaseUrl: string;
   gateway: Gateway;
+  runtime: Runtime;
   queue: Queue;
   events: EventBus;
   close(): Promise<void>;
@@ -29,21 +32,26 @@ export async function startTestGateway({
   functionsDir = repoFunctions,
   queueUrl,
   eventsUrl,
-}: { functionsDir?: string; queueUrl?: string; eventsUrl?: string } = {}): Promise<TestGateway> {
+  runtime: kind = 'process',
+}: { functionsDir?: string; queueUrl?: string; eventsUrl?: string; runtime?: 'process' | 'docker' } = {}): Promise<TestGateway> {
   const db = await createTestDatabase(process.env.DATABASE_URL!);
   await migrate(db.url);
   const port = await freePort();
   const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}` });
   const events = await createEventBus(eventsUrl ?? db.url);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  const runtime = new ProcessRuntime({
+  const runtimeOptions: RuntimeOptions = {
     env: { GATEWAY_URL: `http://127.0.0.1:${port}` },
     secret: secretResolver('/nonexistent', {
       'database-url': db.url,
       'events-url': eventsUrl ?? db.url,
       'cookie-secret': 'test-cookie-secret',
     }),
-  });
+  };
+  const runtime: Runtime =
+    kind === 'docker'
+      ? new DockerRuntime({ ...runtimeOptions, network: 'bridge', owner: `test-${port}` })
+      : new ProcessRuntime(runtimeOptions);
   const gateway = await createGateway({
     functions: await loadFunctions(functionsDir),
     runtime,
@@ -62,6 +70,7 @@ export async function startTestGateway({
     url: `http://127.0.0.1:${port}`,
     databaseUrl: db.url,
     gateway,
+    runtime,
     queue,
     events,
     async close() {

@@ -68,7 +68,7 @@ describe('process runtime through the gateway', () => {
     expect(a!.pid).not.toBe(b!.pid);
     expect(a!.env).toEqual({ GREETING: 'hello' });
     expect(alive(a!.pid)).toBe(false);
-    const late = await fetch(`${t.url}/function/once?sleep=3000`);
+    const late = await fetch(`${t.url}/function/once?sleep=5000`);
     expect(late.status).toBe(504);
     expect((await status('once')).replicas).toBe(0);
   });

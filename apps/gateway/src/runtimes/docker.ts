@@ -1,0 +1,169 @@
+import { PassThrough } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import type { FunctionResponse, Invocation } from '@voting/function-contract';
+import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
+import { functionEnv } from './function-env.js';
+import { waitForHealth } from './net.js';
+import { InvocationError } from '../errors.js';
+
+/** Every container the gateway starts carries this label, so leftovers can be found and removed. */
+export const MANAGED_LABEL = 'org.voting.managed-by';
+const FUNCTION_LABEL = 'org.voting.function';
+const PORT = 8080;
+
+export interface DockerRuntimeOptions extends RuntimeOptions {
+  docker?: Docker;
+  /** The network function containers join: the one thing they can reach. */
+  network: string;
+  /** Distinguishes this gateway's containers from other gateways' on the same engine. */
+  owner: string;
+}
+
+interface ContainerInstance extends Instance {
+  container: Docker.Container;
+}
+
+/**
+ * Functions as containers started through the Docker Engine API: one container per one-shot
+ * call, or warm containers reused until idle. Only the image a manifest names ever runs, with
+ * the command, user, mounts and network fixed here: a request chooses none of them.
+ */
+export class DockerRuntime implements Runtime {
+  readonly kind = 'docker';
+  private readonly docker: Docker;
+  private readonly live = new Set<Docker.Container>();
+
+  constructor(private readonly options: DockerRuntimeOptions) {
+    this.docker = options.docker ?? new Docker();
+  }
+
+  private image(fn: FunctionSpec): string {
+    return fn.image ?? `voting/fn-${fn.name}:latest`;
+  }
+
+  async deploy(fn: FunctionSpec): Promise<void> {
+    try {
+      await this.docker.getImage(this.image(fn)).inspect();
+    } catch {
+      throw new Error(`function ${fn.name}: image ${this.image(fn)} is not on the Docker Engine; build it with \`pnpm images\``);
+    }
+  }
+
+  /** Removes containers a previous run of this gateway left behind (after a crash). */
+  async removeLeftovers(): Promise<number> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=${this.options.owner}`] } });
+    await Promise.all(found.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    return found.length;
+  }
+
+  /** Locked down: read-only root, small tmpfs, no capabilities, no new privileges, limits, non-root. */
+  private containerSpec(fn: FunctionSpec, settings: Record<string, string>, oneShot: boolean): Docker.ContainerCreateOptions {
+    const name = `fn-${fn.name}-${randomBytes(4).toString('hex')}`;
+    const env = functionEnv(fn, this.options, { FN_INSTANCE: name, ...settings }, { includeSecrets: true });
+    return {
+      name,
+      Image: this.image(fn),
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      User: '1000:1000',
+      Labels: { [MANAGED_LABEL]: this.options.owner, [FUNCTION_LABEL]: fn.name },
+      AttachStdin: oneShot,
+      AttachStdout: oneShot,
+      AttachStderr: oneShot,
+      OpenStdin: oneShot,
+      StdinOnce: oneShot,
+      HostConfig: {
+        Init: true,
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': 'rw,noexec,nosuid,size=16m' },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Memory: fn.memoryMb * 1024 * 1024,
+        MemorySwap: fn.memoryMb * 1024 * 1024,
+        NanoCpus: 1_000_000_000,
+        PidsLimit: 64,
+        NetworkMode: this.options.network,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+      },
+    };
+  }
+
+  async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
+    const container = await this.docker.createContainer(this.containerSpec(fn, { FN_MODE: 'oneshot' }, true));
+    this.live.add(container);
+    const kill = () => void container.kill().catch(() => {});
+    signal.addEventListener('abort', kill, { once: true });
+    try {
+      const stream = await container.attach({ stream: true, hijack: true, stdin: true, stdout: true, stderr: true });
+      const stdout = new PassThrough();
+      const chunks: Buffer[] = [];
+      stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      this.docker.modem.demuxStream(stream, stdout, process.stderr);
+      const ended = new Promise<void>((resolve) => stream.once('end', resolve));
+      await container.start();
+      stream.end(JSON.stringify(invocation));
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 1_000))]);
+      if (signal.aborted) throw signal.reason;
+      if (StatusCode !== 0) throw new InvocationError(502, `function ${fn.name} exited with ${StatusCode} before answering`);
+      try {
+        return JSON.parse(Buffer.concat(chunks).toString('utf8')) as FunctionResponse;
+      } catch {
+        throw new InvocationError(502, `function ${fn.name} wrote no valid response`);
+      }
+    } finally {
+      signal.removeEventListener('abort', kill);
+      this.live.delete(container);
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  async startInstance(fn: FunctionSpec): Promise<Instance> {
+    const settings = {
+      FN_MODE: 'warm',
+      PORT: String(PORT),
+      FN_HOST: '0.0.0.0',
+      FN_MAX_INFLIGHT: String(fn.maxConcurrency),
+      FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
+    };
+    const container = await this.docker.createContainer(this.containerSpec(fn, settings, false));
+    this.live.add(container);
+    const id = container.id.slice(0, 12);
+    try {
+      await container.start();
+      const info = await container.inspect();
+      const address = Object.values(info.NetworkSettings.Networks)[0]?.IPAddress;
+      if (!address) throw new InvocationError(502, `container ${id} has no address on network ${this.options.network}`);
+      const exited = container.wait().then(
+        () => undefined,
+        () => undefined,
+      );
+      const url = `http://${address}:${PORT}`;
+      await waitForHealth(url, exited, fn.timeoutSeconds * 1000 + 10_000);
+      const instance: ContainerInstance = { id: info.Name.replace(/^\//, ''), url, exited, container };
+      void exited.then(() => this.forget(container));
+      return instance;
+    } catch (error) {
+      await this.forget(container);
+      throw error;
+    }
+  }
+
+  async stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void> {
+    const { container } = instance as ContainerInstance;
+    if (how === 'drain') await container.stop({ t: 30 }).catch(() => {});
+    else await container.kill().catch(() => {});
+    await instance.exited;
+    await this.forget(container);
+  }
+
+  private async forget(container: Docker.Container): Promise<void> {
+    this.live.delete(container);
+    await container.remove({ force: true }).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live].map((c) => c.stop({ t: 10 }).catch(() => {}).then(() => this.forget(c))));
+  }
+}

@@ -1,0 +1,105 @@
+// The docker runtime against a real Docker Engine: the engine is brought up (installed if need
+// be) and the fixture image built before the tests; if that cannot be done they fail with the
+// reason, they never skip.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '@voting/test-services';
+import { MANAGED_LABEL, DockerRuntime } from '../src/runtimes/docker.js';
+import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const docker = new Docker();
+
+function prepareDocker(): void {
+  execFileSync('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), '--functions-dir', fixtureFunctions], { stdio: 'inherit' });
+}
+
+const containersOf = async (owner: string, fn?: string) =>
+  docker.listContainers({
+    all: true,
+    filters: { label: [`${MANAGED_LABEL}=${owner}`, ...(fn ? [`org.voting.function=${fn}`] : [])] },
+  });
+
+describe('docker runtime through the gateway', () => {
+  let t: TestGateway;
+  let owner: string;
+  beforeAll(async () => {
+    prepareDocker();
+    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker' });
+    owner = `test-${new URL(t.url).port}`;
+  }, 120_000);
+  afterAll(async () => {
+    await t?.close();
+    if (owner) expect(await containersOf(owner)).toEqual([]);
+  });
+
+  it('scales a warm function from zero and back to zero, seen through the Engine API', async () => {
+    expect(await containersOf(owner, 'sleepy')).toHaveLength(0);
+    const first = (await (await fetch(`${t.url}/function/sleepy/a/b`, { method: 'POST', body: 'hi' })).json()) as {
+      instance: string;
+      path: string;
+      body: string;
+    };
+    expect(first).toMatchObject({ path: '/a/b', body: 'hi' });
+    const running = await containersOf(owner, 'sleepy');
+    expect(running).toHaveLength(1);
+    expect(running[0]!.State).toBe('running');
+    const second = (await (await fetch(`${t.url}/function/sleepy`)).json()) as { instance: string };
+    expect(second.instance).toBe(first.instance); // the same warm container
+    await waitUntil(async () => (await containersOf(owner, 'sleepy')).length === 0, { timeoutMs: 15_000, what: 'scale to zero' });
+  });
+
+  it('runs a locked-down container', async () => {
+    const call = fetch(`${t.url}/function/crashy?sleep=800`);
+    await waitUntil(async () => (await containersOf(owner, 'crashy')).find((c) => c.State === 'running'), { what: 'a container' });
+    const [summary] = await containersOf(owner, 'crashy');
+    const info = await docker.getContainer(summary!.Id).inspect();
+    expect((await call).status).toBe(200);
+    expect(info.Config.User).toBe('1000:1000');
+    expect(info.Config.Image).toBe('voting/test-fixture:latest');
+    expect(info.HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: 128 * 1024 * 1024,
+      PidsLimit: 64,
+      NanoCpus: 1_000_000_000,
+      NetworkMode: 'bridge',
+      Init: true,
+      Privileged: false,
+    });
+    expect(info.HostConfig.Binds ?? []).toEqual([]);
+    expect(info.Mounts.filter((m) => m.Type !== 'tmpfs')).toEqual([]);
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual(['bridge']);
+  });
+
+  it('runs one-shot calls in a container each, removed afterwards', async () => {
+    const results = await Promise.all([1, 2].map(async () => (await (await fetch(`${t.url}/function/once`)).json()) as { instance: string; env: object }));
+    expect(results[0]!.instance).not.toBe(results[1]!.instance);
+    expect(results[0]!.env).toEqual({ GREETING: 'hello' });
+    expect(await containersOf(owner, 'once')).toHaveLength(0);
+  });
+
+  it('answers 504 past the timeout and leaves nothing running', async () => {
+    const late = await fetch(`${t.url}/function/once?sleep=5000`);
+    expect(late.status).toBe(504);
+    await waitUntil(async () => (await containersOf(owner, 'once')).length === 0, { timeoutMs: 5_000, what: 'the killed container to go' });
+    const stuck = await fetch(`${t.url}/function/sleepy?sleep=5000`);
+    expect(stuck.status).toBe(504);
+    await waitUntil(async () => (await containersOf(owner, 'sleepy')).length === 0, { timeoutMs: 10_000, what: 'the stuck container to go' });
+  });
+
+  it('finds and removes the containers a crashed gateway left behind', async () => {
+    // Another gateway's runtime starts a warm container and "crashes" (is never closed).
+    const crashed = new DockerRuntime({ env: {}, secret: () => undefined, network: 'bridge', owner: `${owner}-crashed` });
+    const spec = t.gateway.pools.get('crashy')!.spec;
+    await crashed.startInstance(spec);
+    expect(await containersOf(`${owner}-crashed`)).toHaveLength(1);
+    const restarted = new DockerRuntime({ env: {}, secret: () => undefined, network: 'bridge', owner: `${owner}-crashed` });
+    expect(await restarted.removeLeftovers()).toBe(1);
+    expect(await containersOf(`${owner}-crashed`)).toHaveLength(0);
+  });
+});
