@@ -1,21 +1,14 @@
 // The docker runtime against a real Docker Engine: the engine is brought up (installed if need
 // be) and the fixture image built before the tests; if that cannot be done they fail with the
 // reason, they never skip.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '@voting/test-services';
 import { MANAGED_LABEL, DockerRuntime } from '../src/runtimes/docker.js';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
+import { prepareDocker, TEST_NETWORK } from './docker-network.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
 const docker = new Docker();
-
-function prepareDocker(): void {
-  execFileSync('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: 'inherit' });
-  execFileSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), '--functions-dir', fixtureFunctions], { stdio: 'inherit' });
-}
 
 const containersOf = async (owner: string, fn?: string) =>
   docker.listContainers({
@@ -27,8 +20,7 @@ describe('docker runtime through the gateway', () => {
   let t: TestGateway;
   let owner: string;
   beforeAll(async () => {
-    prepareDocker();
-    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker' });
+    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker', docker: await prepareDocker() });
     owner = `test-${new URL(t.url).port}`;
   }, 120_000);
   afterAll(async () => {
@@ -67,13 +59,13 @@ describe('docker runtime through the gateway', () => {
       Memory: 128 * 1024 * 1024,
       PidsLimit: 64,
       NanoCpus: 1_000_000_000,
-      NetworkMode: 'bridge',
+      NetworkMode: TEST_NETWORK,
       Init: true,
       Privileged: false,
     });
     expect(info.HostConfig.Binds ?? []).toEqual([]);
     expect(info.Mounts.filter((m) => m.Type !== 'tmpfs')).toEqual([]);
-    expect(Object.keys(info.NetworkSettings.Networks)).toEqual(['bridge']);
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([TEST_NETWORK]);
   });
 
   it('runs one-shot calls in a container each, removed afterwards', async () => {
@@ -94,11 +86,11 @@ describe('docker runtime through the gateway', () => {
 
   it('finds and removes the containers a crashed gateway left behind', async () => {
     // Another gateway's runtime starts a warm container and "crashes" (is never closed).
-    const crashed = new DockerRuntime({ env: {}, secret: () => undefined, network: 'bridge', owner: `${owner}-crashed` });
+    const crashed = new DockerRuntime({ env: {}, secret: () => undefined, network: TEST_NETWORK, owner: `${owner}-crashed` });
     const spec = t.gateway.pools.get('crashy')!.spec;
     await crashed.startInstance(spec);
     expect(await containersOf(`${owner}-crashed`)).toHaveLength(1);
-    const restarted = new DockerRuntime({ env: {}, secret: () => undefined, network: 'bridge', owner: `${owner}-crashed` });
+    const restarted = new DockerRuntime({ env: {}, secret: () => undefined, network: TEST_NETWORK, owner: `${owner}-crashed` });
     expect(await restarted.removeLeftovers()).toBe(1);
     expect(await containersOf(`${owner}-crashed`)).toHaveLength(0);
   });

@@ -33,24 +33,37 @@ export async function startTestGateway({
   queueUrl,
   eventsUrl,
   runtime: kind = 'process',
-}: { functionsDir?: string; queueUrl?: string; eventsUrl?: string; runtime?: 'process' | 'docker' } = {}): Promise<TestGateway> {
-  const db = await createTestDatabase(process.env.DATABASE_URL!);
+  docker,
+  databaseServer = process.env.DATABASE_URL!,
+}: {
+  functionsDir?: string;
+  queueUrl?: string;
+  eventsUrl?: string;
+  runtime?: 'process' | 'docker';
+  /** For the docker runtime: the network and the host's address on it, which functions use. */
+  docker?: { network: string; hostAddress: string };
+  databaseServer?: string;
+} = {}): Promise<TestGateway> {
+  const db = await createTestDatabase(databaseServer);
   await migrate(db.url);
   const port = await freePort();
   const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}` });
   const events = await createEventBus(eventsUrl ?? db.url);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  // Containers reach the host (gateway, database) at its address on their network.
+  const seenFromFunctions = (url: string) => (docker ? url.replace('127.0.0.1', docker.hostAddress) : url);
   const runtimeOptions: RuntimeOptions = {
-    env: { GATEWAY_URL: `http://127.0.0.1:${port}` },
+    env: { GATEWAY_URL: seenFromFunctions(`http://127.0.0.1:${port}`) },
     secret: secretResolver('/nonexistent', {
-      'database-url': db.url,
-      'events-url': eventsUrl ?? db.url,
+      'database-url': seenFromFunctions(db.url),
+      'events-url': seenFromFunctions(eventsUrl ?? db.url),
       'cookie-secret': 'test-cookie-secret',
     }),
   };
+  if (kind === 'docker' && !docker) throw new Error('the docker runtime needs the docker option');
   const runtime: Runtime =
     kind === 'docker'
-      ? new DockerRuntime({ ...runtimeOptions, network: 'bridge', owner: `test-${port}` })
+      ? new DockerRuntime({ ...runtimeOptions, network: docker!.network, owner: `test-${port}` })
       : new ProcessRuntime(runtimeOptions);
   const gateway = await createGateway({
     functions: await loadFunctions(functionsDir),
@@ -63,7 +76,7 @@ export async function startTestGateway({
   });
   const server: Server = createServer(gateway.app);
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, docker ? '0.0.0.0' : '127.0.0.1', resolve));
   gateway.attachSockets(server);
   await gateway.start();
   return {

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,9 +12,13 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-/** Uses DATABASE_URL when set, otherwise starts a throwaway embedded PostgreSQL. */
-export async function startPostgres(): Promise<PostgresServer> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+/**
+ * Uses DATABASE_URL when set, otherwise starts a throwaway embedded PostgreSQL. `listen` adds
+ * addresses to 127.0.0.1 (e.g. a Docker bridge's, for containers) and always starts a private
+ * server, since a configured one may not be reachable from there.
+ */
+export async function startPostgres({ listen = [] }: { listen?: string[] } = {}): Promise<PostgresServer> {
+  if (process.env.DATABASE_URL && listen.length === 0) return { url: process.env.DATABASE_URL, stop: async () => {} };
   const parent = await mkdtemp(join(tmpdir(), 'voting-pg-'));
   await chmod(parent, 0o755); // the postgres user must reach the data dir inside it
   const port = await freePort();
@@ -26,11 +30,15 @@ export async function startPostgres(): Promise<PostgresServer> {
     password,
     persistent: false,
     createPostgresUser: true,
-    postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300', '-c', `listen_addresses=${['127.0.0.1', ...listen].join(',')}`],
     onLog: () => {},
     onError: (error) => process.stderr.write(`embedded postgres: ${String(error)}\n`),
   });
   await server.initialise();
+  if (listen.length > 0) {
+    // Password logins from the subnets the server is on (the bridge's containers).
+    await appendFile(join(parent, 'data', 'pg_hba.conf'), '\nhost all all samenet scram-sha-256\n');
+  }
   await server.start();
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
