@@ -8,7 +8,11 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: port.default(8080),
   RESULT_PORT: port.default(8081),
-  RUNTIME: z.enum(['process']).default('process'),
+  RUNTIME: z.enum(['process', 'docker']).default('process'),
+  /** The Docker network function containers join (docker runtime). */
+  DOCKER_NETWORK: z.string().min(1).default('bridge'),
+  /** How functions reach the gateway (e.g. http://gateway:8080 in compose). */
+  FUNCTION_GATEWAY_URL: url.optional(),
   DATABASE_URL: url.optional(),
   QUEUE_URL: url.optional(),
   EVENTS_URL: url.optional(),

@@ -8,7 +8,8 @@ import { migrate, startEmbeddedPostgres, waitForPostgres } from '@voting/databas
 import { createEventBus, createQueue } from '@voting/queue';
 import { loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
-import { ProcessRuntime } from './runtimes/process.js';
+import { createRuntime } from './runtimes/index.js';
+import type { Runtime } from './runtimes/runtime.js';
 import { localSecret, secretResolver } from './secrets.js';
 import { site } from './pages.js';
 
@@ -20,7 +21,7 @@ const started: {
   embedded?: { stop(): Promise<void> };
   queue?: { close(): Promise<void> };
   events?: { close(): Promise<void> };
-  runtime?: ProcessRuntime;
+  runtime?: Runtime;
   gateway?: Awaited<ReturnType<typeof createGateway>>;
   servers: Server[];
 } = { servers: [] };
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     databaseUrl = embedded.url;
     log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${join(dataDir, 'postgres')}`);
   }
-  const applied = await migrate(databaseUrl);
+  const applied = await migrate(databaseUrl, { dir: join(root, 'infra/migrations') });
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
 
   const queueUrl = config.QUEUE_URL ?? databaseUrl;
@@ -71,9 +72,11 @@ async function main(): Promise<void> {
   const configured = secretResolver(secretsDir, fixed);
   if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
 
-  const runtime = new ProcessRuntime({
-    env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: `http://127.0.0.1:${config.PORT}` },
+  const runtime = await createRuntime(config.RUNTIME, {
+    env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: config.FUNCTION_GATEWAY_URL ?? `http://127.0.0.1:${config.PORT}` },
     secret: secretResolver(secretsDir, fixed),
+    dockerNetwork: config.DOCKER_NETWORK,
+    log: (message) => log.info(message),
   });
   const gateway = await createGateway({
     functions,

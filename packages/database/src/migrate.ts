@@ -8,10 +8,13 @@ export const migrationsDir = fileURLToPath(new URL('../../../infra/migrations', 
  * Brings the database schema up to date. Safe to run from several processes at once:
  * node-pg-migrate holds an advisory lock while it works.
  */
-export async function migrate(databaseUrl: string, log: (message: string) => void = () => {}): Promise<string[]> {
+export async function migrate(
+  databaseUrl: string,
+  { dir = migrationsDir, log = () => {} }: { dir?: string; log?: (message: string) => void } = {},
+): Promise<string[]> {
   const applied = await runner({
     databaseUrl,
-    dir: migrationsDir,
+    dir,
     direction: 'up',
     migrationsTable: 'pgmigrations',
     checkOrder: true,
