@@ -85,6 +85,8 @@ describe('process runtime through the gateway', () => {
     process.env.GATEWAY_ONLY_SECRET = 'must-not-leak';
     const body = (await (await fetch(`${t.url}/function/once`)).json()) as { env: Record<string, string>; processEnv: string[] };
     expect(Object.keys(body.env)).toEqual(['GREETING']);
-    expect(body.processEnv.filter((k) => !k.startsWith('FN_'))).toEqual(['GREETING', 'PATH']);
+    // Beside the manifest's variables, only the platform's own: PATH, the log level, FN_*.
+    expect(body.processEnv.filter((k) => !k.startsWith('FN_'))).toEqual(['GREETING', 'LOG_LEVEL', 'PATH']);
+    expect(body.processEnv).not.toContain('GATEWAY_ONLY_SECRET');
   });
 });

