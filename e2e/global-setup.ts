@@ -19,6 +19,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     EMBEDDED_POSTGRES_PORT: String(pgPort),
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
+    // Lets the dashboard test scale functions (POST /system/scale-function needs it).
+    GATEWAY_ADMIN_TOKEN: 'e2e-admin-token',
   };
   delete env.DATABASE_URL;
   delete env.QUEUE_URL;
@@ -36,6 +38,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   );
   process.env.VOTE_URL = `http://127.0.0.1:${port}`;
   process.env.RESULT_URL = `http://127.0.0.1:${resultPort}`;
+  process.env.GATEWAY_ADMIN_TOKEN = env.GATEWAY_ADMIN_TOKEN;
   return async () => {
     app.kill('SIGINT');
     const code = await exited;

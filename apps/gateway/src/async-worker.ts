@@ -25,7 +25,8 @@ const isJson = (request: FunctionRequest) => /^application\/json\b/i.test(reques
 
 /**
  * Groups a fetched batch into invocations: calls of a function whose manifest allows batching
- * (POST, JSON, same path) share one invocation with a JSON array body; others go one by one.
+ * (POST, JSON, same path) share one invocation with a JSON array body, where a call whose body
+ * is itself a JSON array contributes its items; others go one by one.
  */
 function plan(messages: QueuedMessage[], pools: Map<string, FunctionPool>, log: Logger): Work[] {
   const work: Work[] = [];
@@ -53,6 +54,12 @@ function plan(messages: QueuedMessage[], pools: Map<string, FunctionPool>, log: 
     group.calls.push({ message, call });
   }
   return work;
+}
+
+/** A call's part of a batch body: its JSON, or the items of a JSON array (a call that is itself a batch). */
+function batchItems(body: string): string {
+  const text = body.trim();
+  return text.startsWith('[') ? text.slice(1, -1).trim() : text;
 }
 
 function validJson(text: string): boolean {
@@ -84,7 +91,7 @@ export function startAsyncWorker({
     const request =
       calls.length === 1 && pool.spec.batchSize === 1
         ? first.request
-        : { ...first.request, body: `[${calls.map((c) => c.call.request.body).join(',')}]` };
+        : { ...first.request, body: `[${calls.map((c) => batchItems(c.call.request.body)).filter(Boolean).join(',')}]` };
     const started = Date.now();
     let response: FunctionResponse;
     try {

@@ -14,6 +14,8 @@ export const configSchema = z.object({
   /** How functions reach the gateway (e.g. http://gateway:8080 in compose). */
   FUNCTION_GATEWAY_URL: url.optional(),
   DATABASE_URL: url.optional(),
+  /** A file holding the database password (a Docker secret), put into DATABASE_URL. */
+  DATABASE_PASSWORD_FILE: z.string().optional(),
   QUEUE_URL: url.optional(),
   EVENTS_URL: url.optional(),
   DATA_DIR: z.string().default('.data'),
@@ -27,6 +29,15 @@ export const configSchema = z.object({
     .string()
     .default('')
     .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean)),
+  /** User name of basic auth on /system mutations (the password is the admin token). */
+  GATEWAY_ADMIN_USER: z.string().min(1).default('admin'),
+  /** Whether read-only /system routes, /metrics and the dashboard's data are public. */
+  SYSTEM_READ_PUBLIC: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  /** How long the status and result of an async call are kept (GET /system/calls/<id>). */
+  CALL_RESULT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

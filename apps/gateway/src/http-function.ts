@@ -17,7 +17,11 @@ export function toFunctionRequest(req: Request, path: string): FunctionRequest {
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const query: Record<string, string | string[]> = {};
-  for (const [key, value] of new URL(req.originalUrl, 'http://gateway').searchParams) {
+  // Only the query string is parsed (the common call has none); no URL object per call.
+  const url = req.originalUrl;
+  const search = url.indexOf('?');
+  const hash = url.indexOf('#', search);
+  for (const [key, value] of search < 0 ? [] : new URLSearchParams(url.slice(search + 1, hash < 0 ? undefined : hash))) {
     const existing = query[key];
     query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
   }

@@ -5,13 +5,26 @@ import { InvocationError } from './errors.js';
 // Keep-alive connections to warm instances: a call costs a write and a read, no handshake.
 const agent = new Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
 
+/** Where an instance's `/_/invoke` is, parsed once per instance URL rather than on every call. */
+const targets = new Map<string, { hostname: string; port: string; path: string }>();
+function target(url: string): { hostname: string; port: string; path: string } {
+  let found = targets.get(url);
+  if (!found) {
+    const parsed = new URL(`${url}/_/invoke`);
+    found = { hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port || '80', path: parsed.pathname };
+    if (targets.size > 10_000) targets.clear(); // instances come and go; keep the map bounded
+    targets.set(url, found);
+  }
+  return found;
+}
+
 /** Sends one invocation to a warm instance's `POST /_/invoke`. */
 export function invokeInstance(url: string, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
   const payload = JSON.stringify(invocation);
   return new Promise((resolve, reject) => {
     const req = request(
-      `${url}/_/invoke`,
       {
+        ...target(url),
         method: 'POST',
         agent,
         signal,

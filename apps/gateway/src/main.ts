@@ -1,4 +1,5 @@
 // The voting app, composed: database, queue and events, the functions, the gateway and the pages.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { createRuntime } from './runtimes/index.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { localSecret, secretResolver } from './secrets.js';
 import { site } from './pages.js';
+import { applyServerTimeouts } from './timeouts.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
@@ -32,6 +34,14 @@ function redact(url: string): string {
   return parsed.toString();
 }
 
+/** The password from a secret file goes into the URL here, never into a settings file. */
+function withPassword(url: string, passwordFile: string | undefined): string {
+  if (!passwordFile) return url;
+  const parsed = new URL(url);
+  parsed.password = encodeURIComponent(readFileSync(passwordFile, 'utf8').trim());
+  return parsed.toString();
+}
+
 async function listen(server: Server, port: number): Promise<void> {
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
@@ -43,7 +53,7 @@ async function main(): Promise<void> {
   // Manifests first: a bad one stops the start before anything is started.
   const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
   const dataDir = resolve(root, config.DATA_DIR);
-  let databaseUrl = config.DATABASE_URL;
+  let databaseUrl = config.DATABASE_URL && withPassword(config.DATABASE_URL, config.DATABASE_PASSWORD_FILE);
   if (databaseUrl) {
     await waitForPostgres(databaseUrl, { onWait: (e) => log.warn(`waiting for PostgreSQL at ${redact(databaseUrl!)}: ${e.message}`) });
   } else {
@@ -71,6 +81,13 @@ async function main(): Promise<void> {
   const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
   const configured = secretResolver(secretsDir, fixed);
   if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
+  // Credentials of /system mutations: the secret `gateway-admin-token` (or $GATEWAY_ADMIN_TOKEN), else one made here.
+  let adminToken = configured('gateway-admin-token');
+  let adminTokenFile: string | undefined;
+  if (adminToken === undefined) {
+    adminToken = await localSecret(dataDir, 'gateway-admin-token');
+    adminTokenFile = join(dataDir, 'secrets', 'gateway-admin-token');
+  }
 
   const runtime = await createRuntime(config.RUNTIME, {
     env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: config.FUNCTION_GATEWAY_URL ?? `http://127.0.0.1:${config.PORT}` },
@@ -88,15 +105,19 @@ async function main(): Promise<void> {
     socketOrigins: config.SOCKET_ORIGINS,
     channels: [{ event: 'scores', topic: 'votes', source: 'results' }],
     aliases: [{ method: 'post', path: '/', function: 'vote' }],
+    auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },
+    callResultSeconds: config.CALL_RESULT_SECONDS,
   });
   Object.assign(started, { runtime, gateway });
 
   const votePages = join(root, 'apps/vote/dist');
   const resultPages = join(root, 'apps/result/dist');
+  const dashboard = join(root, 'apps/dashboard/dist');
   const servers = [
-    createServer(site([['/result', resultPages], ['/', votePages]], gateway.app)),
+    createServer(site([['/system/ui', dashboard], ['/result', resultPages], ['/', votePages]], gateway.app)),
     createServer(site([['/', resultPages]], gateway.app)),
   ];
+  for (const server of servers) applyServerTimeouts(server, gateway.timeouts);
   await listen(servers[0]!, config.PORT);
   await listen(servers[1]!, config.RESULT_PORT);
   for (const server of servers) gateway.attachSockets(server);
@@ -109,7 +130,11 @@ async function main(): Promise<void> {
       '',
       `  Vote:    http://${shown}:${config.PORT}/`,
       `  Result:  http://${shown}:${config.RESULT_PORT}/  (also http://${shown}:${config.PORT}/result/)`,
+      `  Dashboard: http://${shown}:${config.PORT}/system/ui/`,
       `  Gateway: http://${shown}:${config.PORT}/system/functions  (runtime: ${runtime.kind}, functions: ${functions.map((f) => f.name).join(', ')})`,
+      adminTokenFile
+        ? `  Admin token (scale, and /system when SYSTEM_READ_PUBLIC=false): ${adminTokenFile}`
+        : '  Admin token: from the secret gateway-admin-token (SECRETS_DIR) or GATEWAY_ADMIN_TOKEN',
       '',
       '  Press Ctrl-C to stop.',
       '',

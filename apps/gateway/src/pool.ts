@@ -11,6 +11,8 @@ interface WarmSlot {
   lastUsed: number;
   /** Takes no new calls; stopped once its calls are done (idle, or after a timed-out call). */
   retiring: boolean;
+  /** Why it is being stopped, once it is. */
+  stopReason?: string;
 }
 
 export interface FunctionStatusCounts {
@@ -24,9 +26,11 @@ export interface FunctionStatusCounts {
 
 /** Events for observers (dashboard, metrics): instance started/stopped, call finished. */
 export interface PoolEvents {
-  instanceStarted: [{ function: string; instance: string; coldStartMs: number }];
+  instanceStarted: [{ function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
   instanceStopped: [{ function: string; instance: string; reason: string }];
-  callFinished: [{ function: string; status: number; durationMs: number }];
+  /** `response` is what the caller got: the function's answer, or the gateway's error for it. */
+  callFinished: [{ function: string; callId: string; status: number; durationMs: number; response: FunctionResponse }];
+  scaled: [{ function: string; from: number; to: number }];
 }
 
 /**
@@ -59,10 +63,11 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     const timeoutMs = this.spec.timeoutSeconds * 1_000;
     const signal = AbortSignal.timeout(timeoutMs);
     let status = 500;
+    let response: FunctionResponse | undefined;
     try {
       await this.acquire(signal);
       try {
-        const response = await this.run(invocation, signal);
+        response = await this.run(invocation, signal);
         status = response.status;
         return response;
       } finally {
@@ -73,11 +78,54 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
         ? new InvocationError(504, `function ${this.spec.name} did not answer within ${this.spec.timeoutSeconds} s`)
         : error;
       status = failure instanceof InvocationError ? failure.status : 502;
+      response = {
+        status,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: (failure as Error).message }),
+      };
       throw failure;
     } finally {
       this.invocationCount++;
-      this.emit('callFinished', { function: this.spec.name, status, durationMs: Date.now() - started });
+      this.emit('callFinished', {
+        function: this.spec.name,
+        callId: invocation.callId,
+        status,
+        durationMs: Date.now() - started,
+        response: response ?? { status },
+      });
     }
+  }
+
+  /**
+   * Sets the number of warm instances now (`POST /system/scale-function`): starts instances up
+   * to `replicas` (at most maxInstances) or stops idle ones down to it. The idle reaper still
+   * applies afterwards, so instances started this way go away after idleSeconds without calls.
+   */
+  async scaleTo(replicas: number): Promise<{ replicas: number }> {
+    if (this.closed) throw new InvocationError(503, 'gateway is shutting down');
+    if (this.spec.mode === 'oneshot') {
+      if (replicas !== 0) throw new InvocationError(400, `function ${this.spec.name} runs one-shot: it has no warm instances to scale`);
+      return { replicas: 0 };
+    }
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > this.spec.maxInstances) {
+      throw new InvocationError(400, `replicas must be an integer from 0 to ${this.spec.maxInstances} (maxInstances of ${this.spec.name})`);
+    }
+    const live = () => this.slots.filter((s) => !s.retiring).length + this.starting.length;
+    const from = live();
+    const starts: Promise<WarmSlot>[] = [];
+    while (live() < replicas) starts.push(this.startInstance('scaled'));
+    const stops: Promise<void>[] = [];
+    // Fewer: the least busy go first; their calls in flight finish (drain) before they stop.
+    const candidates = this.slots.filter((s) => !s.retiring).sort((a, b) => a.inFlight - b.inFlight);
+    while (live() > replicas && candidates.length) stops.push(this.stop(candidates.shift()!, 'drain', 'scaled'));
+    if (from !== replicas) this.emit('scaled', { function: this.spec.name, from, to: replicas });
+    try {
+      await Promise.all([...starts, ...stops]);
+    } catch (error) {
+      throw new InvocationError(502, `could not start an instance of ${this.spec.name}: ${(error as Error).message}`);
+    }
+    for (const slot of this.slots) slot.lastUsed = Date.now();
+    return { replicas: live() };
   }
 
   status(): FunctionStatusCounts {
@@ -136,21 +184,22 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     const share = Math.ceil(this.spec.maxConcurrency / this.spec.maxInstances);
     const canGrow = live.length + this.starting.length < this.spec.maxInstances;
     if (best && (best.inFlight < share || !canGrow)) return best;
-    const next = canGrow ? this.startInstance() : this.starting[0]!;
+    const next = canGrow ? this.startInstance('call') : this.starting[0]!;
     return await Promise.race([
       next,
       new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
     ]);
   }
 
-  private startInstance(): Promise<WarmSlot> {
+  private startInstance(reason: 'call' | 'scaled'): Promise<WarmSlot> {
     const began = Date.now();
     this.coldStarts++;
     const promise = this.runtime.startInstance(this.spec).then((instance) => {
       const slot: WarmSlot = { instance, inFlight: 0, lastUsed: Date.now(), retiring: false };
       this.slots.push(slot);
-      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, coldStartMs: Date.now() - began });
-      void instance.exited.then(() => this.forget(slot, 'exited'));
+      const pid = (instance as { child?: { pid?: number } }).child?.pid;
+      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs: Date.now() - began, reason });
+      void instance.exited.then(() => this.forget(slot, slot.stopReason ?? 'exited'));
       if (this.closed) void this.stop(slot, 'drain', 'shutdown');
       return slot;
     });
@@ -171,6 +220,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
 
   private async stop(slot: WarmSlot, how: 'drain' | 'kill', reason: string): Promise<void> {
     slot.retiring = true;
+    slot.stopReason ??= reason;
     await this.runtime.stopInstance(slot.instance, how).catch(() => {});
     this.forget(slot, reason);
   }

@@ -5,7 +5,8 @@ import { loadFunctions } from '@voting/function-contract/manifest';
 import { migrate } from '@voting/database';
 import { createEventBus, createQueue, type EventBus, type Queue } from '@voting/queue';
 import { createTestDatabase, freePort } from '@voting/test-services';
-import { createGateway, type Gateway } from '../src/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../src/gateway.js';
+import { applyServerTimeouts } from '../src/timeouts.js';
 import { ProcessRuntime } from '../src/runtimes/process.js';
 import { DockerRuntime } from '../src/runtimes/docker.js';
 import type { Runtime, RuntimeOptions } from '../src/runtimes/runtime.js';
@@ -18,6 +19,7 @@ export interface TestGateway {
   url: string;
   databaseUrl: string;
   gateway: Gateway;
+  server: Server;
   runtime: Runtime;
   queue: Queue;
   events: EventBus;
@@ -35,7 +37,10 @@ export async function startTestGateway({
   runtime: kind = 'process',
   docker,
   databaseServer = process.env.DATABASE_URL!,
+  options = {},
 }: {
+  /** More gateway options (auth, call result time, ...). */
+  options?: Partial<GatewayOptions>;
   functionsDir?: string;
   queueUrl?: string;
   eventsUrl?: string;
@@ -73,9 +78,10 @@ export async function startTestGateway({
     log,
     channels: functionsDir === repoFunctions ? [{ event: 'scores', topic: 'votes', source: 'results' }] : [],
     aliases: functionsDir === repoFunctions ? [{ method: 'post', path: '/', function: 'vote' }] : [],
+    ...options,
   });
   const server: Server = createServer(gateway.app);
-  server.keepAliveTimeout = 60_000;
+  applyServerTimeouts(server, gateway.timeouts);
   await new Promise<void>((resolve) => server.listen(port, docker ? '0.0.0.0' : '127.0.0.1', resolve));
   gateway.attachSockets(server);
   await gateway.start();
@@ -83,6 +89,7 @@ export async function startTestGateway({
     url: `http://127.0.0.1:${port}`,
     databaseUrl: db.url,
     gateway,
+    server,
     runtime,
     queue,
     events,

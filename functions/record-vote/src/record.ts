@@ -16,7 +16,7 @@ export function parseMessages(body: string): VoteMessage[] {
     throw new HttpError(400, 'body is not valid JSON');
   }
   const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0 || list.length > 10_000) throw new HttpError(400, 'expected 1 to 10000 votes');
+  if (list.length === 0 || list.length > 50_000) throw new HttpError(400, 'expected 1 to 50000 votes');
   return list.map((item, index) => {
     const m = item as Partial<VoteMessage> | null;
     if (

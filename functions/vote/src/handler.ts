@@ -19,9 +19,8 @@ function votedAt(): number {
   return Date.now() * 1000 + sequence;
 }
 
-/** Queues the vote through the gateway; resolves once the gateway answered 202 (durably queued). */
-function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Promise<void> {
-  const body = JSON.stringify(message);
+/** Posts queued votes to the gateway; resolves once it answered 202 (durably queued). */
+function post(gatewayUrl: string, body: string, callId: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       `${gatewayUrl}/async-function/record-vote`,
@@ -40,6 +39,43 @@ function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Prom
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Votes in one queued call at most (record-vote takes the batch in one statement). */
+const MAX_BATCH = 50;
+/** Queue calls in flight at once; votes arriving meanwhile share the next one. */
+const MAX_POSTS = 4;
+const pending: Array<{ message: VoteMessage; callId: string; resolve: () => void; reject: (error: unknown) => void }> = [];
+let posting = 0;
+
+/**
+ * Group commit: votes that arrive while queue calls are in flight share the next call, one
+ * JSON array (record-vote takes one message or a batch), so many concurrent votes cost a few
+ * calls to the gateway and a lone vote no wait. Each vote still answers only after the call
+ * holding it was durably queued; a failed call fails every vote in it.
+ */
+function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pending.push({ message, callId, resolve, reject });
+    if (pending.length === 1) queueMicrotask(() => flush(gatewayUrl));
+  });
+}
+
+function flush(gatewayUrl: string): void {
+  while (posting < MAX_POSTS && pending.length > 0) {
+    const batch = pending.splice(0, MAX_BATCH);
+    const body = batch.length === 1 ? JSON.stringify(batch[0]!.message) : JSON.stringify(batch.map((p) => p.message));
+    posting++;
+    post(gatewayUrl, body, batch.map((p) => p.callId).join(','))
+      .then(
+        () => batch.forEach((p) => p.resolve()),
+        (error: unknown) => batch.forEach((p) => p.reject(error)),
+      )
+      .finally(() => {
+        posting--;
+        flush(gatewayUrl);
+      });
+  }
 }
 
 async function castVote(request: FunctionRequest, context: FunctionContext) {

@@ -5,6 +5,7 @@ import type { FunctionPool } from '../pool.js';
 import { InvocationError } from '../errors.js';
 import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-function.js';
 import type { AsyncCall } from '../async-worker.js';
+import type { CallStore } from '../calls.js';
 
 const validName = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -46,7 +47,7 @@ function callbackUrl(req: Request): string | undefined {
 }
 
 /** `/function/<name>` (sync) and `/async-function/<name>` (queued, 202 + X-Call-Id). */
-export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue): Router {
+export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue, calls?: CallStore): Router {
   const router = Router();
   const nameParam = (req: Request) => String(req.params.name);
 
@@ -69,6 +70,7 @@ export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue): 
     } catch (error) {
       throw new InvocationError(503, `the call could not be queued: ${(error as Error).message}`, { 'retry-after': '1' });
     }
+    calls?.accepted(call);
     res.status(202).setHeader('x-call-id', call.callId).json({ callId: call.callId });
   });
 

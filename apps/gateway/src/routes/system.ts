@@ -1,6 +1,12 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
+import type { Registry } from 'prom-client';
 import type { FunctionPool } from '../pool.js';
 import type { Runtime } from '../runtimes/runtime.js';
+import type { CallStore } from '../calls.js';
+import { requireAdmin, requireReader, type AdminAuth } from '../auth.js';
+import { InvocationError } from '../errors.js';
+import { openapiDocument } from '../openapi.js';
+import { lookup } from './functions.js';
 
 /** The OpenFaaS FunctionStatus shape, plus counters of our own. */
 function functionStatus(pool: FunctionPool) {
@@ -29,10 +35,56 @@ function functionStatus(pool: FunctionPool) {
   };
 }
 
-export function systemRoutes(pools: Map<string, FunctionPool>, runtime: Runtime): Router {
+export interface SystemRouteOptions {
+  pools: Map<string, FunctionPool>;
+  runtime: Runtime;
+  auth: AdminAuth;
+  calls: CallStore;
+  metrics: Registry;
+}
+
+export function systemRoutes({ pools, runtime, auth, calls, metrics }: SystemRouteOptions): Router {
   const router = Router();
-  router.get('/system/functions', (_req, res) => {
+  const reader = requireReader(auth);
+  const admin = requireAdmin(auth);
+
+  router.get('/system/functions', reader, (_req, res) => {
     res.json([...pools.values()].map(functionStatus));
+  });
+  router.get('/system/function/:name', reader, (req, res) => {
+    res.json(functionStatus(lookup(pools, String(req.params.name))));
+  });
+  router.post(
+    '/system/scale-function/:name',
+    admin,
+    (req, _res, next) => {
+      lookup(pools, String(req.params.name));
+      next(req.is('application/json') ? undefined : new InvocationError(415, 'send JSON: {"serviceName": "<name>", "replicas": <n>}'));
+    },
+    express.json({ limit: '1kb', strict: true }),
+    async (req, res) => {
+      const pool = lookup(pools, String(req.params.name));
+      const body = req.body as { serviceName?: unknown; replicas?: unknown } | undefined;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvocationError(400, 'send a JSON object');
+      if (body.serviceName !== undefined && body.serviceName !== pool.spec.name) {
+        throw new InvocationError(400, `serviceName "${String(body.serviceName)}" does not match the path's function "${pool.spec.name}"`);
+      }
+      if (typeof body.replicas !== 'number') throw new InvocationError(400, 'replicas must be a number');
+      const { replicas } = await pool.scaleTo(body.replicas);
+      res.json({ serviceName: pool.spec.name, replicas });
+    },
+  );
+  router.get('/system/calls/:callId', reader, (req, res) => {
+    const call = calls.get(String(req.params.callId));
+    if (!call) throw new InvocationError(404, `call "${String(req.params.callId)}" is unknown to this gateway, or kept no longer`);
+    res.json(call);
+  });
+  router.get('/system/openapi.json', (_req, res) => {
+    res.json(openapiDocument);
+  });
+  router.get('/metrics', reader, async (_req, res) => {
+    res.setHeader('content-type', metrics.contentType);
+    res.end(await metrics.metrics());
   });
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', runtime: runtime.kind, functions: pools.size });

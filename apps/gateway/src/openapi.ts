@@ -1,0 +1,255 @@
+// The gateway's HTTP API as an OpenAPI 3.1 document, served at GET /system/openapi.json.
+// The gateway's tests check every route's responses against it.
+
+const json = (schema: object) => ({ 'application/json': { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = (description: string) => ({ description, content: json(ref('Error')) });
+const unauthorized = {
+  description: 'missing or wrong credentials',
+  headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+  content: json(ref('Error')),
+};
+const functionName = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  description: 'the function name: lower case letters, digits and dashes',
+  schema: { type: 'string' },
+};
+const callIdHeader = { 'X-Call-Id': { description: 'id of this call', schema: { type: 'string' } } };
+const invocationErrors = {
+  '400': error('malformed function name or bad input'),
+  '404': error('unknown function'),
+  '413': error('request body over the limit'),
+  '429': { ...error('function busy: maxConcurrency calls in flight and maxQueued waiting'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
+  '502': error('the instance failed'),
+  '504': error('the call ran longer than the manifest timeoutSeconds'),
+};
+const readSecurity = [{}, { bearer: [] }, { basic: [] }];
+const adminSecurity = [{ bearer: [] }, { basic: [] }];
+const invoke = (method: string) => ({
+  tags: ['functions'],
+  summary: `Invokes a function (${method}); the path after the name and the query are passed through`,
+  operationId: `invoke${method[0]}${method.slice(1).toLowerCase()}`,
+  parameters: [functionName],
+  requestBody: method === 'GET' || method === 'DELETE' ? undefined : { required: false, content: { '*/*': { schema: {} } } },
+  responses: {
+    default: { description: "the function's response: its status, headers and body", headers: callIdHeader },
+    ...invocationErrors,
+  },
+});
+
+export const openapiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Serverless voting app gateway',
+    version: '1.0.0',
+    description:
+      "Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /healthz) behave like it; /system/calls is this gateway's own. Errors are always JSON {\"error\": \"...\"}.",
+  },
+  tags: [{ name: 'functions' }, { name: 'system' }],
+  paths: {
+    '/function/{name}': {
+      get: invoke('GET'),
+      post: invoke('POST'),
+      put: invoke('PUT'),
+      patch: invoke('PATCH'),
+      delete: invoke('DELETE'),
+    },
+    '/async-function/{name}': {
+      post: {
+        tags: ['functions'],
+        summary: 'Queues a call; answers once it is durably queued',
+        operationId: 'invokeAsync',
+        parameters: [
+          functionName,
+          {
+            name: 'X-Callback-Url',
+            in: 'header',
+            required: false,
+            description: 'receives the result as a POST with X-Function-Status, X-Duration-Seconds and X-Call-Id',
+            schema: { type: 'string', format: 'uri' },
+          },
+        ],
+        requestBody: { required: false, content: { '*/*': { schema: {} } } },
+        responses: {
+          '202': { description: 'queued', headers: callIdHeader, content: json(ref('Accepted')) },
+          '400': error('malformed function name or bad X-Callback-Url'),
+          '404': error('unknown function'),
+          '413': error('request body over the limit'),
+          '503': { ...error('the call could not be queued'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
+        },
+      },
+    },
+    '/system/functions': {
+      get: {
+        tags: ['system'],
+        summary: 'The functions and their state',
+        operationId: 'listFunctions',
+        security: readSecurity,
+        responses: {
+          '200': { description: 'every function', content: json({ type: 'array', items: ref('FunctionStatus') }) },
+          '401': unauthorized,
+        },
+      },
+    },
+    '/system/function/{name}': {
+      get: {
+        tags: ['system'],
+        summary: 'One function and its state',
+        operationId: 'getFunction',
+        security: readSecurity,
+        parameters: [functionName],
+        responses: {
+          '200': { description: 'the function', content: json(ref('FunctionStatus')) },
+          '400': error('malformed function name'),
+          '401': unauthorized,
+          '404': error('unknown function'),
+        },
+      },
+    },
+    '/system/scale-function/{name}': {
+      post: {
+        tags: ['system'],
+        summary: 'Sets the number of warm instances now (0..maxInstances); idle ones still stop after idleSeconds',
+        operationId: 'scaleFunction',
+        security: adminSecurity,
+        parameters: [functionName],
+        requestBody: { required: true, content: json(ref('ScaleRequest')) },
+        responses: {
+          '200': { description: 'scaled', content: json(ref('ScaleRequest')) },
+          '400': error('bad body, or replicas outside 0..maxInstances'),
+          '401': unauthorized,
+          '404': error('unknown function'),
+          '415': error('the body is not JSON'),
+          '502': error('an instance could not be started'),
+        },
+      },
+    },
+    '/system/calls/{callId}': {
+      get: {
+        tags: ['system'],
+        summary: "Status and result of an async call, kept CALL_RESULT_SECONDS by the gateway that accepted or ran it",
+        operationId: 'getCall',
+        security: readSecurity,
+        parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'the call', content: json(ref('Call')) },
+          '401': unauthorized,
+          '404': error('unknown call, or kept no longer'),
+        },
+      },
+    },
+    '/system/openapi.json': {
+      get: {
+        tags: ['system'],
+        summary: 'This document',
+        operationId: 'openapi',
+        responses: { '200': { description: 'the OpenAPI document', content: json({ type: 'object', required: ['openapi', 'paths'] }) } },
+      },
+    },
+    '/healthz': {
+      get: {
+        tags: ['system'],
+        summary: 'Gateway health',
+        operationId: 'healthz',
+        responses: { '200': { description: 'healthy', content: json(ref('Health')) } },
+      },
+    },
+    '/metrics': {
+      get: {
+        tags: ['system'],
+        summary: 'Prometheus metrics',
+        operationId: 'metrics',
+        security: readSecurity,
+        responses: {
+          '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          '401': unauthorized,
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer', description: 'the gateway admin token' },
+      basic: { type: 'http', scheme: 'basic', description: 'user GATEWAY_ADMIN_USER, password the gateway admin token' },
+    },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: { error: { type: 'string' } },
+        additionalProperties: false,
+      },
+      Accepted: {
+        type: 'object',
+        required: ['callId'],
+        properties: { callId: { type: 'string' } },
+        additionalProperties: false,
+      },
+      Health: {
+        type: 'object',
+        required: ['status', 'runtime', 'functions'],
+        properties: { status: { const: 'ok' }, runtime: { type: 'string' }, functions: { type: 'integer', minimum: 0 } },
+      },
+      ScaleRequest: {
+        type: 'object',
+        required: ['replicas'],
+        properties: {
+          serviceName: { type: 'string', description: 'the function name; when given it must match the path' },
+          replicas: { type: 'integer', minimum: 0 },
+        },
+      },
+      FunctionStatus: {
+        type: 'object',
+        description: "OpenFaaS's FunctionStatus, plus this gateway's own fields",
+        required: ['name', 'image', 'namespace', 'replicas', 'availableReplicas', 'invocationCount', 'labels', 'annotations', 'limits'],
+        properties: {
+          name: { type: 'string' },
+          image: { type: 'string' },
+          namespace: { type: 'string' },
+          envProcess: { type: 'string' },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          annotations: { type: 'object', additionalProperties: { type: 'string' } },
+          limits: { type: 'object', properties: { memory: { type: 'string' } } },
+          replicas: { type: 'integer', minimum: 0 },
+          availableReplicas: { type: 'integer', minimum: 0 },
+          invocationCount: { type: 'integer', minimum: 0 },
+          inFlight: { type: 'integer', minimum: 0 },
+          queued: { type: 'integer', minimum: 0 },
+          coldStarts: { type: 'integer', minimum: 0 },
+          instances: { type: 'array', items: { type: 'string' } },
+          mode: { enum: ['warm', 'oneshot'] },
+          timeoutSeconds: { type: 'number' },
+          maxConcurrency: { type: 'integer' },
+          maxInstances: { type: 'integer' },
+          idleSeconds: { type: 'number' },
+        },
+      },
+      Call: {
+        type: 'object',
+        required: ['callId', 'function', 'status', 'acceptedAt', 'updatedAt', 'attempts'],
+        properties: {
+          callId: { type: 'string' },
+          function: { type: 'string' },
+          status: { enum: ['queued', 'running', 'succeeded', 'failed'] },
+          acceptedAt: { type: 'string', format: 'date-time' },
+          updatedAt: { type: 'string', format: 'date-time' },
+          attempts: { type: 'integer', minimum: 0 },
+          result: {
+            type: 'object',
+            description: "the function's response (absent while queued, and for calls combined into a batch invocation)",
+            required: ['status', 'headers', 'body'],
+            properties: {
+              status: { type: 'integer' },
+              headers: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] } },
+              body: { type: 'string' },
+            },
+          },
+          error: { type: 'string', description: 'why the last attempt failed' },
+        },
+        additionalProperties: false,
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,192 @@
+import type { Namespace, Server as SocketServer } from 'socket.io';
+import type { Queue } from '@voting/queue';
+import type { FunctionPool } from './pool.js';
+import { authorized, type AdminAuth } from './auth.js';
+import { queueDepth } from './metrics.js';
+
+/** Calls per second are counted over this window; latency percentiles over LATENCY_WINDOW_MS. */
+const RATE_WINDOW_MS = 10_000;
+const LATENCY_WINDOW_MS = 60_000;
+const MAX_SAMPLES = 2_000;
+const LAST_ERRORS = 5;
+const TIMELINE = 40;
+
+export interface LiveInstance {
+  id: string;
+  pid?: number | undefined;
+  startedAt: number;
+  coldStartMs: number;
+  /** `call`: started for a call (a cold start someone waited for); `scaled`: started by a scale request. */
+  reason: string;
+}
+
+export interface LiveFunction {
+  name: string;
+  mode: string;
+  maxInstances: number;
+  idleSeconds: number;
+  timeoutSeconds: number;
+  instances: LiveInstance[];
+  replicas: number;
+  inFlight: number;
+  waiting: number;
+  invocationCount: number;
+  coldStarts: number;
+  callsPerSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number } | null;
+  lastErrors: Array<{ at: number; status: number; message: string }>;
+}
+
+export interface TimelineEvent {
+  at: number;
+  function: string;
+  kind: 'started' | 'stopped' | 'scaled';
+  instance?: string;
+  detail: string;
+}
+
+/** What the dashboard shows, complete: sent on connect (so a reconnect is always correct) and on every change. */
+export interface PlatformSnapshot {
+  at: number;
+  functions: LiveFunction[];
+  queueDepth: number | null;
+  timeline: TimelineEvent[];
+}
+
+function percentile(sorted: number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round(sorted[index]! * 10) / 10;
+}
+
+function errorMessage(body: string | undefined): string {
+  try {
+    const parsed = JSON.parse(body ?? '') as { error?: unknown };
+    if (typeof parsed.error === 'string') return parsed.error.slice(0, 200);
+  } catch {
+    // not JSON
+  }
+  return (body ?? '').slice(0, 200);
+}
+
+/**
+ * Platform events for the workshop dashboard, on the socket.io namespace `/system`: each
+ * function's instances, calls per second, latency percentiles, in-flight calls, last errors,
+ * the queue's depth and a timeline of scale events. Kept by this gateway, in memory.
+ */
+export class Platform {
+  private readonly instances = new Map<string, Map<string, LiveInstance>>();
+  private readonly samples = new Map<string, Array<{ at: number; ms: number }>>();
+  private readonly errors = new Map<string, LiveFunction['lastErrors']>();
+  private readonly timeline: TimelineEvent[] = [];
+  private readonly namespaces: Namespace[] = [];
+  private lastDepth: number | null = null;
+  private ticker: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pools: Map<string, FunctionPool>,
+    private readonly queue: Queue,
+    private readonly auth: AdminAuth,
+  ) {
+    for (const pool of pools.values()) {
+      const name = pool.spec.name;
+      this.instances.set(name, new Map());
+      this.samples.set(name, []);
+      this.errors.set(name, []);
+      pool.on('instanceStarted', (e) => {
+        this.instances.get(name)!.set(e.instance, { id: e.instance, pid: e.pid, startedAt: Date.now(), coldStartMs: e.coldStartMs, reason: e.reason });
+        this.record({ function: name, kind: 'started', instance: e.instance, detail: `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms` });
+      });
+      pool.on('instanceStopped', (e) => {
+        this.instances.get(name)!.delete(e.instance);
+        this.record({ function: name, kind: 'stopped', instance: e.instance, detail: e.reason });
+      });
+      pool.on('scaled', (e) => this.record({ function: name, kind: 'scaled', detail: `${e.from} → ${e.to} instances` }));
+      pool.on('callFinished', (e) => {
+        const samples = this.samples.get(name)!;
+        samples.push({ at: Date.now(), ms: e.durationMs });
+        if (samples.length > MAX_SAMPLES) samples.splice(0, samples.length - MAX_SAMPLES);
+        if (e.status >= 500 || e.status === 429) {
+          const errors = this.errors.get(name)!;
+          errors.unshift({ at: Date.now(), status: e.status, message: errorMessage(e.response.body) });
+          errors.splice(LAST_ERRORS);
+        }
+      });
+    }
+  }
+
+  /** Serves the `/system` namespace of a socket.io server; read access as for the /system routes. */
+  attach(io: SocketServer): void {
+    const nsp = io.of('/system');
+    if (this.auth.readPublic === false) {
+      nsp.use((socket, next) => {
+        const token = (socket.handshake.auth as { token?: unknown }).token;
+        const header = typeof token === 'string' ? `Bearer ${token}` : socket.handshake.headers.authorization;
+        next(authorized(this.auth, header) ? undefined : new Error('unauthorized'));
+      });
+    }
+    nsp.on('connection', (socket) => socket.emit('snapshot', this.snapshot()));
+    this.namespaces.push(nsp);
+  }
+
+  /** Sends a snapshot every second while anyone watches, refreshing rates and the queue depth. */
+  start(intervalMs = 1_000): void {
+    this.ticker = setInterval(() => {
+      if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
+      void queueDepth(this.queue, Math.min(500, intervalMs / 2)).then((depth) => {
+        this.lastDepth = depth ?? null;
+        this.broadcast();
+      });
+    }, intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
+    clearTimeout(this.pending);
+  }
+
+  snapshot(): PlatformSnapshot {
+    const now = Date.now();
+    const functions = [...this.pools.values()].map((pool): LiveFunction => {
+      const name = pool.spec.name;
+      const status = pool.status();
+      const samples = this.samples.get(name)!;
+      while (samples.length && samples[0]!.at < now - LATENCY_WINDOW_MS) samples.shift();
+      const recent = samples.filter((s) => s.at >= now - RATE_WINDOW_MS).length;
+      const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
+      return {
+        name,
+        mode: pool.spec.mode,
+        maxInstances: pool.spec.maxInstances,
+        idleSeconds: pool.spec.idleSeconds,
+        timeoutSeconds: pool.spec.timeoutSeconds,
+        instances: [...this.instances.get(name)!.values()],
+        replicas: status.replicas,
+        inFlight: status.inFlight,
+        waiting: status.queued,
+        invocationCount: status.invocationCount,
+        coldStarts: status.coldStarts,
+        callsPerSecond: Math.round((recent / (RATE_WINDOW_MS / 1_000)) * 10) / 10,
+        latencyMs: sorted.length ? { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) } : null,
+        lastErrors: this.errors.get(name)!,
+      };
+    });
+    return { at: now, functions, queueDepth: this.lastDepth, timeline: this.timeline };
+  }
+
+  private record(event: Omit<TimelineEvent, 'at'>): void {
+    this.timeline.unshift({ at: Date.now(), ...event });
+    this.timeline.splice(TIMELINE);
+    // Instances appearing and going are shown at once (coalesced to one snapshot per 100 ms).
+    this.pending ??= setTimeout(() => {
+      this.pending = undefined;
+      this.broadcast();
+    }, 100);
+  }
+
+  private broadcast(): void {
+    if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
+    const snapshot = this.snapshot();
+    for (const nsp of this.namespaces) nsp.emit('snapshot', snapshot);
+  }
+}

@@ -1,0 +1,81 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { residentMb, startApp, type RunningApp } from './app.js';
+import { callOverhead, coldStart, freshness, throughput } from './scenarios.js';
+import type { BenchRun, ScenarioResult } from './types.js';
+
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput'] as const;
+export type ScenarioId = (typeof scenarioIds)[number];
+
+export interface BenchOptions {
+  only?: ScenarioId[];
+  /** Votes for the throughput scenario, and the load's concurrency. */
+  votes?: number;
+  concurrency?: number;
+  /** Sequential calls per side for the overhead scenario. */
+  calls?: number;
+  coldStarts?: number;
+  freshnessSamples?: number;
+  /** Longest time the throughput load runs before it is stopped. */
+  maxLoadSeconds?: number;
+  /** Extra environment for the app (e.g. NODE_OPTIONS=--cpu-prof). */
+  appEnv?: NodeJS.ProcessEnv;
+  /** Options for the app's node (e.g. --cpu-prof). */
+  appNodeArgs?: string[];
+  log?: (line: string) => void;
+}
+
+export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
+  const log = options.log ?? (() => {});
+  const selected = new Set<ScenarioId>(options.only?.length ? options.only : scenarioIds);
+  const settings = {
+    scenarios: [...selected].join(' '),
+    votes: options.votes ?? 20_000,
+    concurrency: options.concurrency ?? 64,
+    calls: options.calls ?? 2_000,
+    coldStarts: options.coldStarts ?? 8,
+    freshnessSamples: options.freshnessSamples ?? 200,
+    maxLoadSeconds: options.maxLoadSeconds ?? 45,
+  };
+  const startedAt = new Date().toISOString();
+  const machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadAverage: loadavg(),
+    memoryMb: Math.round(totalmem() / 2 ** 20),
+  };
+  const began = performance.now();
+  const scenarios: ScenarioResult[] = [];
+  log('starting the app (embedded PostgreSQL, process runtime)...');
+  const app: RunningApp = await startApp({ env: options.appEnv ?? {}, nodeArgs: options.appNodeArgs ?? [] });
+  try {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const idleRssMb = await residentMb(app.pid);
+    const step = async (id: ScenarioId, title: string, run: () => Promise<ScenarioResult | ScenarioResult[]>) => {
+      if (!selected.has(id)) return;
+      log(`${title}...`);
+      const t = performance.now();
+      try {
+        const result = await run();
+        for (const r of Array.isArray(result) ? result : [result]) scenarios.push({ ...r, durationMs: Math.round(performance.now() - t) });
+      } catch (error) {
+        scenarios.push({ id, title, status: 'failed', reason: (error as Error).message, metrics: [], durationMs: Math.round(performance.now() - t) });
+      }
+    };
+    await step('overhead', 'call overhead', () => callOverhead(app, { calls: settings.calls }));
+    await step('cold-start', 'cold start', () => coldStart(app, { samples: settings.coldStarts }));
+    await step('freshness', 'result freshness', () => freshness(app, { samples: settings.freshnessSamples }));
+    await step('throughput', 'vote throughput and memory', () =>
+      throughput(app, { votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, idleRssMb }),
+    );
+    if (!selected.has('throughput')) {
+      scenarios.push({ id: 'memory', title: 'Gateway resident size (VmRSS), idle', status: 'ok', metrics: [{ name: 'idle', value: idleRssMb, unit: 'MB' }] });
+    }
+  } finally {
+    log('stopping the app...');
+    await app.stop();
+  }
+  return { startedAt, durationMs: Math.round(performance.now() - began), machine, settings, scenarios };
+}

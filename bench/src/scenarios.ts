@@ -1,0 +1,314 @@
+// The scenarios. Each returns figures with the issue's targets beside them; an engine that is
+// not there gives a "not run" result with the reason, never a silent omission.
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { io } from 'socket.io-client';
+import { round, runSeed, summarize, type LatencySummary } from '@voting/loadgen';
+import { waitUntil } from '@voting/test-services';
+import { childProcesses, repoRoot, residentMb, type RunningApp } from './app.js';
+import { call, keepAlive } from './http.js';
+import type { ScenarioResult } from './types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Fails with the answer when a call did not get the expected status. */
+function expectStatus(answer: { status: number; body: string }, status: number, what: string): void {
+  if (answer.status !== status) throw new Error(`${what} answered ${answer.status}: ${answer.body.slice(0, 200)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call overhead: a warm function through the gateway vs its instance's own /_/invoke.
+
+export async function callOverhead(app: RunningApp, { calls = 2_000 }: { calls?: number } = {}): Promise<ScenarioResult> {
+  const agent = keepAlive();
+  const viaGateway = `${app.url}/function/results/options`;
+  try {
+    for (let i = 0; i < 50; i++) expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options');
+    const [instance] = await childProcesses(app.pid, `${join(repoRoot, 'functions/results')}/`);
+    if (!instance?.env.PORT) throw new Error('could not find the warm results instance (a child of the gateway with PORT in its environment)');
+    const direct = `http://127.0.0.1:${instance.env.PORT}/_/invoke`;
+    const invocation = JSON.stringify({ callId: 'bench', request: { method: 'GET', path: '/options', query: {}, headers: {}, body: '' } });
+    const directCall = () => call(agent, direct, { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' } });
+    for (let i = 0; i < 50; i++) expectStatus(await directCall(), 200, 'POST /_/invoke');
+    // Alternating blocks, so drift in the machine's load hits both sides alike.
+    const gateway: number[] = [];
+    const floor: number[] = [];
+    const block = Math.max(1, Math.floor(calls / 10));
+    for (let done = 0; done < calls; done += block) {
+      for (let i = 0; i < block; i++) {
+        const t = performance.now();
+        expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options');
+        gateway.push(performance.now() - t);
+      }
+      for (let i = 0; i < block; i++) {
+        const t = performance.now();
+        expectStatus(await directCall(), 200, 'POST /_/invoke');
+        floor.push(performance.now() - t);
+      }
+    }
+    const g = summarize(gateway);
+    const d = summarize(floor);
+    return {
+      id: 'call-overhead',
+      title: 'Call overhead: warm function through the gateway vs its instance directly',
+      status: 'ok',
+      metrics: [
+        { name: 'through the gateway, median', value: g.p50, unit: 'ms', floor: { name: 'instance directly', value: d.p50 } },
+        { name: 'overhead, median', value: round(g.p50 - d.p50), unit: 'ms', target: { op: '<', value: 1 } },
+        { name: 'overhead, p99', value: round(g.p99 - d.p99), unit: 'ms' },
+      ],
+      details: { calls: gateway.length, function: 'results GET /options', gatewayMs: g, directMs: d },
+    };
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold start: first call at zero instances vs a bare one-shot `node` run of the same file.
+
+async function functionStatus(app: RunningApp, name: string): Promise<{ replicas: number; instances: string[] }> {
+  const list = (await (await fetch(`${app.url}/system/functions`)).json()) as Array<{ name: string; replicas: number; instances?: string[] }>;
+  const found = list.find((f) => f.name === name);
+  if (!found) throw new Error(`function ${name} not in /system/functions`);
+  return { replicas: found.replicas, instances: found.instances ?? [] };
+}
+
+/** Stops every warm instance of a function (SIGTERM: they drain and exit) and waits for the pool to see it. */
+async function scaleToZero(app: RunningApp, name: string): Promise<void> {
+  for (const child of await childProcesses(app.pid, `${join(repoRoot, 'functions', name)}/`)) process.kill(child.pid, 'SIGTERM');
+  await waitUntil(async () => (await functionStatus(app, name)).replicas === 0, { timeoutMs: 15_000, intervalMs: 10, what: `${name} at zero instances` });
+}
+
+/** A bare `node` start of the function's file in one-shot mode, its invocation on stdin, like the runtime's spawn. */
+function bareNodeRun(file: string, invocation: string, env: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const began = performance.now();
+    const child = spawn(process.execPath, ['--max-old-space-size=128', file], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - began;
+      if (code !== 0 || !out.includes('"status":200')) reject(new Error(`bare node run exited ${code}: ${out.slice(0, 200)}`));
+      else resolve(ms);
+    });
+    child.stdin.end(invocation);
+  });
+}
+
+export async function coldStart(app: RunningApp, { samples = 8 }: { samples?: number } = {}): Promise<ScenarioResult[]> {
+  const fn = 'vote';
+  const file = join(repoRoot, 'functions', fn, 'dist/main.js');
+  const invocation = JSON.stringify({ callId: 'bench', request: { method: 'GET', path: '/', query: {}, headers: {}, body: '' } });
+  // The environment the process runtime gives the function: PATH and the manifest's variables only.
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', FN_MODE: 'oneshot', FN_NAME: fn, FN_ENV: 'OPTION_A,OPTION_B', OPTION_A: 'Cats', OPTION_B: 'Dogs' };
+  const runtime: number[] = [];
+  const bare: number[] = [];
+  await bareNodeRun(file, invocation, env); // file system caches warm for both sides
+  for (let i = 0; i < samples; i++) {
+    await scaleToZero(app, fn);
+    const agent = keepAlive();
+    const t = performance.now();
+    const answer = await call(agent, `${app.url}/function/${fn}`);
+    runtime.push(performance.now() - t);
+    agent.destroy();
+    expectStatus(answer, 200, `GET /function/${fn}`);
+    bare.push(await bareNodeRun(file, invocation, env));
+  }
+  const r = summarize(runtime);
+  const b = summarize(bare);
+  const results: ScenarioResult[] = [
+    {
+      id: 'cold-start-process',
+      title: 'Cold start, process runtime: first call at zero instances vs a bare node start of the same file',
+      status: 'ok',
+      metrics: [
+        { name: 'first call at zero instances, median', value: r.p50, unit: 'ms', floor: { name: 'bare node one-shot', value: b.p50 } },
+        { name: 'ratio to bare node, median', value: round(r.p50 / b.p50, 2), unit: 'x', target: { op: '<=', value: 1.2 } },
+      ],
+      details: { function: `${fn} GET /`, samples, processRuntimeMs: r, bareNodeMs: b },
+    },
+  ];
+  results.push(...dockerScenarios());
+  return results;
+}
+
+function dockerState(): { up: boolean; swarm: boolean; why: string } {
+  const info = spawnSync('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'], { encoding: 'utf8', timeout: 5_000 });
+  if (info.error || info.status !== 0) {
+    const why = info.error ? 'no docker client on this machine' : `Docker Engine not reachable (${(info.stderr || '').trim().split('\n')[0]})`;
+    return { up: false, swarm: false, why };
+  }
+  return { up: true, swarm: info.stdout.trim() === 'active', why: '' };
+}
+
+function dockerScenarios(): ScenarioResult[] {
+  const docker = dockerState();
+  return [
+    {
+      id: 'cold-start-docker',
+      title: 'Cold start, docker runtime vs `docker run --rm -i` of the same image',
+      status: 'not run',
+      reason: docker.up
+        ? 'Docker Engine is up, but this bench does not drive the docker runtime yet (it needs the function images from `pnpm images` and a gateway with RUNTIME=docker)'
+        : `${docker.why}; the docker runtime cannot be measured here`,
+      metrics: [],
+    },
+    {
+      id: 'cold-start-swarm',
+      title: 'Cold start, swarm scale-from-zero',
+      status: 'not run',
+      reason: docker.swarm ? 'a Swarm is active, but there is no swarm runtime in this build yet' : 'no Swarm is active on this machine, and there is no swarm runtime in this build yet',
+      metrics: [],
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vote throughput end to end, and memory under that load.
+
+export async function throughput(
+  app: RunningApp,
+  { votes = 20_000, concurrency = 64, maxSeconds = 45, idleRssMb }: { votes?: number; concurrency?: number; maxSeconds?: number; idleRssMb?: number } = {},
+): Promise<ScenarioResult[]> {
+  const db = new pg.Client({ connectionString: app.databaseUrl });
+  await db.connect();
+  const count = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
+  try {
+    // Warm instances first: the figure is the steady state, cold starts have their own scenario.
+    const warm = await runSeed({ url: app.url, votes: 300, concurrency: 16, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
+    if (warm.failed > 0) throw new Error(`warm-up votes failed: ${JSON.stringify({ rejected: warm.rejected, errors: warm.errors })}`);
+    await waitUntil(async () => (await count()) >= warm.distinctVoters, { timeoutMs: 30_000, what: 'warm-up votes to be recorded' });
+    const before = await count();
+
+    const rss: number[] = [];
+    const sampler = setInterval(() => void residentMb(app.pid).then((mb) => rss.push(mb), () => {}), 100);
+    const stop = AbortSignal.timeout(maxSeconds * 1_000);
+    const summary = await runSeed({ url: app.url, votes, concurrency, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form', signal: stop });
+    const loadEnded = performance.now();
+    const expected = before + summary.distinctVoters;
+    let recordedMs: number | undefined;
+    let rows = await count();
+    const deadline = loadEnded + 30_000;
+    while (performance.now() < deadline) {
+      rows = await count();
+      if (rows >= expected) {
+        recordedMs = performance.now() - loadEnded;
+        break;
+      }
+      await sleep(10);
+    }
+    clearInterval(sampler);
+    const lost = Math.max(0, expected - rows);
+    const peak = rss.length ? Math.max(...rss) : await residentMb(app.pid);
+    return [
+      {
+        id: 'throughput-embedded',
+        title: 'Vote throughput end to end, embedded (form posts, a new voter per vote)',
+        status: 'ok',
+        metrics: [
+          { name: 'votes accepted per second', value: summary.votesPerSecond, unit: 'votes/s', target: { op: '>=', value: 5_000 } },
+          { name: 'accept latency p99', value: summary.latencyMs.p99, unit: 'ms', target: { op: '<', value: 50 } },
+          {
+            name: 'all accepted votes recorded after the load stopped',
+            value: round(recordedMs ?? performance.now() - loadEnded, 0),
+            unit: 'ms',
+            missing: recordedMs === undefined,
+            target: { op: '<', value: 2_000 },
+          },
+          { name: 'votes lost (accepted, not in `votes`)', value: lost, unit: 'votes', target: { op: '=', value: 0 } },
+          { name: 'votes not accepted', value: summary.failed, unit: 'votes' },
+        ],
+        details: {
+          sent: summary.sent,
+          accepted: summary.accepted,
+          rejected: summary.rejected,
+          errors: summary.errors,
+          concurrency,
+          latencyMs: summary.latencyMs,
+          durationMs: summary.durationMs,
+          rowsExpected: expected,
+          rowsFound: rows,
+          recordedWithin30s: recordedMs !== undefined,
+          stoppedAtMaxSeconds: stop.aborted,
+        },
+      },
+      {
+        id: 'throughput-compose',
+        title: 'Vote throughput end to end, compose',
+        status: 'not run',
+        reason: dockerState().up
+          ? 'this bench does not deploy the compose stack yet (it needs the images from `pnpm images` and docker-compose)'
+          : `${dockerState().why}: no compose deployment to measure`,
+        metrics: [],
+      },
+      {
+        id: 'memory',
+        title: 'Gateway resident size (VmRSS), idle and under load',
+        status: 'ok',
+        metrics: [
+          ...(idleRssMb === undefined ? [] : [{ name: 'idle', value: idleRssMb, unit: 'MB' }]),
+          { name: 'peak under load', value: peak, unit: 'MB', floor: idleRssMb === undefined ? undefined : { name: 'idle', value: idleRssMb } },
+        ],
+        details: { samples: rss.length, meanUnderLoadMb: rss.length ? round(rss.reduce((a, b) => a + b, 0) / rss.length, 1) : undefined },
+      },
+    ];
+  } finally {
+    await db.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result freshness: a vote's acceptance until a socket.io client gets scores that include it.
+
+export async function freshness(app: RunningApp, { samples = 200, gapMs = 10 }: { samples?: number; gapMs?: number } = {}): Promise<ScenarioResult> {
+  const socket = io(app.resultUrl, { transports: ['websocket'], reconnection: false });
+  let total = -1;
+  let waiter: { target: number; resolve: () => void } | undefined;
+  socket.on('scores', (json: string) => {
+    const scores = JSON.parse(json) as { a: number; b: number };
+    total = scores.a + scores.b;
+    if (waiter && total >= waiter.target) {
+      waiter.resolve();
+      waiter = undefined;
+    }
+  });
+  const agent = keepAlive();
+  try {
+    await waitUntil(() => total >= 0, { timeoutMs: 15_000, what: 'the first scores event' });
+    const ages: number[] = [];
+    let missed = 0;
+    for (let i = 0; i < samples; i++) {
+      const target = total + 1;
+      const seen = new Promise<void>((resolve) => (waiter = { target, resolve }));
+      const answer = await call(agent, `${app.url}/function/vote`, { method: 'POST', body: `{"vote":"${i % 2 ? 'b' : 'a'}"}`, headers: { 'content-type': 'application/json' } });
+      expectStatus(answer, 200, 'POST /function/vote');
+      const accepted = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([seen.then(() => 'seen' as const), new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), 5_000)))]);
+      clearTimeout(timer);
+      if (outcome === 'late') missed++;
+      else ages.push(performance.now() - accepted);
+      await sleep(gapMs);
+    }
+    // A scores event that came before the vote's answer reached us counts as 0 (it is in `ages` as ~0).
+    const s: LatencySummary = summarize(ages);
+    return {
+      id: 'freshness',
+      title: 'Result freshness: vote accepted until a socket.io client receives scores that include it',
+      status: 'ok',
+      metrics: [
+        { name: 'median', value: s.p50, unit: 'ms' },
+        { name: 'p95', value: s.p95, unit: 'ms', target: { op: '<', value: 100 } },
+        { name: 'votes never seen within 5 s', value: missed, unit: 'votes', target: { op: '=', value: 0 } },
+      ],
+      details: { samples, gapMs, ms: s },
+    };
+  } finally {
+    socket.close();
+    agent.destroy();
+  }
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
+// could not be reached), 2 usage error (or a command this runtime does not support).
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+interface Global {
+  gateway: string;
+  token?: string;
+  json?: boolean;
+}
+
+class Failure extends Error {
+  constructor(
+    message: string,
+    readonly code: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+const program = new Command('fn')
+  .description("List, invoke and scale the gateway's functions")
+  .addOption(new Option('-g, --gateway <url>', 'gateway URL').env('GATEWAY_URL').default('http://127.0.0.1:8080'))
+  .addOption(new Option('-t, --token <token>', 'admin token (scale; reads when status is private)').env('GATEWAY_ADMIN_TOKEN'))
+  .option('--json', 'print JSON')
+  .showHelpAfterError()
+  .exitOverride();
+
+const global = () => program.opts<Global>();
+
+async function call(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  const { gateway, token } = global();
+  const headers: Record<string, string> = { ...init.headers };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let url: URL;
+  try {
+    url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+  } catch {
+    throw new Failure(`invalid gateway URL: ${gateway}`, 2);
+  }
+  try {
+    return await fetch(url, { method, headers, body: init.body });
+  } catch (error) {
+    throw new Failure(`could not reach the gateway at ${gateway}: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`, 1);
+  }
+}
+
+/** The error of a non-2xx answer: the gateway's {"error"} message, or the body. */
+async function failed(response: Response): Promise<Failure> {
+  const text = await response.text();
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { error?: string }).error ?? text;
+  } catch {
+    // not JSON
+  }
+  return new Failure(`${response.status}: ${message}`, 1);
+}
+
+function print(value: unknown, text: () => string): void {
+  process.stdout.write(global().json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+const name = (value: string) => {
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(value)) throw new InvalidArgumentError('a function name is lower case letters, digits and dashes');
+  return value;
+};
+
+program
+  .command('list')
+  .alias('ls')
+  .description('the functions, their instances and calls')
+  .action(async () => {
+    const response = await call('GET', 'system/functions');
+    if (!response.ok) throw await failed(response);
+    const list = (await response.json()) as Array<{ name: string; mode: string; replicas: number; maxInstances: number; invocationCount: number; coldStarts: number }>;
+    print(list, () => {
+      const rows = [['NAME', 'MODE', 'REPLICAS', 'INVOCATIONS', 'COLD STARTS'], ...list.map((f) => [f.name, f.mode, `${f.replicas}/${f.maxInstances}`, String(f.invocationCount), String(f.coldStarts)])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+    });
+  });
+
+program
+  .command('invoke')
+  .description('calls a function and prints its response body (with --async: queues the call and prints its id)')
+  .argument('<name>', 'function name, optionally with a path and query: results/options, sleepy?ms=10', (value: string) => {
+    name(/^[^/?]*/.exec(value)![0]);
+    return value;
+  })
+  .option('--async', 'queue the call (POST /async-function/<name>)')
+  .option('-d, --data <data>', 'request body: a string, or @file to read a file')
+  .option('-X, --method <method>', 'HTTP method (default: POST with --data or --async, else GET)')
+  .option('-H, --content-type <type>', 'content type of the body (default: application/json when the body is JSON, else text/plain)')
+  .option('--callback-url <url>', 'with --async: where the result is posted')
+  .action(async (target: string, options: { async?: boolean; data?: string; method?: string; contentType?: string; callbackUrl?: string }) => {
+    let body: string | undefined = options.data;
+    if (body?.startsWith('@')) {
+      try {
+        body = readFileSync(body.slice(1), 'utf8');
+      } catch (error) {
+        throw new Failure(`cannot read ${body.slice(1)}: ${(error as Error).message}`, 2);
+      }
+    }
+    const method = (options.method ?? (body !== undefined || options.async ? 'POST' : 'GET')).toUpperCase();
+    if (options.async && method !== 'POST') throw new Failure('--async calls are POST', 2);
+    if (body !== undefined && (method === 'GET' || method === 'HEAD')) throw new Failure(`a ${method} call has no body`, 2);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = options.contentType ?? (isJson(body) ? 'application/json' : 'text/plain');
+    if (options.callbackUrl) headers['x-callback-url'] = options.callbackUrl;
+    const response = await call(method, `${options.async ? 'async-function' : 'function'}/${target}`, { body, headers });
+    const text = await response.text();
+    const callId = response.headers.get('x-call-id') ?? undefined;
+    if (global().json) {
+      print({ status: response.status, callId, headers: Object.fromEntries(response.headers), body: text }, () => '');
+    } else if (response.ok) {
+      process.stdout.write(options.async ? `${callId}\n` : text.endsWith('\n') || text === '' ? text : `${text}\n`);
+    }
+    if (!response.ok) {
+      if (!global().json) process.stderr.write(`fn: ${target} answered ${response.status}${callId ? ` (call ${callId})` : ''}: ${text}\n`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('scale')
+  .description('sets the number of warm instances of a function now (0..maxInstances); needs the admin token')
+  .argument('<name>', 'function name', name)
+  .argument('<replicas>', 'instances', (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError('replicas is a whole number');
+    return Number(value);
+  })
+  .action(async (fn: string, replicas: number) => {
+    const response = await call('POST', `system/scale-function/${fn}`, {
+      body: JSON.stringify({ serviceName: fn, replicas }),
+      headers: { 'content-type': 'application/json' },
+    });
+    if (!response.ok) throw await failed(response);
+    const result = (await response.json()) as { serviceName: string; replicas: number };
+    print(result, () => `${result.serviceName}: ${result.replicas} instance${result.replicas === 1 ? '' : 's'}`);
+  });
+
+program
+  .command('calls')
+  .description('status and result of an async call')
+  .argument('<id>', 'call id (X-Call-Id of the 202)')
+  .action(async (id: string) => {
+    const response = await call('GET', `system/calls/${encodeURIComponent(id)}`);
+    if (!response.ok) throw await failed(response);
+    const record = (await response.json()) as { callId: string; function: string; status: string; attempts: number; result?: { status: number; body: string }; error?: string };
+    print(record, () =>
+      [
+        `${record.callId}  ${record.function}  ${record.status}  (attempts: ${record.attempts})`,
+        ...(record.result ? [`${record.result.status} ${record.result.body}`] : []),
+        ...(record.error ? [`error: ${record.error}`] : []),
+      ].join('\n'),
+    );
+    if (record.status === 'failed') process.exitCode = 1;
+  });
+
+program
+  .command('logs')
+  .description("a function's logs, where the runtime keeps them")
+  .argument('<name>', 'function name', name)
+  .action(async (fn: string) => {
+    const response = await call('GET', 'healthz');
+    const runtime = response.ok ? ((await response.json()) as { runtime?: string }).runtime : undefined;
+    throw new Failure(
+      `logs are not supported by this runtime (${runtime ?? 'unknown'}): the ${fn} instances' logs go to the gateway's output, one JSON line each, named by "name":"${fn}"`,
+      2,
+    );
+  });
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Help and version exit 0; every other commander error is a usage error.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof Failure) {
+    process.stderr.write(`fn: ${error.message}\n`);
+    process.exitCode = error.code;
+  } else {
+    process.stderr.write(`fn: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
