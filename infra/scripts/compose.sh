@@ -4,6 +4,9 @@
 # passed through, e.g. `infra/scripts/compose.sh -p voting up -d`.
 set -euo pipefail
 bash "$(dirname "$0")/ensure-docker.sh"
+# The secret files docker-compose.yml makes Docker secrets of (generated once, then kept).
+VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
+export VOTING_SECRETS
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if ! command -v docker-compose >/dev/null; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -42,6 +42,35 @@ describe('one-shot mode', () => {
     });
   });
 
+  it('without stdin (a Swarm job), fetches the invocation from FN_INVOCATION_URL and posts the response back', async () => {
+    const { createServer } = await import('node:http');
+    const posted: string[] = [];
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.method === 'GET') return void res.end(JSON.stringify(request()));
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        posted.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      const result = await oneShot('', { FN_INVOCATION_URL: `http://127.0.0.1:${port}/invocations/abc` });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('');
+      expect(seen).toEqual(['GET /invocations/abc', 'POST /invocations/abc']);
+      const response = JSON.parse(posted[0]!) as FunctionResponse;
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.body!)).toMatchObject({ request: request().request, callId: 'call-1' });
+    } finally {
+      server.close();
+    }
+  });
+
   it('reads a declared secret from the environment', async () => {
     const result = await oneShot(JSON.stringify(request({ secret: 'api-key' })), { FN_SECRETS: 'api-key', API_KEY: 's3cret' });
     expect(JSON.parse(JSON.parse(result.stdout).body).secret).toBe('s3cret');

@@ -13,11 +13,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `GET /_/health` until it answers 200; fails early if the instance exits. */
-export async function waitForHealth(url: string, exited: Promise<void>, timeoutMs: number): Promise<void> {
+export async function waitForHealth(url: string, exited: Promise<void>, timeoutMs: number, maxDelayMs = 100): Promise<void> {
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+  for (let delay = 5; ; delay = Math.min(delay * 2, maxDelayMs)) {
     if (gone) throw new InvocationError(502, `instance at ${url} exited while starting`);
     try {
       const response = await fetch(`${url}/_/health`, { signal: AbortSignal.timeout(1_000) });

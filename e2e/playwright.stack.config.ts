@@ -1,0 +1,14 @@
+import { defineConfig } from '@playwright/test';
+import base from './playwright.config.js';
+
+// The browser test and the Swarm tests, against the app deployed as a Swarm stack (swarm
+// runtime). The browser test goes first: its percentages need a database with few votes.
+export default defineConfig({
+  ...base,
+  globalSetup: './stack-setup.ts',
+  outputDir: './test-results/stack',
+  projects: [
+    { name: 'browser', testDir: './tests', testMatch: 'vote-to-result.spec.ts' },
+    { name: 'swarm', testDir: './stack-tests', dependencies: ['browser'], timeout: 90_000 },
+  ],
+});

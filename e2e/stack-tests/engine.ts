@@ -1,0 +1,82 @@
+// The Docker Engine API over its Unix socket: what the Swarm tests observe the stack through.
+import { request } from 'node:http';
+
+export function engine<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+        method,
+        path: `/v1.41${path}`,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+          else resolve((text ? JSON.parse(text) : undefined) as T);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const filters = (f: Record<string, string[]>) => `filters=${encodeURIComponent(JSON.stringify(f))}`;
+
+export interface ServiceInfo {
+  ID: string;
+  Spec: {
+    Name: string;
+    Labels: Record<string, string>;
+    Mode: { Replicated?: { Replicas: number }; ReplicatedJob?: object };
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: string;
+        User: string;
+        ReadOnly: boolean;
+        Init: boolean;
+        CapabilityDrop: string[];
+        Env: string[];
+        Secrets?: Array<{ File: { Name: string } }>;
+        Mounts?: Array<{ Type: string }>;
+      };
+      Resources: { Limits: { MemoryBytes: number; NanoCPUs: number; Pids: number } };
+      Networks: Array<{ Target: string }>;
+    };
+    EndpointSpec: { Mode: string };
+  };
+}
+
+export interface TaskInfo {
+  ID: string;
+  DesiredState: string;
+  Status: { State: string; ContainerStatus?: { ContainerID?: string } };
+}
+
+export const services = (label: string) => engine<ServiceInfo[]>('GET', `/services?${filters({ label: [label] })}`);
+export const functionServices = (stack: string, fn?: string) =>
+  engine<ServiceInfo[]>('GET', `/services?${filters({ label: [`org.voting.swarm.owner=${stack}-fn`, ...(fn ? [`org.voting.swarm.function=${fn}`] : [])] })}`);
+export const tasks = (service: string) => engine<TaskInfo[]>('GET', `/tasks?${filters({ service: [service] })}`);
+export const runningTasks = async (service: string) =>
+  (await tasks(service)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+export const replicas = (service: ServiceInfo) => service.Spec.Mode.Replicated?.Replicas;
+
+/** Everything of a stack still on the engine: services, containers, networks, volumes, secrets. */
+export async function leftovers(stack: string): Promise<string[]> {
+  const labels = [`com.docker.stack.namespace=${stack}`, `org.voting.swarm.owner=${stack}-fn`];
+  const found: string[] = [];
+  for (const label of labels) {
+    const f = filters({ label: [label] });
+    for (const s of await engine<Array<{ Spec: { Name: string } }>>('GET', `/services?${f}`)) found.push(`service ${s.Spec.Name}`);
+    for (const c of await engine<Array<{ Names: string[] }>>('GET', `/containers/json?all=1&${f}`)) found.push(`container ${c.Names[0]}`);
+    for (const n of await engine<Array<{ Name: string }>>('GET', `/networks?${f}`)) found.push(`network ${n.Name}`);
+    for (const v of (await engine<{ Volumes: Array<{ Name: string }> | null }>('GET', `/volumes?${f}`)).Volumes ?? []) found.push(`volume ${v.Name}`);
+    for (const s of await engine<Array<{ Spec: { Name: string } }>>('GET', `/secrets?${f}`)) found.push(`secret ${s.Spec.Name}`);
+  }
+  return found;
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# `pnpm stack:deploy` / `pnpm stack:rm`: the app as a Swarm stack from docker-compose.yml.
+#
+#   stack.sh deploy [NAME]          init a single-node Swarm if none, build the images, make the
+#                                   secrets, deploy, wait until healthy, print the URLs
+#   stack.sh rm [NAME] [--volumes]  remove the stack (and the function services its gateway
+#                                   started), wait until all is gone; --volumes drops the data too
+#
+# NAME defaults to $STACK_NAME or "voting". Settings: VOTE_PORT, RESULT_PORT (8080, 8081),
+# POSTGRES_IMAGE, REDIS_IMAGE, GATEWAY_IMAGE, VOTING_SECRETS, ADVERTISE_ADDR (127.0.0.1),
+# NO_BUILD=1 (skip `pnpm images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
+# DOCKER_SOCKET (the manager engine's socket the gateway mounts), PUBLIC_HOST (where the gateway's
+# ports are reached, 127.0.0.1). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+command=${1:-}
+shift || true
+stack=${STACK_NAME:-voting}
+volumes=0
+for arg in "$@"; do
+  case $arg in
+    --volumes) volumes=1 ;;
+    -*) echo "✖ unknown option $arg" >&2; exit 2 ;;
+    *) stack=$arg ;;
+  esac
+done
+[[ $stack =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || { echo "✖ stack name must be lower-case letters, digits and dashes: $stack" >&2; exit 2; }
+say() { echo "› $*"; }
+owned() { echo "label=com.docker.stack.namespace=$stack"; }
+
+# Waits until nothing of the stack (services, containers, networks) and none of its function
+# services remain.
+wait_gone() {
+  local deadline=$((SECONDS + ${WAIT_SECONDS:-180}))
+  while :; do
+    local left
+    left=$(
+      docker service ls -q --filter "$(owned)"
+      docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn"
+      docker ps -aq --filter "$(owned)"
+      docker ps -aq --filter "label=org.voting.swarm.owner=$stack-fn"
+      docker network ls -q --filter "$(owned)"
+    )
+    [ -z "$left" ] && return 0
+    if [ $SECONDS -ge $deadline ]; then
+      echo "✖ still there after ${WAIT_SECONDS:-180} s: $(echo $left)" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+remove() {
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != active ]; then
+    say "no Swarm here: nothing to remove"
+    return 0
+  fi
+  local gateway="${stack}_gateway"
+  if docker service inspect "$gateway" >/dev/null 2>&1; then
+    # The gateway first: when it stops it removes the function services it started.
+    say "stopping the gateway of $stack"
+    docker service rm "$gateway" >/dev/null
+    for _ in $(seq 1 120); do
+      [ -z "$(docker ps -aq --filter "label=com.docker.swarm.service.name=$gateway")" ] && break
+      sleep 0.25
+    done
+  fi
+  # If it could not (killed), its function services carry its label and go here. Only this
+  # stack's own: the label names it.
+  for id in $(docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn"); do
+    docker service rm "$id" >/dev/null 2>&1 || true
+  done
+  # Swarm keeps the containers of finished job tasks (one-shot calls) after their service is gone.
+  for _ in $(seq 1 40); do
+    [ -z "$(docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn")" ] && break
+    sleep 0.25
+  done
+  for id in $(docker ps -aq --filter "label=org.voting.swarm.owner=$stack-fn" --filter status=exited --filter status=created --filter status=dead); do
+    docker rm -f "$id" >/dev/null 2>&1 || true
+  done
+  if [ -n "$(docker service ls -q --filter "$(owned)")$(docker network ls -q --filter "$(owned)")" ]; then
+    say "removing stack $stack"
+    # A network is refused while a task still uses it: try again until the tasks are gone.
+    for attempt in $(seq 1 60); do
+      docker stack rm "$stack" >/dev/null 2>&1 && break
+      [ "$attempt" = 60 ] && { docker stack rm "$stack"; exit 1; }
+      sleep 0.5
+    done
+  else
+    say "stack $stack is not deployed"
+  fi
+  wait_gone
+  for id in $(docker secret ls -q --filter "label=org.voting.swarm.owner=$stack-fn"); do
+    docker secret rm "$id" >/dev/null 2>&1 || true
+  done
+  if [ $volumes = 1 ]; then
+    local vols
+    vols=$(docker volume ls -q --filter "$(owned)")
+    if [ -n "$vols" ]; then
+      say "removing volumes: $(echo $vols)"
+      # A volume is freed a moment after its container is removed.
+      for _ in $(seq 1 40); do docker volume rm $vols >/dev/null 2>&1 && break; sleep 0.25; done
+      [ -z "$(docker volume ls -q --filter "$(owned)")" ] || { echo "✖ volumes left: $(docker volume ls -q --filter "$(owned)")" >&2; exit 1; }
+    fi
+  fi
+  say "stack $stack is gone"
+}
+
+deploy() {
+  bash "$here/ensure-docker.sh"
+  case "$(docker info --format '{{.Swarm.LocalNodeState}}')" in
+    active) ;;
+    inactive)
+      say "no Swarm yet: initialising a single-node Swarm (advertised on ${ADVERTISE_ADDR:-127.0.0.1})"
+      docker swarm init --advertise-addr "${ADVERTISE_ADDR:-127.0.0.1}" >/dev/null ;;
+    *) echo "✖ this Docker Engine's Swarm is $(docker info --format '{{.Swarm.LocalNodeState}}'); fix it (docker swarm leave/join) and run again" >&2; exit 1 ;;
+  esac
+  [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" = true ] || { echo "✖ this node is a Swarm worker: deploy from a manager" >&2; exit 1; }
+
+  # A stack being removed under the same name still holds its ports and networks.
+  if [ -z "$(docker service ls -q --filter "$(owned)")" ] && [ -n "$(docker network ls -q --filter "$(owned)")$(docker ps -aq --filter "$(owned)")" ]; then
+    say "waiting for the earlier stack $stack to be gone"
+    wait_gone
+  fi
+  if [ "${NO_BUILD:-0}" != 1 ]; then
+    say "building the images"
+    node "$here/build-images.mjs" >/dev/null
+  fi
+  local images
+  images=$(bash "$here/standin-images.sh")
+  export $images
+  VOTING_SECRETS=$(bash "$here/secrets.sh")
+  export VOTING_SECRETS STACK_NAME=$stack RUNTIME=swarm
+  export DOCKER_SOCKET=${DOCKER_SOCKET:-/var/run/docker.sock}
+  export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "$DOCKER_SOCKET")}
+  export VOTE_PORT=${VOTE_PORT:-8080} RESULT_PORT=${RESULT_PORT:-8081}
+  say "deploying stack $stack ($images)"
+  # Images are local (or pinned by the settings): no registry lookup for their digests.
+  local files=(-c docker-compose.yml)
+  [ -n "${EXTRA_COMPOSE_FILE:-}" ] && files+=(-c "$EXTRA_COMPOSE_FILE")
+  docker stack deploy --resolve-image never --prune "${files[@]}" "$stack" 2>&1 | grep -v -e '^Since --detach' -e '^In a future release' | sed 's/^/  /'
+
+  local host=${PUBLIC_HOST:-127.0.0.1}
+  local url="http://$host:$VOTE_PORT" deadline=$((SECONDS + ${WAIT_SECONDS:-180}))
+  say "waiting until it is healthy"
+  # Every service at its replicas, none in the middle of a rolling update (a redeploy), and the
+  # gateway answering.
+  until [ "$(docker service ls --filter "$(owned)" --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1$')" = 0 ] &&
+    [ "$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $(docker service ls -q --filter "$(owned)") | grep -c updating)" = 0 ] &&
+    curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "✖ stack $stack not healthy after ${WAIT_SECONDS:-180} s:" >&2
+      docker stack ps --no-trunc "$stack" --format '  {{.Name}} {{.CurrentState}} {{.Error}}' | head -20 >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  docker service ls --filter "$(owned)" --format '  {{.Name}} {{.Replicas}}'
+  cat <<EOF
+
+  Vote:      http://$host:$VOTE_PORT/
+  Result:    http://$host:$RESULT_PORT/
+  Dashboard: http://$host:$VOTE_PORT/system/ui/   (admin token: $VOTING_SECRETS/gateway-admin-token)
+  Functions: docker service ls --filter label=org.voting.swarm.owner=$stack-fn
+  Remove:    pnpm stack:rm $stack
+
+EOF
+}
+
+case $command in
+  deploy) deploy ;;
+  rm) remove ;;
+  *) echo "usage: stack.sh deploy|rm [NAME] [--volumes]" >&2; exit 2 ;;
+esac
