@@ -3,6 +3,8 @@ import type { FunctionRequest, FunctionResponse } from '@voting/function-contrac
 
 // Connection-level headers belong to each hop, not to the function.
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+/** Credentials meant for the gateway: never passed on to a function, nor stored in the queue. */
+const gatewayOnly = new Set(['x-invoke-token']);
 
 /** The part of the URL path after `prefix` (always starting with '/'). */
 export function pathAfter(req: Request, prefix: string): string {
@@ -13,7 +15,7 @@ export function pathAfter(req: Request, prefix: string): string {
 export function toFunctionRequest(req: Request, path: string): FunctionRequest {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || hopByHop.has(name)) continue;
+    if (value === undefined || hopByHop.has(name) || gatewayOnly.has(name)) continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const query: Record<string, string | string[]> = {};

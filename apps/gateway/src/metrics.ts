@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from '@voting/queue';
 import type { FunctionPool } from './pool.js';
+import type { ShedReason } from './rate-limit.js';
 
 /** How long a scrape waits for the queue's depth before leaving the metric out. */
 const QUEUE_DEPTH_TIMEOUT_MS = 500;
@@ -83,6 +84,25 @@ export function createMetrics(pools: Map<string, FunctionPool>, queue: Queue): R
     },
   });
   return registry;
+}
+
+/**
+ * Requests refused to protect the gateway (load shed): rate limits, a function's full line
+ * (429 busy), the queue's full line of pending writes or the queue being unavailable (503).
+ */
+export function shedCounter(registry: Registry, pools: Map<string, FunctionPool>): (fn: string, reason: ShedReason) => void {
+  const counter = new Counter({
+    name: 'gateway_requests_shed_total',
+    help: 'Requests refused to protect the gateway, by function and reason (rate limits, busy, queue full or unavailable)',
+    labelNames: ['function_name', 'reason'],
+    registers: [registry],
+  });
+  for (const pool of pools.values()) {
+    pool.on('callFinished', ({ function: fn, status }) => {
+      if (status === 429) counter.inc({ function_name: fn, reason: 'busy' });
+    });
+  }
+  return (fn, reason) => counter.inc({ function_name: fn, reason });
 }
 
 /** The queue's depth, or undefined when it fails or takes longer than `timeoutMs`. */

@@ -5,6 +5,9 @@ import type { Instance, Runtime } from './runtimes/runtime.js';
 import { InvocationError } from './errors.js';
 import { invokeInstance } from './instance-client.js';
 
+/** Connection errors that mean the instance is gone, not that one call failed. */
+const gone = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 interface WarmSlot {
   instance: Instance;
   inFlight: number;
@@ -168,6 +171,12 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
       return await invokeInstance(slot.instance.url, invocation, signal);
     } catch (error) {
       if (signal.aborted) slot.retiring = true; // a stuck call: stop the instance once it is otherwise idle
+      // Nothing listens there any more (the process or container died): take no more calls to it,
+      // whether or not the runtime has noticed the exit yet.
+      if (!signal.aborted && gone.has((error as NodeJS.ErrnoException).code ?? '')) {
+        slot.retiring = true;
+        slot.stopReason ??= 'instance unreachable';
+      }
       if (signal.aborted || error instanceof InvocationError) throw error;
       throw new InvocationError(502, `instance ${slot.instance.id} failed: ${(error as Error).message}`);
     } finally {

@@ -44,14 +44,22 @@ describe('docker runtime through the gateway', () => {
     await waitUntil(async () => (await containersOf(owner, 'sleepy')).length === 0, { timeoutMs: 15_000, what: 'scale to zero' });
   });
 
-  it('runs a locked-down container', async () => {
-    const call = fetch(`${t.url}/function/crashy?sleep=800`);
+  it('runs a locked-down container, whatever the request asks for', async () => {
+    // A request that tries to choose the image, command, mounts, network and environment: all
+    // of it is only data for the function; the container is the manifest's, locked down.
+    const hostile = JSON.stringify({ Image: 'alpine', Cmd: ['sh'], Env: ['EVIL=1'], HostConfig: { Binds: ['/:/host'], Privileged: true, NetworkMode: 'host' } });
+    const call = fetch(`${t.url}/function/crashy?sleep=800&image=alpine&cmd=sh&network=host&mount=/:/host&env=EVIL%3D1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-image': 'alpine', 'x-network': 'host', 'x-env': 'EVIL=1', 'x-mount': '/:/host' },
+      body: hostile,
+    });
     await waitUntil(async () => (await containersOf(owner, 'crashy')).find((c) => c.State === 'running'), { what: 'a container' });
     const [summary] = await containersOf(owner, 'crashy');
     const info = await docker.getContainer(summary!.Id).inspect();
     expect((await call).status).toBe(200);
     expect(info.Config.User).toBe('1000:1000');
     expect(info.Config.Image).toBe('voting/test-fixture:latest');
+    expect(JSON.stringify([info.Config.Cmd, info.Config.Entrypoint, info.Config.Env])).not.toMatch(/EVIL|alpine|"sh"|\/host/);
     expect(info.HostConfig).toMatchObject({
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
@@ -73,6 +81,15 @@ describe('docker runtime through the gateway', () => {
     expect(results[0]!.instance).not.toBe(results[1]!.instance);
     expect(results[0]!.env).toEqual({ GREETING: 'hello' });
     expect(await containersOf(owner, 'once')).toHaveLength(0);
+  });
+
+  it("keeps the log lines of warm and one-shot containers for /system/logs", async () => {
+    await fetch(`${t.url}/function/sleepy?log=warm-mark`);
+    await fetch(`${t.url}/function/once?log=oneshot-mark`);
+    const texts = async (name: string) =>
+      (await (await fetch(`${t.url}/system/logs?name=${name}`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { instance: string; text: string });
+    await waitUntil(async () => (await texts('sleepy')).some((l) => l.text.includes('warm-mark')), { what: "the warm container's line" });
+    await waitUntil(async () => (await texts('once')).some((l) => l.text.includes('oneshot-mark')), { what: "the one-shot container's line" });
   });
 
   it('answers 504 past the timeout and leaves nothing running', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadFunctions } from '@voting/function-contract/manifest';
 import { migrate } from '@voting/database';
-import { createEventBus, createQueue, type EventBus, type Queue } from '@voting/queue';
+import { createEventBus, createQueue, type EventBus, type Queue, type QueueOptions } from '@voting/queue';
 import { createTestDatabase, freePort } from '@voting/test-services';
 import { createGateway, type Gateway, type GatewayOptions } from '../src/gateway.js';
 import { applyServerTimeouts } from '../src/timeouts.js';
@@ -14,6 +14,18 @@ import { secretResolver } from '../src/secrets.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
 export const fixtureFunctions = join(import.meta.dirname, 'fixtures', 'functions');
+/** The invoke token of test gateways: functions send it to call private functions. */
+export const TEST_INVOKE_TOKEN = 'test-invoke-token';
+
+/** Whether a process still runs. */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export interface TestGateway {
   url: string;
@@ -38,7 +50,10 @@ export async function startTestGateway({
   docker,
   databaseServer = process.env.DATABASE_URL!,
   options = {},
+  queueOptions = {},
 }: {
+  /** Queue settings (attempts, backoff, visibility timeout, onError). */
+  queueOptions?: QueueOptions;
   /** More gateway options (auth, call result time, ...). */
   options?: Partial<GatewayOptions>;
   functionsDir?: string;
@@ -52,7 +67,7 @@ export async function startTestGateway({
   const db = await createTestDatabase(databaseServer);
   await migrate(db.url);
   const port = await freePort();
-  const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}` });
+  const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}`, ...queueOptions });
   const events = await createEventBus(eventsUrl ?? db.url);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   // Containers reach the host (gateway, database) at its address on their network.
@@ -63,6 +78,7 @@ export async function startTestGateway({
       'database-url': seenFromFunctions(db.url),
       'events-url': seenFromFunctions(eventsUrl ?? db.url),
       'cookie-secret': 'test-cookie-secret',
+      'gateway-invoke-token': TEST_INVOKE_TOKEN,
     }),
   };
   if (kind === 'docker' && !docker) throw new Error('the docker runtime needs the docker option');
@@ -78,6 +94,7 @@ export async function startTestGateway({
     log,
     channels: functionsDir === repoFunctions ? [{ event: 'scores', topic: 'votes', source: 'results' }] : [],
     aliases: functionsDir === repoFunctions ? [{ method: 'post', path: '/', function: 'vote' }] : [],
+    invokeToken: TEST_INVOKE_TOKEN,
     ...options,
   });
   const server: Server = createServer(gateway.app);

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startPostgres, waitUntil, type PostgresServer } from '@voting/test-services';
-import { startTestGateway, type TestGateway } from './harness.js';
+import { startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { prepareDocker } from './docker-network.js';
 
 interface Row {
@@ -30,8 +30,9 @@ const table: Row[] = [
   { label: 'the option names', method: 'GET', path: '/function/results/options', status: 200, json: { a: 'Cats', b: 'Dogs' } },
   { label: 'an unknown results path', method: 'GET', path: '/function/results/nope', status: 404, json: { error: 'no such path "/nope": use / or /options' } },
   { label: 'results by POST', method: 'POST', path: '/function/results', status: 405, json: { error: 'use GET' } },
-  { label: 'a malformed record', method: 'POST', path: '/function/record-vote', headers: json, body: '{"voterId":"x"}', status: 400, json: { error: 'vote 0 is not {"voterId": hex, "vote": "a"|"b", "votedAt": integer}' } },
-  { label: 'a direct record', method: 'POST', path: '/function/record-vote', headers: json, body: '{"voterId":"00000000000000ff","vote":"b","votedAt":1}', status: 200, json: { received: 1, changed: 1 } },
+  { label: 'a malformed record, with the invoke token', method: 'POST', path: '/function/record-vote', headers: { ...json, 'x-invoke-token': TEST_INVOKE_TOKEN }, body: '{"voterId":"x"}', status: 400, json: { error: 'vote 0 is not {"voterId": hex, "vote": "a"|"b", "votedAt": integer}' } },
+  { label: 'a direct record, with the invoke token', method: 'POST', path: '/function/record-vote', headers: { ...json, 'x-invoke-token': TEST_INVOKE_TOKEN }, body: '{"voterId":"00000000000000ff","vote":"b","votedAt":1}', status: 200, json: { received: 1, changed: 1 } },
+  { label: 'a direct record from outside', method: 'POST', path: '/function/record-vote', headers: json, body: '{"voterId":"00000000000000fe","vote":"b","votedAt":1}', status: 403, json: { error: 'function "record-vote" is private: only functions of this app may invoke it' } },
 ];
 
 async function call(t: TestGateway, row: Row) {

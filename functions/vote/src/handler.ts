@@ -20,7 +20,7 @@ function votedAt(): number {
 }
 
 /** Posts queued votes to the gateway; resolves once it answered 202 (durably queued). */
-function post(gatewayUrl: string, body: string, callId: string): Promise<void> {
+function post(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       `${gatewayUrl}/async-function/record-vote`,
@@ -28,7 +28,13 @@ function post(gatewayUrl: string, body: string, callId: string): Promise<void> {
         method: 'POST',
         agent,
         timeout: 4_000,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-parent-call-id': callId },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'x-parent-call-id': callId,
+          // record-vote is private: only functions, with the platform's token, may queue calls to it.
+          ...(invokeToken ? { 'x-invoke-token': invokeToken } : {}),
+        },
       },
       (res) => {
         res.resume();
@@ -54,26 +60,26 @@ let posting = 0;
  * calls to the gateway and a lone vote no wait. Each vote still answers only after the call
  * holding it was durably queued; a failed call fails every vote in it.
  */
-function enqueue(gatewayUrl: string, message: VoteMessage, callId: string): Promise<void> {
+function enqueue(gatewayUrl: string, invokeToken: string | undefined, message: VoteMessage, callId: string): Promise<void> {
   return new Promise((resolve, reject) => {
     pending.push({ message, callId, resolve, reject });
-    if (pending.length === 1) queueMicrotask(() => flush(gatewayUrl));
+    if (pending.length === 1) queueMicrotask(() => flush(gatewayUrl, invokeToken));
   });
 }
 
-function flush(gatewayUrl: string): void {
+function flush(gatewayUrl: string, invokeToken: string | undefined): void {
   while (posting < MAX_POSTS && pending.length > 0) {
     const batch = pending.splice(0, MAX_BATCH);
     const body = batch.length === 1 ? JSON.stringify(batch[0]!.message) : JSON.stringify(batch.map((p) => p.message));
     posting++;
-    post(gatewayUrl, body, batch.map((p) => p.callId).join(','))
+    post(gatewayUrl, body, batch.map((p) => p.callId).join(','), invokeToken)
       .then(
         () => batch.forEach((p) => p.resolve()),
         (error: unknown) => batch.forEach((p) => p.reject(error)),
       )
       .finally(() => {
         posting--;
-        flush(gatewayUrl);
+        flush(gatewayUrl, invokeToken);
       });
   }
 }
@@ -91,7 +97,7 @@ async function castVote(request: FunctionRequest, context: FunctionContext) {
     voterId = read.id;
   }
   try {
-    await enqueue(context.env.GATEWAY_URL!, { voterId, vote, votedAt: votedAt() }, context.callId);
+    await enqueue(context.env.GATEWAY_URL!, context.secret('gateway-invoke-token'), { voterId, vote, votedAt: votedAt() }, context.callId);
   } catch (error) {
     context.log.warn({ err: error }, 'vote not queued');
     throw new HttpError(503, 'the vote could not be queued; please try again', { 'retry-after': '1' });

@@ -37,6 +37,11 @@ export const manifestSchema = z
     env: z.record(envName, z.string()).default({}),
     /** Secrets the function reads with `context.secret(name)`. */
     secrets: z.array(secretName).default([]),
+    /**
+     * Invoked only by other functions (with the platform's invoke token, the secret
+     * `gateway-invoke-token`), never from outside: e.g. a function that trusts its input.
+     */
+    private: z.boolean().default(false),
   })
   .strict();
 

@@ -33,6 +33,9 @@ export function checkConsumeOptions(options: ConsumeOptions): { batchSize: numbe
   return { batchSize, concurrency };
 }
 
+/** How long a failed settle (ack or failure of a batch) is retried before leaving it to redelivery. */
+const SETTLE_RETRY_MS = 15_000;
+
 export function runConsumer<Ref>(
   source: MessageSource<Ref>,
   handler: BatchHandler,
@@ -63,10 +66,21 @@ export function runConsumer<Ref>(
       const error = failedIds.get(d.message.id);
       return error === undefined ? [] : [{ delivery: d, error }];
     });
-    try {
-      await source.settle(acked, failed);
-    } catch (error) {
-      onError(new Error(`could not settle a batch of ${batch.length} (it will be redelivered): ${toError(error).message}`));
+    // The store may be down for a while (a restart): settling is retried, since a batch left
+    // unsettled waits for the visibility timeout before anyone gets it again. Settling twice
+    // is harmless: both adapters only act on the delivery they handed out.
+    const began = Date.now();
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        await source.settle(acked, failed);
+        return;
+      } catch (error) {
+        if (stopping || abandoned || Date.now() - began > SETTLE_RETRY_MS) {
+          onError(new Error(`could not settle a batch of ${batch.length} (it will be redelivered): ${toError(error).message}`));
+          return;
+        }
+        await Promise.race([stopRequested, sleep(delay)]);
+      }
     }
   }
 

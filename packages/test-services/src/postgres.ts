@@ -12,6 +12,14 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
+/** A private server that a fault test may stop and start again, its data kept in between. */
+export interface RestartablePostgres extends PostgresServer {
+  /** Stops the server process (fast shutdown); the data stays. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  resume(): Promise<void>;
+}
+
 /**
  * Uses DATABASE_URL when set, otherwise starts a throwaway embedded PostgreSQL. `listen` adds
  * addresses to 127.0.0.1 (e.g. a Docker bridge's, for containers) and always starts a private
@@ -19,6 +27,11 @@ export interface PostgresServer {
  */
 export async function startPostgres({ listen = [] }: { listen?: string[] } = {}): Promise<PostgresServer> {
   if (process.env.DATABASE_URL && listen.length === 0) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  return startPrivatePostgres({ listen });
+}
+
+/** Always a throwaway embedded PostgreSQL of its own, which can be paused and resumed (fault tests). */
+export async function startPrivatePostgres({ listen = [] }: { listen?: string[] } = {}): Promise<RestartablePostgres> {
   const parent = await mkdtemp(join(tmpdir(), 'voting-pg-'));
   await chmod(parent, 0o755); // the postgres user must reach the data dir inside it
   const port = await freePort();
@@ -29,7 +42,8 @@ export async function startPostgres({ listen = [] }: { listen?: string[] } = {})
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    // Kept on stop, so pause/resume keeps the data; stop() removes the folder itself.
+    persistent: true,
     createPostgresUser: true,
     postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300', '-c', `listen_addresses=${['127.0.0.1', ...listen].join(',')}`],
     onLog: () => {},
@@ -41,11 +55,21 @@ export async function startPostgres({ listen = [] }: { listen?: string[] } = {})
     await appendFile(join(parent, 'data', 'pg_hba.conf'), '\nhost all all samenet scram-sha-256\n');
   }
   await server.start();
+  let running = true;
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await server.stop();
+      if (running) await server.stop();
+      running = false;
       await rm(parent, { recursive: true, force: true });
+    },
+    pause: async () => {
+      if (running) await server.stop();
+      running = false;
+    },
+    resume: async () => {
+      if (!running) await server.start();
+      running = true;
     },
   };
 }

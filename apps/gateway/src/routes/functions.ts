@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Queue } from '@voting/queue';
 import type { FunctionPool } from '../pool.js';
@@ -6,6 +6,7 @@ import { InvocationError } from '../errors.js';
 import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-function.js';
 import type { AsyncCall } from '../async-worker.js';
 import type { CallStore } from '../calls.js';
+import type { ShedReason } from '../rate-limit.js';
 
 const validName = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -19,11 +20,30 @@ export function lookup(pools: Map<string, FunctionPool>, name: string): Function
   return pool;
 }
 
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * A private function (manifest `private: true`) is invoked only by functions, which send the
+ * platform's invoke token: any other caller gets a 403 and nothing runs or is queued.
+ */
+export function checkCaller(pool: FunctionPool, req: Request, invokeToken: string | undefined): void {
+  if (!pool.spec.private) return;
+  const given = req.get('x-invoke-token');
+  if (invokeToken && given && timingSafeEqual(digest(given), digest(invokeToken))) return;
+  throw new InvocationError(403, `function "${pool.spec.name}" is private: only functions of this app may invoke it`);
+}
+
 /** Sync invocation of a named function, for routes like `POST /` that stand for one. */
-export function invokeHandler(pools: Map<string, FunctionPool>, name: string | ((req: Request) => string), prefix?: (req: Request) => string) {
+export function invokeHandler(
+  pools: Map<string, FunctionPool>,
+  name: string | ((req: Request) => string),
+  prefix?: (req: Request) => string,
+  invokeToken?: string,
+) {
   return async (req: Request, res: Response) => {
     const fnName = typeof name === 'string' ? name : name(req);
     const pool = lookup(pools, fnName);
+    checkCaller(pool, req, invokeToken);
     const callId = randomUUID();
     const path = prefix ? pathAfter(req, prefix(req)) : req.path;
     const response = await pool.invoke({ callId, request: toFunctionRequest(req, path) });
@@ -47,17 +67,25 @@ function callbackUrl(req: Request): string | undefined {
 }
 
 /** `/function/<name>` (sync) and `/async-function/<name>` (queued, 202 + X-Call-Id). */
-export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue, calls?: CallStore): Router {
+export function functionRoutes(
+  pools: Map<string, FunctionPool>,
+  queue: Queue,
+  calls?: CallStore,
+  invokeToken?: string,
+  limits: { maxPendingEnqueues: number; shed?: (fn: string, reason: ShedReason) => void } = { maxPendingEnqueues: 5_000 },
+): Router {
+  let pendingEnqueues = 0;
   const router = Router();
   const nameParam = (req: Request) => String(req.params.name);
 
   router.all(
     '/function/:name{/*rest}',
-    invokeHandler(pools, nameParam, (req) => `/function/${req.params.name}`),
+    invokeHandler(pools, nameParam, (req) => `/function/${req.params.name}`, invokeToken),
   );
 
   router.post('/async-function/:name{/*rest}', async (req: Request, res: Response) => {
     const pool = lookup(pools, nameParam(req));
+    checkCaller(pool, req, invokeToken);
     const call: AsyncCall = {
       callId: randomUUID(),
       function: pool.spec.name,
@@ -65,10 +93,19 @@ export function functionRoutes(pools: Map<string, FunctionPool>, queue: Queue, c
       callbackUrl: callbackUrl(req),
       acceptedAt: Date.now(),
     };
+    // Writes waiting for a slow or unreachable queue are bounded: beyond the limit, shed load.
+    if (pendingEnqueues >= limits.maxPendingEnqueues) {
+      limits.shed?.(pool.spec.name, 'queue_full');
+      throw new InvocationError(503, `the queue is not keeping up: ${pendingEnqueues} calls waiting to be queued`, { 'retry-after': '1' });
+    }
+    pendingEnqueues++;
     try {
       await queue.enqueue(JSON.stringify(call));
     } catch (error) {
+      limits.shed?.(pool.spec.name, 'queue_unavailable');
       throw new InvocationError(503, `the call could not be queued: ${(error as Error).message}`, { 'retry-after': '1' });
+    } finally {
+      pendingEnqueues--;
     }
     calls?.accepted(call);
     res.status(202).setHeader('x-call-id', call.callId).json({ callId: call.callId });

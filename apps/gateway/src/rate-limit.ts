@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+
+/** Rate limits of the calls to one function (its sync and async routes and its aliases). */
+export interface RateLimit {
+  function: string;
+  /** Length of the window the limits count in, seconds. */
+  windowSeconds: number;
+  /** Calls per window from one client address; 0: no limit. */
+  perAddress: number;
+  /** Calls per window per value of a cookie (e.g. the voter id); 0: no limit. Requests without it count per address only. */
+  perCookie?: { name: string; limit: number };
+  /** Methods that are not limited (reads), upper case. */
+  exemptMethods?: string[];
+}
+
+export type ShedReason = 'rate_limit_address' | 'rate_limit_cookie' | 'busy' | 'queue_full' | 'queue_unavailable';
+
+function cookieValue(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const index = part.indexOf('=');
+    if (index >= 0 && part.slice(0, index).trim() === name) return part.slice(index + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The limits as Express middleware: 429 with Retry-After (seconds until the window ends) and a
+ * JSON error, counted by `onShed`. Counts are kept in this gateway's memory (express-rate-limit's
+ * store, which forgets a window's keys when the window ends, so memory stays bounded).
+ */
+export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => void): RequestHandler[] {
+  const exempt = new Set(limit.exemptMethods ?? ['GET', 'HEAD', 'OPTIONS']);
+  const windowMs = limit.windowSeconds * 1_000;
+  const common = {
+    windowMs,
+    standardHeaders: 'draft-7' as const,
+    legacyHeaders: false,
+    // The limit is on the client's own connection address: behind a proxy every client shares the
+    // proxy's (set the limit accordingly), and forged X-Forwarded-For headers change nothing.
+    validate: { xForwardedForHeader: false },
+  };
+  const handlers: RequestHandler[] = [];
+  if (limit.perAddress > 0) {
+    handlers.push(
+      rateLimit({
+        ...common,
+        limit: limit.perAddress,
+        skip: (req) => exempt.has(req.method),
+        keyGenerator: (req) => ipKeyGenerator(req.socket.remoteAddress ?? 'unknown'),
+        handler: (_req, res) => {
+          onShed('rate_limit_address');
+          res.status(429).json({ error: `too many calls to ${limit.function} from this address: at most ${limit.perAddress} per ${limit.windowSeconds} s` });
+        },
+      }),
+    );
+  }
+  const perCookie = limit.perCookie;
+  if (perCookie && perCookie.limit > 0) {
+    handlers.push(
+      rateLimit({
+        ...common,
+        limit: perCookie.limit,
+        skip: (req) => exempt.has(req.method) || cookieValue(req, perCookie.name) === undefined,
+        // A digest: any cookie value, however long or odd, is one short key.
+        keyGenerator: (req) => createHash('sha256').update(cookieValue(req, perCookie.name)!).digest('base64url'),
+        handler: (_req, res) => {
+          onShed('rate_limit_cookie');
+          res.status(429).json({ error: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s` });
+        },
+      }),
+    );
+  }
+  return handlers;
+}

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, waitUntil } from '@voting/test-services';
+import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
+import { childGateway, report, type ChildGateway } from './faults.js';
+
+const json = { 'content-type': 'application/json' };
+const vote = (url: string, path = '/function/vote', cookie?: string) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { ...json, ...(cookie ? { cookie } : {}) }, body: '{"vote":"a"}' });
+const cookieOf = (response: Response) => response.headers.get('set-cookie')!.split(';')[0]!;
+const shed = async (url: string) => {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Object.fromEntries(
+    [...text.matchAll(/^gateway_requests_shed_total\{function_name="([^"]+)",reason="([^"]+)"\} (\d+)$/gm)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3])]),
+  );
+};
+
+describe('rate limits on the vote path, a bounded line of queue writes', () => {
+  let t: TestGateway;
+  let db: pg.Pool;
+  beforeAll(async () => {
+    t = await startTestGateway({
+      options: {
+        rateLimits: [{ function: 'vote', windowSeconds: 30, perAddress: 12, perCookie: { name: 'voter_id', limit: 3 } }],
+        maxPendingEnqueues: 2,
+      },
+    });
+    db = new pg.Pool({ connectionString: t.databaseUrl });
+  });
+  afterAll(async () => {
+    await db.end();
+    await t.close();
+  });
+  const rows = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
+
+  it('limits each voter, then each address: 429 with Retry-After and a JSON error, nothing recorded', async () => {
+    const first = await vote(t.url);
+    expect(first.status).toBe(200);
+    const cookie = cookieOf(first);
+    for (let i = 0; i < 3; i++) expect((await vote(t.url, '/function/vote', cookie)).status).toBe(200);
+    const limited = await vote(t.url, '/function/vote', cookie);
+    expect(limited.status).toBe(429);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(30);
+    expect(await limited.json()).toEqual({ error: 'too many calls to vote for this voter_id: at most 3 per 30 s' });
+    // Reading the page's data is not limited.
+    expect((await fetch(`${t.url}/function/vote`)).status).toBe(200);
+    // Another voter from the same address goes on until the address's limit (12: 4 used, one refused above counted too).
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await vote(t.url)).status);
+    expect(statuses.filter((s) => s === 200).length).toBe(7);
+    expect(statuses.slice(7)).toEqual([429, 429, 429]);
+    // Every route to the vote function shares the limit: the form post and the async route too.
+    const form = await fetch(`${t.url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'vote=b', redirect: 'manual' });
+    expect(form.status).toBe(429);
+    expect((await fetch(`${t.url}/async-function/vote`, { method: 'POST', headers: json, body: '{"vote":"a"}' })).status).toBe(429);
+    await waitUntil(async () => (await t.queue.depth()) === 0, { what: 'queue drained' });
+    // One row for the first voter (4 votes), one for each of the 7 other accepted voters; none for refused votes.
+    await waitUntil(async () => (await rows()) === 8, { what: 'the accepted votes recorded' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await rows()).toBe(8);
+    const counts = await shed(t.url);
+    report(['rate limits (per voter 3, per address 12, per 30 s):', ['answers after the first voter\'s 4 votes', statuses], ['shed in metrics', counts]]);
+    expect(counts['vote rate_limit_cookie']).toBe(1);
+    expect(counts['vote rate_limit_address']).toBe(5);
+  });
+
+  it('sheds async calls with 503 when writes to the queue pile up, and counts them', async () => {
+    // Block inserts into the queue so that writes wait in the gateway.
+    const blocker = new pg.Client({ connectionString: t.databaseUrl });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE fn_queue IN EXCLUSIVE MODE');
+    let answered = 0;
+    const calls = Array.from({ length: 5 }, () => fetch(`${t.url}/async-function/results`, { method: 'POST' }).finally(() => answered++));
+    // The 3 beyond the limit are answered at once, while the 2 writes still wait for the lock.
+    const early = await waitUntil(() => answered >= 3 && answered, { timeoutMs: 3_000, what: '3 calls shed' }).catch(() => answered);
+    const answeredWhileBlocked = answered;
+    await blocker.query('COMMIT');
+    await blocker.end();
+    const responses = await Promise.all(calls);
+    const statuses = responses.map((r) => r.status).sort();
+    expect(early).toBe(3);
+    expect(answeredWhileBlocked).toBe(3);
+    expect(statuses).toEqual([202, 202, 503, 503, 503]);
+    const refused = responses.find((r) => r.status === 503)!;
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await shed(t.url))['results queue_full']).toBe(3);
+  });
+});
+
+describe('limits as settings of the app', () => {
+  let app: ChildGateway | undefined;
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('applies VOTE_RATE_LIMIT_*, MAX_HEADER_BYTES and BODY_LIMIT', { timeout: 60_000 }, async () => {
+    db = await createTestDatabase(process.env.DATABASE_URL!);
+    app = await childGateway({
+      DATABASE_URL: db.url,
+      VOTE_RATE_LIMIT_PER_ADDRESS: '3',
+      VOTE_RATE_LIMIT_WINDOW_SECONDS: '60',
+      MAX_HEADER_BYTES: '4096',
+      BODY_LIMIT: '2kb',
+    });
+    await app.start();
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await vote(app.url)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const big = await fetch(`${app.url}/function/results`, { headers: { 'x-padding': 'p'.repeat(5_000) } });
+    expect(big.status).toBe(431);
+    const body = await fetch(`${app.url}/function/results`, { method: 'POST', headers: json, body: `{"x":"${'x'.repeat(3_000)}"}` });
+    expect(body.status).toBe(413);
+    expect(await body.json()).toEqual({ error: 'request body is too large' });
+  });
+});
+
+describe("a function's bounded line", () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ functionsDir: fixtureFunctions });
+  });
+  afterAll(async () => t.close());
+
+  it('answers 429 with Retry-After beyond maxConcurrency + maxQueued, and counts it as shed', async () => {
+    // sleepy: maxConcurrency 2, maxQueued 2, timeout 1 s. Its two instances warm first (no cold start within the timeout).
+    await Promise.all([fetch(`${t.url}/function/sleepy?sleep=100`), fetch(`${t.url}/function/sleepy?sleep=100`)]);
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => fetch(`${t.url}/function/sleepy?sleep=200`))).then((all) =>
+      all.map((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') })),
+    );
+    expect(statuses.filter((s) => s.status === 200)).toHaveLength(4);
+    expect(statuses.filter((s) => s.status === 429)).toEqual([
+      { status: 429, retryAfter: '1' },
+      { status: 429, retryAfter: '1' },
+    ]);
+    expect((await shed(t.url))['sleepy busy']).toBe(2);
+  });
+});
