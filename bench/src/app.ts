@@ -43,6 +43,8 @@ export async function startApp({
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     SYSTEM_READ_PUBLIC: 'true', // the bench reads /system/functions
+    // The load comes from one address: its limit (a setting meant for the internet) would only measure itself.
+    VOTE_RATE_LIMIT_PER_ADDRESS: '0',
     ...extra,
   };
   for (const name of ['DATABASE_URL', 'QUEUE_URL', 'EVENTS_URL', 'RUNTIME']) if (!(name in extra)) delete env[name];
@@ -116,3 +118,43 @@ export async function childProcesses(parent: number, match: string): Promise<Chi
   }
   return found;
 }
+
+/** CPU time (user + system, ms) of every process now, with its parent and command line. */
+export async function cpuSnapshot(): Promise<Map<number, { ppid: number; name: string; cpuMs: number }>> {
+  const ticksPerSecond = 100; // Linux USER_HZ
+  const snapshot = new Map<number, { ppid: number; name: string; cpuMs: number }>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
+      const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+      snapshot.set(Number(entry), { ppid: Number(fields[1]), name: cmdline || stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuMs });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return snapshot;
+}
+
+/**
+ * CPU used between two snapshots, per part of the app: the gateway, each function, PostgreSQL,
+ * the load generator (this process). Processes that started meanwhile count from zero.
+ */
+export function cpuByPart(before: Map<number, { cpuMs: number }>, after: Awaited<ReturnType<typeof cpuSnapshot>>, gatewayPid: number): Record<string, number> {
+  const parts: Record<string, number> = {};
+  const add = (part: string, ms: number) => (parts[part] = Math.round((parts[part] ?? 0) + ms));
+  for (const [pid, now] of after) {
+    const used = now.cpuMs - (before.get(pid)?.cpuMs ?? 0);
+    if (used <= 0) continue;
+    const fn = /functions\/([\w-]+)\//.exec(now.name)?.[1];
+    if (pid === gatewayPid) add('gateway', used);
+    else if (pid === process.pid) add('load generator', used);
+    else if (fn && now.ppid === gatewayPid) add(`function ${fn}`, used);
+    else if (/^postgres/.test(now.name) || /\/postgres\b/.test(now.name)) add('postgresql', used);
+    else add('other', used);
+  }
+  return parts;
+}
+

@@ -2,9 +2,12 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { residentMb, startApp, type RunningApp } from './app.js';
 import { callOverhead, coldStart, freshness, throughput } from './scenarios.js';
+import { dockerScenarios } from './docker.js';
+import { composeThroughput } from './compose.js';
+import { swarmScenarios } from './swarm.js';
 import type { BenchRun, ScenarioResult } from './types.js';
 
-export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput'] as const;
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'docker', 'compose', 'swarm'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 export interface BenchOptions {
@@ -48,34 +51,47 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
   };
   const began = performance.now();
   const scenarios: ScenarioResult[] = [];
-  log('starting the app (embedded PostgreSQL, process runtime)...');
-  const app: RunningApp = await startApp({ env: options.appEnv ?? {}, nodeArgs: options.appNodeArgs ?? [] });
-  try {
-    await new Promise((r) => setTimeout(r, 1_000));
-    const idleRssMb = await residentMb(app.pid);
-    const step = async (id: ScenarioId, title: string, run: () => Promise<ScenarioResult | ScenarioResult[]>) => {
-      if (!selected.has(id)) return;
-      log(`${title}...`);
-      const t = performance.now();
-      try {
-        const result = await run();
-        for (const r of Array.isArray(result) ? result : [result]) scenarios.push({ ...r, durationMs: Math.round(performance.now() - t) });
-      } catch (error) {
-        scenarios.push({ id, title, status: 'failed', reason: (error as Error).message, metrics: [], durationMs: Math.round(performance.now() - t) });
-      }
-    };
-    await step('overhead', 'call overhead', () => callOverhead(app, { calls: settings.calls }));
-    await step('cold-start', 'cold start', () => coldStart(app, { samples: settings.coldStarts }));
-    await step('freshness', 'result freshness', () => freshness(app, { samples: settings.freshnessSamples }));
-    await step('throughput', 'vote throughput and memory', () =>
-      throughput(app, { votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, idleRssMb }),
-    );
-    if (!selected.has('throughput')) {
-      scenarios.push({ id: 'memory', title: 'Gateway resident size (VmRSS), idle', status: 'ok', metrics: [{ name: 'idle', value: idleRssMb, unit: 'MB' }] });
+  const step = async (id: ScenarioId, title: string, run: () => Promise<ScenarioResult | ScenarioResult[]>) => {
+    if (!selected.has(id)) return;
+    log(`${title}...`);
+    const t = performance.now();
+    try {
+      const result = await run();
+      for (const r of Array.isArray(result) ? result : [result]) scenarios.push({ ...r, durationMs: Math.round(performance.now() - t) });
+    } catch (error) {
+      scenarios.push({ id, title, status: 'failed', reason: (error as Error).message, metrics: [], durationMs: Math.round(performance.now() - t) });
     }
-  } finally {
-    log('stopping the app...');
-    await app.stop();
-  }
+  };
+  const embedded = (['overhead', 'cold-start', 'freshness', 'throughput'] as const).some((id) => selected.has(id));
+  if (embedded) await embeddedScenarios();
+  // After the embedded app is gone, so the two apps never compete for the two cores.
+  await step('docker', 'docker runtime', () => dockerScenarios({ samples: settings.coldStarts, calls: settings.calls, log }));
+  await step('compose', 'vote throughput, compose', () =>
+    composeThroughput({ votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, log }),
+  );
+  await step('swarm', 'swarm stack', () =>
+    swarmScenarios({ samples: settings.coldStarts, calls: settings.calls, votes: Math.min(settings.votes, 5_000), concurrency: settings.concurrency, log }),
+  );
   return { startedAt, durationMs: Math.round(performance.now() - began), machine, settings, scenarios };
+
+  async function embeddedScenarios(): Promise<void> {
+    log('starting the app (embedded PostgreSQL, process runtime)...');
+    const app: RunningApp = await startApp({ env: options.appEnv ?? {}, nodeArgs: options.appNodeArgs ?? [] });
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      const idleRssMb = await residentMb(app.pid);
+      await step('overhead', 'call overhead', () => callOverhead(app, { calls: settings.calls }));
+      await step('cold-start', 'cold start', () => coldStart(app, { samples: settings.coldStarts }));
+      await step('freshness', 'result freshness', () => freshness(app, { samples: settings.freshnessSamples }));
+      await step('throughput', 'vote throughput and memory', () =>
+        throughput(app, { votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, idleRssMb }),
+      );
+      if (!selected.has('throughput')) {
+        scenarios.push({ id: 'memory', title: 'Gateway resident size (VmRSS), idle', status: 'ok', metrics: [{ name: 'idle', value: idleRssMb, unit: 'MB' }] });
+      }
+    } finally {
+      log('stopping the app...');
+      await app.stop();
+    }
+  }
 }

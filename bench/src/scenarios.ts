@@ -1,14 +1,17 @@
-// The scenarios. Each returns figures with the issue's targets beside them; an engine that is
+// The scenarios. Each returns figures with the project's targets beside them; an engine that is
 // not there gives a "not run" result with the reason, never a silent omission.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { io } from 'socket.io-client';
 import { round, runSeed, summarize, type LatencySummary } from '@voting/loadgen';
 import { waitUntil } from '@voting/test-services';
-import { childProcesses, repoRoot, residentMb, type RunningApp } from './app.js';
+import { childProcesses, cpuByPart, cpuSnapshot, repoRoot, residentMb, type RunningApp } from './app.js';
 import { call, keepAlive } from './http.js';
+import { httpFloor } from './floor.js';
+import { measureOverhead } from './overhead.js';
+import { waitForRecorded } from './recorded.js';
 import type { ScenarioResult } from './types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,42 +28,25 @@ export async function callOverhead(app: RunningApp, { calls = 2_000 }: { calls?:
   const agent = keepAlive();
   const viaGateway = `${app.url}/function/results/options`;
   try {
-    for (let i = 0; i < 50; i++) expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options');
+    expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options');
     const [instance] = await childProcesses(app.pid, `${join(repoRoot, 'functions/results')}/`);
-    if (!instance?.env.PORT) throw new Error('could not find the warm results instance (a child of the gateway with PORT in its environment)');
-    const direct = `http://127.0.0.1:${instance.env.PORT}/_/invoke`;
+    const socketPath = instance?.env.FN_SOCKET;
+    if (!socketPath) throw new Error('could not find the warm results instance (a child of the gateway with FN_SOCKET in its environment)');
     const invocation = JSON.stringify({ callId: 'bench', request: { method: 'GET', path: '/options', query: {}, headers: {}, body: '' } });
-    const directCall = () => call(agent, direct, { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' } });
-    for (let i = 0; i < 50; i++) expectStatus(await directCall(), 200, 'POST /_/invoke');
-    // Alternating blocks, so drift in the machine's load hits both sides alike.
-    const gateway: number[] = [];
-    const floor: number[] = [];
-    const block = Math.max(1, Math.floor(calls / 10));
-    for (let done = 0; done < calls; done += block) {
-      for (let i = 0; i < block; i++) {
-        const t = performance.now();
-        expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options');
-        gateway.push(performance.now() - t);
-      }
-      for (let i = 0; i < block; i++) {
-        const t = performance.now();
-        expectStatus(await directCall(), 200, 'POST /_/invoke');
-        floor.push(performance.now() - t);
-      }
-    }
-    const g = summarize(gateway);
-    const d = summarize(floor);
-    return {
+    return await measureOverhead({
       id: 'call-overhead',
       title: 'Call overhead: warm function through the gateway vs its instance directly',
-      status: 'ok',
-      metrics: [
-        { name: 'through the gateway, median', value: g.p50, unit: 'ms', floor: { name: 'instance directly', value: d.p50 } },
-        { name: 'overhead, median', value: round(g.p50 - d.p50), unit: 'ms', target: { op: '<', value: 1 } },
-        { name: 'overhead, p99', value: round(g.p99 - d.p99), unit: 'ms' },
-      ],
-      details: { calls: gateway.length, function: 'results GET /options', gatewayMs: g, directMs: d },
-    };
+      calls,
+      what: 'results GET /options',
+      directName: 'instance directly',
+      viaGateway: async () => expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options'),
+      direct: async () =>
+        expectStatus(
+          await call(agent, '/_/invoke', { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' }, socketPath }),
+          200,
+          'POST /_/invoke',
+        ),
+    });
   } finally {
     agent.destroy();
   }
@@ -132,39 +118,7 @@ export async function coldStart(app: RunningApp, { samples = 8 }: { samples?: nu
       details: { function: `${fn} GET /`, samples, processRuntimeMs: r, bareNodeMs: b },
     },
   ];
-  results.push(...dockerScenarios());
   return results;
-}
-
-function dockerState(): { up: boolean; swarm: boolean; why: string } {
-  const info = spawnSync('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'], { encoding: 'utf8', timeout: 5_000 });
-  if (info.error || info.status !== 0) {
-    const why = info.error ? 'no docker client on this machine' : `Docker Engine not reachable (${(info.stderr || '').trim().split('\n')[0]})`;
-    return { up: false, swarm: false, why };
-  }
-  return { up: true, swarm: info.stdout.trim() === 'active', why: '' };
-}
-
-function dockerScenarios(): ScenarioResult[] {
-  const docker = dockerState();
-  return [
-    {
-      id: 'cold-start-docker',
-      title: 'Cold start, docker runtime vs `docker run --rm -i` of the same image',
-      status: 'not run',
-      reason: docker.up
-        ? 'Docker Engine is up, but this bench does not drive the docker runtime yet (it needs the function images from `pnpm images` and a gateway with RUNTIME=docker)'
-        : `${docker.why}; the docker runtime cannot be measured here`,
-      metrics: [],
-    },
-    {
-      id: 'cold-start-swarm',
-      title: 'Cold start, swarm scale-from-zero',
-      status: 'not run',
-      reason: docker.swarm ? 'a Swarm is active, but there is no swarm runtime in this build yet' : 'no Swarm is active on this machine, and there is no swarm runtime in this build yet',
-      metrics: [],
-    },
-  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,21 +141,17 @@ export async function throughput(
     const rss: number[] = [];
     const sampler = setInterval(() => void residentMb(app.pid).then((mb) => rss.push(mb), () => {}), 100);
     const stop = AbortSignal.timeout(maxSeconds * 1_000);
+    const cpuBefore = await cpuSnapshot();
     const summary = await runSeed({ url: app.url, votes, concurrency, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form', signal: stop });
     const loadEnded = performance.now();
     const expected = before + summary.distinctVoters;
-    let recordedMs: number | undefined;
-    let rows = await count();
-    const deadline = loadEnded + 30_000;
-    while (performance.now() < deadline) {
-      rows = await count();
-      if (rows >= expected) {
-        recordedMs = performance.now() - loadEnded;
-        break;
-      }
-      await sleep(10);
-    }
+    const { rows, recordedMs } = await waitForRecorded(count, { expected, since: loadEnded, timeoutMs: 30_000 });
     clearInterval(sampler);
+    const cpu = cpuByPart(cpuBefore, await cpuSnapshot(), app.pid);
+    const perVote = (ms: number) => round(ms / Math.max(1, summary.accepted), 3);
+    const appCpuMs = Object.entries(cpu).filter(([part]) => part !== 'other').reduce((sum, [, ms]) => sum + ms, 0);
+    // After the app is idle again, so the floor has the machine to itself as the app had.
+    const floorPerSecond = await httpFloor({ votes: Math.min(votes, 20_000), concurrency });
     const lost = Math.max(0, expected - rows);
     const peak = rss.length ? Math.max(...rss) : await residentMb(app.pid);
     return [
@@ -210,7 +160,13 @@ export async function throughput(
         title: 'Vote throughput end to end, embedded (form posts, a new voter per vote)',
         status: 'ok',
         metrics: [
-          { name: 'votes accepted per second', value: summary.votesPerSecond, unit: 'votes/s', target: { op: '>=', value: 5_000 } },
+          {
+            name: 'votes accepted per second',
+            value: summary.votesPerSecond,
+            unit: 'votes/s',
+            target: { op: '>=', value: 5_000 },
+            floor: { name: 'bare node:http, one hop, same load', value: floorPerSecond },
+          },
           { name: 'accept latency p99', value: summary.latencyMs.p99, unit: 'ms', target: { op: '<', value: 50 } },
           {
             name: 'all accepted votes recorded after the load stopped',
@@ -221,6 +177,12 @@ export async function throughput(
           },
           { name: 'votes lost (accepted, not in `votes`)', value: lost, unit: 'votes', target: { op: '=', value: 0 } },
           { name: 'votes not accepted', value: summary.failed, unit: 'votes' },
+          // Where the two cores go: CPU per accepted vote of the app's parts and of the load generator.
+          { name: 'CPU per vote, app and load generator', value: perVote(appCpuMs), unit: 'ms' },
+          ...Object.entries(cpu)
+            .filter(([part]) => part !== 'other')
+            .sort(([, a], [, b]) => b - a)
+            .map(([part, ms]) => ({ name: `  CPU per vote, ${part}`, value: perVote(ms), unit: 'ms' })),
         ],
         details: {
           sent: summary.sent,
@@ -233,17 +195,9 @@ export async function throughput(
           rowsExpected: expected,
           rowsFound: rows,
           recordedWithin30s: recordedMs !== undefined,
+          cpuMsByPart: cpu,
           stoppedAtMaxSeconds: stop.aborted,
         },
-      },
-      {
-        id: 'throughput-compose',
-        title: 'Vote throughput end to end, compose',
-        status: 'not run',
-        reason: dockerState().up
-          ? 'this bench does not deploy the compose stack yet (it needs the images from `pnpm images` and docker-compose)'
-          : `${dockerState().why}: no compose deployment to measure`,
-        metrics: [],
       },
       {
         id: 'memory',

@@ -1,4 +1,4 @@
-/** One figure of a scenario, with its target when the issue sets one. */
+/** One figure of a scenario, with its target when the project sets one. */
 export interface Metric {
   name: string;
   value: number;

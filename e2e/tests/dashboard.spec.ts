@@ -3,7 +3,10 @@ import { expect, test, type APIRequestContext } from '@playwright/test';
 
 const gateway = () => process.env.VOTE_URL!;
 const admin = () => ({ authorization: `Bearer ${process.env.GATEWAY_ADMIN_TOKEN}` });
-const screenshot = join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png');
+// The README's screenshot: refreshed with UPDATE_SCREENSHOTS=1, else kept with the test results.
+const screenshot = process.env.UPDATE_SCREENSHOTS
+  ? join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png')
+  : join(import.meta.dirname, '..', 'test-results', 'dashboard.png');
 
 async function scale(request: APIRequestContext, name: string, replicas: number): Promise<void> {
   const response = await request.post(`${gateway()}/system/scale-function/${name}`, { data: { serviceName: name, replicas }, headers: admin() });

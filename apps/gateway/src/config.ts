@@ -8,9 +8,13 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: port.default(8080),
   RESULT_PORT: port.default(8081),
-  RUNTIME: z.enum(['process', 'docker']).default('process'),
-  /** The Docker network function containers join (docker runtime). */
+  RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
+  /** The Docker network function containers join (docker runtime), or the overlay network of the function tasks (swarm runtime). */
   DOCKER_NETWORK: z.string().min(1).default('bridge'),
+  /** Swarm runtime: prefix of the function services' names (and their owner label); one per gateway. */
+  SWARM_PREFIX: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,30}$/).default('fn'),
+  /** Swarm runtime: the port where one-shot job tasks fetch their invocation and post their response. */
+  SWARM_CALLBACK_PORT: port.default(8082),
   /** How functions reach the gateway (e.g. http://gateway:8080 in compose). */
   FUNCTION_GATEWAY_URL: url.optional(),
   DATABASE_URL: url.optional(),
@@ -25,6 +29,14 @@ export const configSchema = z.object({
   OPTION_A: z.string().min(1).max(60).default('Cats'),
   OPTION_B: z.string().min(1).max(60).default('Dogs'),
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('16kb'),
+  /** Largest size of a request's headers, bytes (beyond it 431). */
+  MAX_HEADER_BYTES: z.coerce.number().int().min(1_024).max(1_048_576).default(16_384),
+  /** Votes (POST to the vote function, sync, async or the form post) per window from one client address; 0: no limit. */
+  VOTE_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().min(0).default(300),
+  /** Votes per window by one voter (voter_id cookie); 0: no limit. */
+  VOTE_RATE_LIMIT_PER_VOTER: z.coerce.number().int().min(0).default(10),
+  /** The window of the vote rate limits, seconds. */
+  VOTE_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(10),
   SOCKET_ORIGINS: z
     .string()
     .default('')
@@ -36,8 +48,16 @@ export const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  /** Attempts of an async call before it goes to the dead letters. */
+  QUEUE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  /** Wait before the first retry of a failed async call, doubled per attempt up to 30 s. */
+  QUEUE_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).max(30_000).default(500),
+  /** An async call taken but not settled within this is redelivered (a gateway that died). */
+  QUEUE_VISIBILITY_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   /** How long the status and result of an async call are kept (GET /system/calls/<id>). */
   CALL_RESULT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
+  /** On SIGTERM/SIGINT, how long calls in flight may take to finish before their instances are stopped. */
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

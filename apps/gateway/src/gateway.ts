@@ -7,13 +7,15 @@ import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Consumer, EventBus, Queue } from '@voting/queue';
 import type { Runtime } from './runtimes/runtime.js';
 import { FunctionPool } from './pool.js';
+import { InvocationError } from './errors.js';
 import { errorHandler, functionRoutes, invokeHandler, lookup } from './routes/functions.js';
 import { systemRoutes } from './routes/system.js';
 import { startAsyncWorker } from './async-worker.js';
 import { startChannel, type Channel } from './fanout.js';
 import type { AdminAuth } from './auth.js';
 import { CallStore } from './calls.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, shedCounter } from './metrics.js';
+import { rateLimiters, type RateLimit } from './rate-limit.js';
 import { Platform } from './platform.js';
 import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
@@ -34,6 +36,15 @@ export interface GatewayOptions {
   auth?: AdminAuth;
   /** How long the status and result of an async call are kept (default 3600 s). */
   callResultSeconds?: number;
+  /**
+   * The token functions send (header `X-Invoke-Token`) to call private functions; without it
+   * private functions cannot be invoked through the gateway at all.
+   */
+  invokeToken?: string;
+  /** Rate limits per function (e.g. the vote path): 429 with Retry-After beyond them. */
+  rateLimits?: RateLimit[];
+  /** Async calls being written to the queue at once at most; beyond it 503 (default 5000). */
+  maxPendingEnqueues?: number;
 }
 
 export interface Gateway {
@@ -64,6 +75,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const app = express();
   app.disable('x-powered-by');
+  let closing = false;
+  // Once stopping, new requests (on connections still open) are refused; calls in flight finish.
+  app.use((_req, res, next) => {
+    if (!closing) return next();
+    res.setHeader('connection', 'close');
+    next(new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' }));
+  });
   app.set('query parser', 'simple');
   const rawBody = express.raw({ type: () => true, limit: options.bodyLimit ?? '16kb' });
   app.use(['/function', '/async-function'], rawBody);
@@ -72,12 +90,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   calls.watch(pools.values());
   const metrics = createMetrics(pools, queue);
   const platform = new Platform(pools, queue, auth);
-  app.use(functionRoutes(pools, queue, calls));
+  const shed = shedCounter(metrics, pools);
+  for (const limit of options.rateLimits ?? []) {
+    lookup(pools, limit.function);
+    const limiters = rateLimiters(limit, (reason) => shed(limit.function, reason));
+    if (limiters.length === 0) continue;
+    app.use([`/function/${limit.function}`, `/async-function/${limit.function}`], ...limiters);
+    for (const alias of options.aliases ?? []) if (alias.function === limit.function) app[alias.method](alias.path, ...limiters);
+  }
+  app.use(functionRoutes(pools, queue, calls, options.invokeToken, { maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed }));
   app.use(systemRoutes({ pools, runtime, auth, calls, metrics }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
-    app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function));
+    app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
   }
+  // Any other route: a JSON 404 like every other error, never Express's HTML page.
+  app.use((req, res) => {
+    res.status(404).json({ error: `no route ${req.method} ${req.path.slice(0, 100)}` });
+  });
   app.use(errorHandler(log));
 
   const sockets: SocketServer[] = [];
@@ -123,6 +153,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
     async close() {
+      closing = true;
       platform.stop();
       for (const io of sockets) io.disconnectSockets(true);
       await worker?.stop();

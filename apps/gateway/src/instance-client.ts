@@ -5,13 +5,22 @@ import { InvocationError } from './errors.js';
 // Keep-alive connections to warm instances: a call costs a write and a read, no handshake.
 const agent = new Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
 
-/** Where an instance's `/_/invoke` is, parsed once per instance URL rather than on every call. */
-const targets = new Map<string, { hostname: string; port: string; path: string }>();
-function target(url: string): { hostname: string; port: string; path: string } {
+type Target = { hostname: string; port: string; path: string } | { socketPath: string; path: string };
+
+/**
+ * Where an instance's `/_/invoke` is, parsed once per instance URL rather than on every call:
+ * `http://host:port`, or `unix:/path/to.sock` for an instance on this machine's unix socket.
+ */
+const targets = new Map<string, Target>();
+function target(url: string): Target {
   let found = targets.get(url);
   if (!found) {
-    const parsed = new URL(`${url}/_/invoke`);
-    found = { hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port || '80', path: parsed.pathname };
+    if (url.startsWith('unix:')) {
+      found = { socketPath: url.slice('unix:'.length), path: '/_/invoke' };
+    } else {
+      const parsed = new URL(`${url}/_/invoke`);
+      found = { hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port || '80', path: parsed.pathname };
+    }
     if (targets.size > 10_000) targets.clear(); // instances come and go; keep the map bounded
     targets.set(url, found);
   }

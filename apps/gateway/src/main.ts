@@ -1,4 +1,5 @@
 // The voting app, composed: database, queue and events, the functions, the gateway and the pages.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -73,7 +74,17 @@ async function main(): Promise<void> {
   const eventsUrl = config.EVENTS_URL ?? databaseUrl;
   // Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
   const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
-  const queue = await createQueue(queueUrl, { onError });
+  // A call running longer than the visibility timeout would be delivered twice while it runs.
+  const longest = Math.max(...functions.map((f) => f.timeoutSeconds));
+  if (config.QUEUE_VISIBILITY_SECONDS <= longest) {
+    throw new Error(`QUEUE_VISIBILITY_SECONDS (${config.QUEUE_VISIBILITY_SECONDS}) must be longer than the longest function timeout (${longest} s)`);
+  }
+  const queue = await createQueue(queueUrl, {
+    onError,
+    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+    retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
+    visibilityTimeoutMs: config.QUEUE_VISIBILITY_SECONDS * 1_000,
+  });
   const events = await createEventBus(eventsUrl, { onError });
   Object.assign(started, { queue, events });
 
@@ -81,6 +92,9 @@ async function main(): Promise<void> {
   const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
   const configured = secretResolver(secretsDir, fixed);
   if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
+  // Lets functions invoke private functions; one per start unless configured (several gateways share one).
+  if (configured('gateway-invoke-token') === undefined) fixed['gateway-invoke-token'] = randomBytes(32).toString('base64url');
+  const invokeToken = configured('gateway-invoke-token')!;
   // Credentials of /system mutations: the secret `gateway-admin-token` (or $GATEWAY_ADMIN_TOKEN), else one made here.
   let adminToken = configured('gateway-admin-token');
   let adminTokenFile: string | undefined;
@@ -93,6 +107,7 @@ async function main(): Promise<void> {
     env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: config.FUNCTION_GATEWAY_URL ?? `http://127.0.0.1:${config.PORT}` },
     secret: secretResolver(secretsDir, fixed),
     dockerNetwork: config.DOCKER_NETWORK,
+    swarm: { prefix: config.SWARM_PREFIX, callbackPort: config.SWARM_CALLBACK_PORT },
     log: (message) => log.info(message),
   });
   const gateway = await createGateway({
@@ -107,6 +122,15 @@ async function main(): Promise<void> {
     aliases: [{ method: 'post', path: '/', function: 'vote' }],
     auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },
     callResultSeconds: config.CALL_RESULT_SECONDS,
+    invokeToken,
+    rateLimits: [
+      {
+        function: 'vote',
+        windowSeconds: config.VOTE_RATE_LIMIT_WINDOW_SECONDS,
+        perAddress: config.VOTE_RATE_LIMIT_PER_ADDRESS,
+        perCookie: { name: 'voter_id', limit: config.VOTE_RATE_LIMIT_PER_VOTER },
+      },
+    ],
   });
   Object.assign(started, { runtime, gateway });
 
@@ -114,8 +138,8 @@ async function main(): Promise<void> {
   const resultPages = join(root, 'apps/result/dist');
   const dashboard = join(root, 'apps/dashboard/dist');
   const servers = [
-    createServer(site([['/system/ui', dashboard], ['/result', resultPages], ['/', votePages]], gateway.app)),
-    createServer(site([['/', resultPages]], gateway.app)),
+    createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/system/ui', dashboard], ['/result', resultPages], ['/', votePages]], gateway.app)),
+    createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/', resultPages]], gateway.app)),
   ];
   for (const server of servers) applyServerTimeouts(server, gateway.timeouts);
   await listen(servers[0]!, config.PORT);
@@ -147,10 +171,12 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info(`${signal}: stopping`);
+  // Calls in flight get SHUTDOWN_GRACE_SECONDS; stopping the rest gets 10 s more at most.
+  const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1_000;
   const force = setTimeout(() => {
-    log.error('shutdown took longer than 15 s; exiting anyway');
+    log.error(`shutdown took longer than ${config.SHUTDOWN_GRACE_SECONDS + 10} s; exiting anyway`);
     process.exit(1);
-  }, 15_000).unref();
+  }, graceMs + 10_000).unref();
   const step = async (name: string, action: () => Promise<unknown> | undefined) => {
     await Promise.resolve(action()).catch((error: unknown) => log.warn({ err: error }, `${name} failed`));
   };
@@ -159,7 +185,17 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     server.close();
     server.closeIdleConnections();
   }
-  await step('draining the gateway', () => started.gateway?.close());
+  await step('draining the gateway', () => {
+    if (!started.gateway) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        log.warn(`calls still in flight after ${config.SHUTDOWN_GRACE_SECONDS} s (SHUTDOWN_GRACE_SECONDS): stopping their instances`);
+        resolve();
+      }, graceMs);
+    });
+    return Promise.race([started.gateway.close(), deadline]).finally(() => clearTimeout(timer));
+  });
   for (const server of started.servers) server.closeAllConnections();
   await step('stopping function instances', () => started.runtime?.close());
   await step('closing the queue', () => started.queue?.close());

@@ -19,9 +19,13 @@ const functionName = {
 const callIdHeader = { 'X-Call-Id': { description: 'id of this call', schema: { type: 'string' } } };
 const invocationErrors = {
   '400': error('malformed function name or bad input'),
+  '403': error('a private function, invoked without the invoke token'),
   '404': error('unknown function'),
   '413': error('request body over the limit'),
-  '429': { ...error('function busy: maxConcurrency calls in flight and maxQueued waiting'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
+  '429': {
+    ...error('function busy (maxConcurrency calls in flight and maxQueued waiting), or a rate limit reached'),
+    headers: { 'Retry-After': { schema: { type: 'string' } } },
+  },
   '502': error('the instance failed'),
   '504': error('the call ran longer than the manifest timeoutSeconds'),
 };
@@ -75,9 +79,11 @@ export const openapiDocument = {
         responses: {
           '202': { description: 'queued', headers: callIdHeader, content: json(ref('Accepted')) },
           '400': error('malformed function name or bad X-Callback-Url'),
+          '403': error('a private function, invoked without the invoke token'),
           '404': error('unknown function'),
           '413': error('request body over the limit'),
-          '503': { ...error('the call could not be queued'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
+          '429': { ...error('a rate limit reached'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
+          '503': { ...error('the call could not be queued, or the queue is not keeping up'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
         },
       },
     },
@@ -137,6 +143,28 @@ export const openapiDocument = {
           '200': { description: 'the call', content: json(ref('Call')) },
           '401': unauthorized,
           '404': error('unknown call, or kept no longer'),
+        },
+      },
+    },
+    '/system/logs': {
+      get: {
+        tags: ['system'],
+        summary: "The last lines a function's instances wrote (as OpenFaaS's /system/logs), where the runtime keeps them",
+        operationId: 'getLogs',
+        security: readSecurity,
+        parameters: [
+          { name: 'name', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        ],
+        responses: {
+          '200': {
+            description: 'newline-delimited JSON, one line per log line: {name, namespace, instance, timestamp, text}',
+            content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+          },
+          '400': error('no function named, or a bad tail'),
+          '401': unauthorized,
+          '404': error('unknown function'),
+          '501': error('the runtime keeps no logs'),
         },
       },
     },

@@ -19,17 +19,24 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
   res.setHeader('x-frame-options', 'DENY');
   res.setHeader('referrer-policy', 'no-referrer');
   res.setHeader('cross-origin-opener-policy', 'same-origin');
+  res.setHeader('cross-origin-resource-policy', 'same-origin');
+  res.setHeader('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
   next();
 };
+
+const apiPath = /^\/(function\/|async-function\/|system\/(?!ui(\/|$))|healthz$|metrics$)/;
 
 /** A site: static pages at the given mount points, in front of the gateway's routes. */
 export function site(mounts: Array<[path: string, dir: string]>, gateway: Express): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders);
+  const pages = express.Router();
   for (const [path, dir] of mounts) {
-    app.use(path, express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheForHtml }));
+    pages.use(path, express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheForHtml }));
   }
+  // Function calls and the platform's routes never touch the disk: no stat per call.
+  app.use((req, res, next) => (apiPath.test(req.path) ? next() : pages(req, res, next)));
   app.use(gateway);
   return app;
 }

@@ -61,6 +61,33 @@ describe('the platform API', () => {
     await check('POST', '/system/scale-function/{name}', broken);
   });
 
+  it("shows the last lines of a function's instances at /system/logs, one-shot and warm", async () => {
+    await fetch(`${t.url}/function/once?log=from-once`);
+    await fetch(`${t.url}/function/sleepy?log=from-sleepy`);
+    const lines = async (query: string) => {
+      const response = await get(`/system/logs?${query}`);
+      expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+      const text = (await check('GET', '/system/logs', response)) as string;
+      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { name: string; instance: string; timestamp: string; text: string });
+    };
+    await waitUntil(async () => (await lines('name=sleepy')).some((l) => l.text.includes('from-sleepy')), { what: "the warm instance's line" });
+    const once = await lines('name=once&tail=5');
+    expect(once.length).toBeGreaterThan(0);
+    expect(once.length).toBeLessThanOrEqual(5);
+    const marked = once.find((l) => l.text.includes('from-once'))!;
+    expect(marked).toMatchObject({ name: 'once', instance: expect.stringMatching(/^once-/) });
+    expect(Date.parse(marked.timestamp)).not.toBeNaN();
+    expect((await lines('name=crashy')).every((l) => l.name === 'crashy')).toBe(true);
+    expect((await get('/system/logs?name=nope')).status).toBe(404);
+    await check('GET', '/system/logs', await get('/system/logs?name=nope'));
+    for (const query of ['', 'name=once&tail=0', 'name=once&tail=x', 'name=once&tail=5000']) {
+      const bad = await get(`/system/logs?${query}`);
+      expect(bad.status).toBe(400);
+      await check('GET', '/system/logs', bad);
+    }
+    expect((await scale('sleepy', { replicas: 0 })).status).toBe(200); // as the next tests expect it
+  });
+
   it('refuses scaling without the right credentials: 401 with WWW-Authenticate', async () => {
     for (const headers of [{}, { authorization: 'Bearer wrong' }, basic('admin', 'wrong'), basic('root', token), { authorization: 'Token x' }]) {
       const refused = await scale('sleepy', { replicas: 1 }, headers);
@@ -146,7 +173,7 @@ describe('read-only status made private', () => {
   afterAll(async () => t.close());
 
   it('needs credentials for /system reads, /metrics and the live data; not for invocation, health or the document', async () => {
-    for (const path of ['/system/functions', '/system/function/sleepy', '/system/calls/x', '/metrics']) {
+    for (const path of ['/system/functions', '/system/function/sleepy', '/system/calls/x', '/system/logs?name=once', '/metrics']) {
       const refused = await fetch(`${t.url}${path}`);
       expect(refused.status, path).toBe(401);
       expect(refused.headers.get('www-authenticate')).toBeTruthy();

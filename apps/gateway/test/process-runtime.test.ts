@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '@voting/test-services';
-import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
+import { fixtureFunctions, startTestGateway, type TestGateway, alive } from './harness.js';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('process runtime through the gateway', () => {
   let t: TestGateway;

@@ -161,15 +161,25 @@ program
 
 program
   .command('logs')
-  .description("a function's logs, where the runtime keeps them")
+  .description("the last lines a function's instances wrote, where the runtime keeps them")
   .argument('<name>', 'function name', name)
-  .action(async (fn: string) => {
-    const response = await call('GET', 'healthz');
-    const runtime = response.ok ? ((await response.json()) as { runtime?: string }).runtime : undefined;
-    throw new Failure(
-      `logs are not supported by this runtime (${runtime ?? 'unknown'}): the ${fn} instances' logs go to the gateway's output, one JSON line each, named by "name":"${fn}"`,
-      2,
-    );
+  .option('-n, --tail <n>', 'lines (1 to 1000)', (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 1_000) throw new InvalidArgumentError('an integer from 1 to 1000');
+    return n;
+  }, 100)
+  .action(async (fn: string, options: { tail: number }) => {
+    const response = await call('GET', `system/logs?name=${fn}&tail=${options.tail}`);
+    if (response.status === 501) {
+      const error = await failed(response);
+      throw new Failure(error.message, 2);
+    }
+    if (!response.ok) throw await failed(response);
+    const lines = (await response.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { instance: string; timestamp: string; text: string });
+    print(lines, () => lines.map((l) => `${l.timestamp}  ${l.instance}  ${l.text}`).join('\n'));
   });
 
 function isJson(text: string): boolean {

@@ -11,6 +11,8 @@ export interface InstanceSettings {
   instance: string;
   port: number;
   host: string;
+  /** Warm mode on the platform's machine: listen on this unix socket instead of host:port (a cheaper hop). */
+  socket?: string | undefined;
   maxInFlight: number;
   idleSeconds: number;
   /** Longest wait for in-flight calls when stopping. */
@@ -18,6 +20,8 @@ export interface InstanceSettings {
   env: Record<string, string>;
   secretNames: string[];
   secretsDir: string;
+  /** One-shot without stdin (a Swarm job): where to fetch the invocation and post the response. */
+  invocationUrl?: string | undefined;
 }
 
 const list = (value: string | undefined) => (value ? value.split(',').filter(Boolean) : []);
@@ -29,6 +33,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceS
     mode,
     instance: env.FN_INSTANCE ?? `${hostname()}-${process.pid}`,
     port: Number(env.PORT ?? 8080),
+    socket: env.FN_SOCKET || undefined,
     host: env.FN_HOST ?? '0.0.0.0',
     maxInFlight: Number(env.FN_MAX_INFLIGHT ?? 64),
     idleSeconds: Number(env.FN_IDLE_SECONDS ?? 0),
@@ -36,6 +41,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceS
     env: Object.fromEntries(list(env.FN_ENV).map((key) => [key, env[key] ?? ''])),
     secretNames: list(env.FN_SECRETS),
     secretsDir: env.SECRETS_DIR ?? '/run/secrets',
+    invocationUrl: env.FN_INVOCATION_URL || undefined,
   };
 }
 

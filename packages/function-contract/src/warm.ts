@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { rm } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import type { FunctionDefinition } from './types.js';
 import type { InstanceSettings } from './context.js';
@@ -74,8 +75,14 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
     }, 1000).unref();
   }
 
-  await new Promise<void>((resolve) => server.listen(settings.port, settings.host, resolve));
+  if (settings.socket) await rm(settings.socket, { force: true }); // a stale socket of a crashed instance
+  await new Promise<void>((resolve) => (settings.socket ? server.listen(settings.socket, resolve) : server.listen(settings.port, settings.host, resolve)));
   await definition.setup?.(base);
   ready = true;
-  log.info({ port: settings.port }, 'ready');
+  // PORT=0 lets the system pick the port; the platform learns it from the ready message.
+  const address = server.address();
+  const where = typeof address === 'object' && address ? { port: address.port } : { socket: settings.socket };
+  log.info(where, 'ready');
+  // A local platform that started this process with an IPC channel hears it at once (no polling).
+  process.send?.({ ready: true, ...where });
 }

@@ -74,6 +74,17 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics }: SystemRou
       res.json({ serviceName: pool.spec.name, replicas });
     },
   );
+  // OpenFaaS's log route: newline-delimited JSON, one {name, instance, timestamp, text} per line.
+  router.get('/system/logs', reader, (req, res) => {
+    const name = typeof req.query.name === 'string' ? req.query.name : '';
+    if (!name) throw new InvocationError(400, 'name the function: /system/logs?name=<function>');
+    const pool = lookup(pools, name);
+    const tail = req.query.tail === undefined ? 100 : Number(req.query.tail);
+    if (!Number.isInteger(tail) || tail < 1 || tail > 1_000) throw new InvocationError(400, 'tail must be an integer from 1 to 1000');
+    if (!runtime.logs) throw new InvocationError(501, `the ${runtime.kind} runtime keeps no logs of its functions`);
+    const lines = runtime.logs(pool.spec.name, tail).map((line) => JSON.stringify({ name: pool.spec.name, namespace: 'default', ...line }));
+    res.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
+  });
   router.get('/system/calls/:callId', reader, (req, res) => {
     const call = calls.get(String(req.params.callId));
     if (!call) throw new InvocationError(404, `call "${String(req.params.callId)}" is unknown to this gateway, or kept no longer`);

@@ -5,6 +5,7 @@ import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
+import { FunctionLogs } from './logs.js';
 import { waitForHealth } from './net.js';
 import { InvocationError } from '../errors.js';
 
@@ -34,6 +35,7 @@ export class DockerRuntime implements Runtime {
   readonly kind = 'docker';
   private readonly docker: Docker;
   private readonly live = new Set<Docker.Container>();
+  private readonly lines = new FunctionLogs();
 
   constructor(private readonly options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
@@ -99,7 +101,9 @@ export class DockerRuntime implements Runtime {
       const stdout = new PassThrough();
       const chunks: Buffer[] = [];
       stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-      this.docker.modem.demuxStream(stream, stdout, process.stderr);
+      const stderr = this.lines.sink(fn.name, container.id.slice(0, 12));
+      this.docker.modem.demuxStream(stream, stdout, stderr);
+      stream.once('end', () => stderr.end());
       const ended = new Promise<void>((resolve) => stream.once('end', resolve));
       await container.start();
       stream.end(JSON.stringify(invocation));
@@ -140,8 +144,10 @@ export class DockerRuntime implements Runtime {
         () => undefined,
       );
       const url = `http://${address}:${PORT}`;
+      const name = info.Name.replace(/^\//, '');
+      void this.followLogs(fn.name, name, container);
       await waitForHealth(url, exited, fn.timeoutSeconds * 1000 + 10_000);
-      const instance: ContainerInstance = { id: info.Name.replace(/^\//, ''), url, exited, container };
+      const instance: ContainerInstance = { id: name, url, exited, container };
       void exited.then(() => this.forget(container));
       return instance;
     } catch (error) {
@@ -156,6 +162,22 @@ export class DockerRuntime implements Runtime {
     else await container.kill().catch(() => {});
     await instance.exited;
     await this.forget(container);
+  }
+
+  logs(fn: string, tail: number) {
+    return this.lines.tail(fn, tail);
+  }
+
+  /** A warm container's output, line by line, into the logs (and the gateway's output) until it stops. */
+  private async followLogs(fn: string, instance: string, container: Docker.Container): Promise<void> {
+    try {
+      const stream = await container.logs({ follow: true, stdout: true, stderr: true });
+      const sink = this.lines.sink(fn, instance);
+      this.docker.modem.demuxStream(stream, sink, sink);
+      stream.once('end', () => sink.end());
+    } catch {
+      // The container is already gone: nothing more to read.
+    }
   }
 
   private async forget(container: Docker.Container): Promise<void> {

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
-import { freePort, waitForHealth } from './net.js';
+import { FunctionLogs } from './logs.js';
 import { InvocationError } from '../errors.js';
 
 interface ProcessInstance extends Instance {
@@ -16,12 +18,19 @@ interface ProcessInstance extends Instance {
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process';
   private readonly children = new Set<ChildProcess>();
+  private readonly lines = new FunctionLogs();
+  /** Warm instances listen on unix sockets in here: a cheaper hop than TCP on loopback, private to this user. */
+  private readonly socketDir = mkdtempSync(join(tmpdir(), 'voting-fn-'));
 
   constructor(private readonly options: RuntimeOptions) {}
 
   async deploy(): Promise<void> {}
 
-  private spawn(fn: FunctionSpec, settings: Record<string, string>): ChildProcess {
+  logs(fn: string, tail: number) {
+    return this.lines.tail(fn, tail);
+  }
+
+  private spawn(fn: FunctionSpec, settings: Record<string, string>, instance: string, ipc = false): ChildProcess {
     const env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       ...functionEnv(fn, this.options, settings, { includeSecrets: true }),
@@ -29,8 +38,9 @@ export class ProcessRuntime implements Runtime {
     const child = spawn(process.execPath, [`--max-old-space-size=${fn.memoryMb}`, join(fn.dir, fn.main)], {
       cwd: fn.dir,
       env,
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ipc ? ['pipe', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'],
     });
+    child.stderr!.pipe(this.lines.sink(fn.name, instance));
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
@@ -38,7 +48,7 @@ export class ProcessRuntime implements Runtime {
 
   async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
     const instance = `${fn.name}-${randomBytes(3).toString('hex')}`;
-    const child = this.spawn(fn, { FN_MODE: 'oneshot', FN_INSTANCE: instance });
+    const child = this.spawn(fn, { FN_MODE: 'oneshot', FN_INSTANCE: instance }, instance);
     const kill = () => child.kill('SIGKILL');
     signal.addEventListener('abort', kill, { once: true });
     const chunks: Buffer[] = [];
@@ -60,23 +70,21 @@ export class ProcessRuntime implements Runtime {
   }
 
   async startInstance(fn: FunctionSpec): Promise<Instance> {
-    const port = await freePort();
     const id = `${fn.name}-${randomBytes(3).toString('hex')}`;
     const child = this.spawn(fn, {
       FN_MODE: 'warm',
       FN_INSTANCE: id,
-      PORT: String(port),
-      FN_HOST: '127.0.0.1',
+      FN_SOCKET: join(this.socketDir, `${id}.sock`),
       FN_MAX_INFLIGHT: String(fn.maxConcurrency),
       FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
       // The pipe on stdin closes if the gateway dies, so no instance outlives it.
       FN_EXIT_WITH_PARENT: '1',
-    });
-    child.stdout!.pipe(process.stdout);
+    }, id, true);
+    child.stdout!.pipe(this.lines.sink(fn.name, id, process.stdout));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = `http://127.0.0.1:${port}`;
+    let url: string;
     try {
-      await waitForHealth(url, exited, fn.timeoutSeconds * 1000 + 10_000);
+      url = `unix:${await readySignal(child, exited, fn.timeoutSeconds * 1000 + 10_000)}`;
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -94,5 +102,25 @@ export class ProcessRuntime implements Runtime {
     const exits = [...this.children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
     for (const child of this.children) child.kill('SIGTERM');
     await Promise.all(exits);
+    rmSync(this.socketDir, { recursive: true, force: true });
   }
+}
+
+/** The instance says it is ready, and on which socket, over its IPC channel: no polling. */
+function readySignal(child: ChildProcess, exited: Promise<void>, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new InvocationError(504, `instance ${child.pid} did not become ready in ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: unknown) => {
+      const { ready, socket } = (message ?? {}) as { ready?: unknown; socket?: unknown };
+      if (ready !== true || typeof socket !== 'string') return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(socket);
+    };
+    child.on('message', onMessage);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new InvocationError(502, `instance ${child.pid} exited while starting`));
+    });
+  });
 }

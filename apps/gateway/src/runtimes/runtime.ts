@@ -1,7 +1,8 @@
 import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { LogLine } from './logs.js';
 
-/** A warm instance of a function: something serving `POST /_/invoke` at `url`. */
+/** A warm instance of a function: something serving `POST /_/invoke` at `url` (`http://host:port` or `unix:/path`). */
 export interface Instance {
   id: string;
   url: string;
@@ -25,6 +26,8 @@ export interface Runtime {
   stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void>;
   /** Stops everything this runtime started. */
   close(): Promise<void>;
+  /** The last lines a function's instances wrote, where the runtime keeps them. */
+  logs?(fn: string, tail: number): LogLine[];
 }
 
 /** Settings every runtime passes to function instances. */
