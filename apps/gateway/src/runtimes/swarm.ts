@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
 import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
 import { waitForHealth } from './net.js';
+import { JobDesk } from './swarm-jobs.js';
 import { InvocationError } from '../errors.js';
 
 /**
@@ -67,12 +67,6 @@ interface ServiceState {
   polled: Array<() => void>;
 }
 
-interface PendingJob {
-  invocation: Invocation;
-  fetched: boolean;
-  resolve: (response: FunctionResponse) => void;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alive = (task: SwarmTask) => task.DesiredState === 'running' && ALIVE.has(task.Status.State);
 
@@ -91,15 +85,14 @@ export class SwarmRuntime implements Runtime {
   private readonly services = new Map<string, ServiceState>();
   private readonly images = new Map<string, string>();
   private readonly secretRefs = new Map<string, Array<{ SecretID: string; SecretName: string; File: object }>>();
-  private readonly jobs = new Map<string, PendingJob>();
   private readonly jobServices = new Set<string>();
-  private server?: Server;
-  private listening?: Promise<void>;
+  private readonly desk: JobDesk;
   private nodeId?: string;
   private closed = false;
 
   constructor(private readonly options: SwarmRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
+    this.desk = new JobDesk(options.callback);
   }
 
   private serviceName(fn: FunctionSpec, suffix = ''): string {
@@ -391,53 +384,12 @@ export class SwarmRuntime implements Runtime {
 
   // --- one-shot calls: a replicated-job service per call ---
 
-  private listen(): Promise<void> {
-    this.listening ??= new Promise<void>((resolve, reject) => {
-      const server = createServer((req, res) => void this.serveJob(req).then(
-        ([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(body),
-        () => res.writeHead(400).end(),
-      ));
-      server.once('error', reject);
-      server.listen(this.options.callback.port, this.options.callback.listen ?? '0.0.0.0', () => resolve());
-      this.server = server;
-    });
-    return this.listening;
-  }
-
-  /** `GET /invocations/<token>` gives a job its invocation (once); `POST` takes its response. */
-  private async serveJob(req: IncomingMessage): Promise<[number, string]> {
-    const token = /^\/invocations\/([0-9a-f]{32})$/.exec(req.url ?? '')?.[1];
-    const job = token ? this.jobs.get(token) : undefined;
-    if (!job) return [404, '{"error":"no such invocation"}'];
-    if (req.method === 'GET' && !job.fetched) {
-      job.fetched = true;
-      return [200, JSON.stringify(job.invocation)];
-    }
-    if (req.method === 'POST') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > 8 * MiB) return [413, '{"error":"response too large"}'];
-        chunks.push(chunk);
-      }
-      job.resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as FunctionResponse);
-      this.jobs.delete(token!);
-      return [204, ''];
-    }
-    return [405, '{"error":"use GET once, then POST"}'];
-  }
-
   async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
-    await this.listen();
-    const token = randomBytes(16).toString('hex');
-    const { host, port } = this.options.callback;
-    let answer!: (response: FunctionResponse) => void;
-    const answered = new Promise<FunctionResponse>((resolve) => (answer = resolve));
-    this.jobs.set(token, { invocation, fetched: false, resolve: answer });
-    const spec = this.serviceSpec(fn, 'job', { FN_INVOCATION_URL: `http://${host}:${port}/invocations/${token}` }, `-${token.slice(0, 12)}`);
+    const job = await this.desk.open(invocation);
+    const { answered, token } = job;
     let serviceId: string | undefined;
     try {
+      const spec = this.serviceSpec(fn, 'job', { FN_INVOCATION_URL: job.url }, `-${token.slice(0, 12)}`);
       serviceId = ((await this.docker.createService(spec as unknown as Docker.CreateServiceOptions)) as { id?: string; ID?: string }).id;
       serviceId ??= spec.Name;
       this.jobServices.add(serviceId);
@@ -447,7 +399,7 @@ export class SwarmRuntime implements Runtime {
       });
       return await Promise.race([answered, aborted, this.jobFailure(fn, serviceId, answered, signal)]);
     } finally {
-      this.jobs.delete(token);
+      job.close();
       if (serviceId) {
         this.jobServices.delete(serviceId);
         const tasks = await this.listTasks(serviceId).catch(() => []);
@@ -486,7 +438,7 @@ export class SwarmRuntime implements Runtime {
     const services = [...this.services.values()].map((s) => s.name);
     this.services.clear();
     for (const id of [...services, ...this.jobServices]) await this.docker.getService(id).remove().catch(() => {});
-    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
+    await this.desk.close();
     // Secrets go once no service uses them any more.
     const owned = { filters: JSON.stringify({ label: [`${SWARM_OWNER_LABEL}=${this.options.prefix}`] }) };
     for (let attempt = 0; attempt < 20; attempt++) {
