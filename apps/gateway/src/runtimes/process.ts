@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,9 +20,12 @@ export class ProcessRuntime implements Runtime {
   private readonly children = new Set<ChildProcess>();
   private readonly lines = new FunctionLogs();
   /** Warm instances listen on unix sockets in here: a cheaper hop than TCP on loopback, private to this user. */
-  private readonly socketDir = mkdtempSync(join(tmpdir(), 'voting-fn-'));
+  private readonly socketDir: string;
 
-  constructor(private readonly options: RuntimeOptions) {}
+  constructor(private readonly options: RuntimeOptions) {
+    removeStaleSocketDirs();
+    this.socketDir = mkdtempSync(join(tmpdir(), `voting-fn-${process.pid}-`));
+  }
 
   async deploy(): Promise<void> {}
 
@@ -123,4 +126,17 @@ function readySignal(child: ChildProcess, exited: Promise<void>, timeoutMs: numb
       reject(new InvocationError(502, `instance ${child.pid} exited while starting`));
     });
   });
+}
+
+/** Socket folders of gateways that died without stopping (SIGKILL): named by their pid. */
+function removeStaleSocketDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^voting-fn-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
 }
