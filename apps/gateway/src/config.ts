@@ -30,6 +30,8 @@ export const configSchema = z.object({
   OPTION_B: z.string().min(1).max(60).default('Dogs'),
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('16kb'),
   /** Largest size of a request's headers, bytes (beyond it 431). */
+  /** Live socket.io clients (result pages, dashboards) per server at most; beyond it new connections are refused. */
+  MAX_LIVE_CLIENTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   MAX_HEADER_BYTES: z.coerce.number().int().min(1_024).max(1_048_576).default(16_384),
   /** Votes (POST to the vote function, sync, async or the form post) per window from one client address; 0: no limit. */
   VOTE_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().min(0).default(300),

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   bodyLimit?: string;
   /** Origins allowed to open a socket.io connection besides the page's own host. */
   socketOrigins?: string[];
+  /** Live socket.io clients (result pages, dashboards) at most, per server; beyond it new ones are refused (default 10,000). */
+  maxLiveClients?: number;
   /** Extra routes that stand for a function, e.g. the original app's form post `POST /` for `vote`. */
   aliases?: Array<{ method: 'get' | 'post'; path: string; function: string }>;
   /** Credentials of the /system mutations, and whether reading status is public. */
@@ -127,6 +129,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         allowEIO3: true,
         cors: options.socketOrigins ? { origin: options.socketOrigins } : undefined,
         allowRequest: (req, callback) => {
+          // Each live client holds buffers: their number is bounded like every other line.
+          if (io.engine.clientsCount >= (options.maxLiveClients ?? 10_000)) {
+            log.warn({ clients: io.engine.clientsCount }, 'live clients at their limit: connection refused');
+            return callback('too many live clients', false);
+          }
           // Browsers send Origin; only the app's own pages (same host) or configured origins may connect.
           const origin = req.headers.origin;
           if (!origin) return callback(null, true);

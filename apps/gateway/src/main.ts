@@ -118,6 +118,7 @@ async function main(): Promise<void> {
     log,
     bodyLimit: config.BODY_LIMIT,
     socketOrigins: config.SOCKET_ORIGINS,
+    maxLiveClients: config.MAX_LIVE_CLIENTS,
     channels: [{ event: 'scores', topic: 'votes', source: 'results' }],
     aliases: [{ method: 'post', path: '/', function: 'vote' }],
     auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },

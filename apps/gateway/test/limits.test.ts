@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { io } from 'socket.io-client';
 import { createTestDatabase, waitUntil } from '@voting/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { childGateway, report, type ChildGateway } from './faults.js';
@@ -138,5 +139,37 @@ describe("a function's bounded line", () => {
       { status: 429, retryAfter: '1' },
     ]);
     expect((await shed(t.url))['sleepy busy']).toBe(2);
+  });
+});
+
+describe('a bounded number of live clients', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ options: { maxLiveClients: 2 } });
+  });
+  afterAll(async () => t.close());
+
+  it('refuses a socket.io connection beyond maxLiveClients, and takes one again once a client left', async () => {
+    const open = () => {
+      const socket = io(t.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      const outcome = new Promise<string>((resolve) => {
+        socket.once('connect', () => resolve('connected'));
+        socket.once('connect_error', (error) => resolve(`refused: ${error.message}`));
+      });
+      return { socket, outcome };
+    };
+    const first = open();
+    const second = open();
+    expect([await first.outcome, await second.outcome]).toEqual(['connected', 'connected']);
+    const third = open();
+    expect(await third.outcome).toMatch(/^refused/);
+    first.socket.close();
+    await waitUntil(async () => {
+      const again = open();
+      const outcome = await again.outcome;
+      again.socket.close();
+      return outcome === 'connected';
+    }, { what: 'a connection once a client left' });
+    second.socket.close();
   });
 });
