@@ -1,14 +1,10 @@
 // Starts the app as `npm start` runs it (embedded PostgreSQL, process runtime) on free ports with
-// its data in a temporary folder, like e2e/global-setup.ts, and finds its processes.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// its data in a temporary folder, and finds its processes and what they use.
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, waitUntil } from '@voting/test-services';
+import { appProcess, repoRoot } from '@voting/test-services';
 
-/** The repository's root (bench/dist/app.js → ../..). */
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export { repoRoot };
 
 export interface RunningApp {
   /** The vote side, e.g. http://127.0.0.1:PORT. */
@@ -18,65 +14,32 @@ export interface RunningApp {
   pid: number;
   /** The app's embedded PostgreSQL, for counting rows. */
   databaseUrl: string;
-  child: ChildProcess;
   stop(): Promise<void>;
 }
 
-export async function startApp({
-  env: extra = {},
-  nodeArgs = [],
-  root = repoRoot,
-}: {
-  env?: NodeJS.ProcessEnv;
-  /** Options for the gateway's node, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
-  nodeArgs?: string[];
-  root?: string;
-} = {}): Promise<RunningApp> {
-  const [port, resultPort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const dataDir = await mkdtemp(join(tmpdir(), 'voting-bench-'));
-  await chmod(dataDir, 0o755); // reachable by the postgres user the embedded server runs as
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    RESULT_PORT: String(resultPort),
-    EMBEDDED_POSTGRES_PORT: String(pgPort),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    SYSTEM_READ_PUBLIC: 'true', // the bench reads /system/functions
-    // The load comes from one address: its limit (a setting meant for the internet) would only measure itself.
-    VOTE_RATE_LIMIT_PER_ADDRESS: '0',
-    ...extra,
-  };
-  for (const name of ['DATABASE_URL', 'QUEUE_URL', 'EVENTS_URL', 'RUNTIME']) if (!(name in extra)) delete env[name];
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/gateway/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const url = `http://127.0.0.1:${port}`;
+/** The app as `npm start` runs it, for measuring: the load comes from this one address, so no limit per address. */
+export async function startApp({ env = {}, nodeArgs = [] }: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<RunningApp> {
+  const app = await appProcess({
+    // SYSTEM_READ_PUBLIC: the bench reads /system/functions.
+    env: { SYSTEM_READ_PUBLIC: 'true', VOTE_RATE_LIMIT_PER_ADDRESS: '0', ...env },
+    nodeArgs,
+    output: 'inherit',
+  });
   try {
-    await waitUntil(
-      async () => {
-        if (gone) throw new Error('the app exited during start-up');
-        return (await fetch(`${url}/healthz`)).ok;
-      },
-      { timeoutMs: 60_000, intervalMs: 100, what: 'the app to start' },
-    );
+    await app.start();
   } catch (error) {
-    child.kill('SIGKILL');
-    await rm(dataDir, { recursive: true, force: true });
+    await app.close();
     throw error;
   }
-  const password = (await readFile(join(dataDir, 'postgres', 'password'), 'utf8')).trim();
+  const password = (await readFile(join(app.dataDir, 'postgres', 'password'), 'utf8')).trim();
   return {
-    url,
-    resultUrl: `http://127.0.0.1:${resultPort}`,
-    pid: child.pid!,
-    databaseUrl: `postgres://postgres:${password}@127.0.0.1:${pgPort}/postgres`,
-    child,
+    url: app.url,
+    resultUrl: app.resultUrl,
+    pid: app.pid()!,
+    databaseUrl: `postgres://postgres:${password}@127.0.0.1:${app.embeddedPostgresPort}/postgres`,
     async stop() {
-      if (!gone) child.kill('SIGINT');
-      await exited;
-      await rm(dataDir, { recursive: true, force: true });
+      await app.signal('SIGINT');
+      await app.close();
     },
   };
 }

@@ -1,81 +1,15 @@
 // Helpers of the fault tests: the app's gateway as a child process (as `npm start` runs it), a
 // steady load of votes that remembers which were accepted, and the check that each accepted
 // vote is in the `votes` table.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, waitUntil } from '@voting/test-services';
+import { appProcess, waitUntil, type AppProcess } from '@voting/test-services';
 
-const root = join(import.meta.dirname, '..', '..', '..');
+/** The app's gateway as a child process, on free ports with its own data folder. */
+export type ChildGateway = AppProcess;
 
-export interface ChildGateway {
-  url: string;
-  port: number;
-  /** Everything it printed (stdout and stderr), across restarts. */
-  output(): string;
-  /** Starts it (again) and waits until /healthz answers. */
-  start(): Promise<void>;
-  /** Sends a signal and waits for the exit; resolves with the exit code (null if killed). */
-  signal(signal: NodeJS.Signals): Promise<number | null>;
-  pid(): number | undefined;
-  /** Stops it if it runs and removes its data folder. */
-  close(): Promise<void>;
-}
-
-/** The app's gateway (`apps/gateway/dist/main.js`) on free ports with its own data folder. */
-export async function childGateway(settings: Record<string, string>): Promise<ChildGateway> {
-  const [port, resultPort] = [await freePort(), await freePort()];
-  const dataDir = await mkdtemp(join(tmpdir(), 'voting-fault-'));
-  await chmod(dataDir, 0o755);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    RESULT_PORT: String(resultPort),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    // The tests' load comes from one address and one machine: no limit per address unless a test sets one.
-    VOTE_RATE_LIMIT_PER_ADDRESS: '0',
-    ...settings,
-  };
-  for (const name of ['DATABASE_URL', 'QUEUE_URL', 'EVENTS_URL', 'REDIS_URL']) if (!(name in settings)) delete env[name];
-  let child: ChildProcess | undefined;
-  let exited: Promise<number | null> = Promise.resolve(null);
-  let printed = '';
-  const url = `http://127.0.0.1:${port}`;
-  const self: ChildGateway = {
-    url,
-    port,
-    output: () => printed,
-    pid: () => child?.pid,
-    async start() {
-      const started = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = started;
-      started.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-      started.stderr!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-      exited = new Promise((resolve) => started.once('exit', (code) => resolve(code)));
-      let gone = false;
-      void exited.then(() => (gone = true));
-      await waitUntil(
-        async () => {
-          if (gone) throw new Error(`the gateway exited during start-up:\n${printed.slice(-2_000)}`);
-          return (await fetch(`${url}/healthz`)).ok;
-        },
-        { timeoutMs: 30_000, intervalMs: 100, what: 'the gateway to start' },
-      );
-    },
-    async signal(signal) {
-      if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-      child.kill(signal);
-      return exited;
-    },
-    async close() {
-      await self.signal('SIGKILL');
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-  return self;
+/** The tests' load comes from one address and one machine: no limit per address unless a test sets one. */
+export function childGateway(settings: Record<string, string>): Promise<ChildGateway> {
+  return appProcess({ env: { VOTE_RATE_LIMIT_PER_ADDRESS: '0', ...settings }, output: 'capture', startTimeoutMs: 30_000 });
 }
 
 export interface LoadSummary {

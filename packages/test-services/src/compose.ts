@@ -4,11 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, waitUntil } from './net.js';
-
-/** The repository's root (packages/test-services/dist → ../../..). */
-const root = fileURLToPath(new URL('../../..', import.meta.url));
+import { repoRoot } from './app.js';
 
 export interface ComposeApp {
   voteUrl: string;
@@ -21,7 +18,7 @@ export interface ComposeApp {
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
-  return execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return execFileSync(cmd, args, { cwd: repoRoot, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 
 export async function startComposeApp({

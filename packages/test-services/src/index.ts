@@ -5,3 +5,4 @@ export { startPostgres, startPrivatePostgres, createTestDatabase, type PostgresS
 export { startRedis, startPrivateRedis, type RedisServer, type RestartableRedis } from './redis.js';
 export { freePort, waitUntil } from './net.js';
 export { startComposeApp, type ComposeApp } from './compose.js';
+export { appProcess, repoRoot, type AppProcess } from './app.js';
