@@ -1,45 +1,6 @@
 import { useEffect, useState } from 'react';
 import { io } from 'socket.io-client';
-
-export interface LiveInstance {
-  id: string;
-  pid?: number;
-  startedAt: number;
-  coldStartMs: number;
-  reason: string;
-}
-
-export interface LiveFunction {
-  name: string;
-  mode: string;
-  maxInstances: number;
-  idleSeconds: number;
-  timeoutSeconds: number;
-  instances: LiveInstance[];
-  replicas: number;
-  inFlight: number;
-  waiting: number;
-  invocationCount: number;
-  coldStarts: number;
-  callsPerSecond: number;
-  latencyMs: { p50: number; p95: number; p99: number } | null;
-  lastErrors: Array<{ at: number; status: number; message: string }>;
-}
-
-export interface TimelineEvent {
-  at: number;
-  function: string;
-  kind: 'started' | 'stopped' | 'scaled';
-  instance?: string;
-  detail: string;
-}
-
-export interface Snapshot {
-  at: number;
-  functions: LiveFunction[];
-  queueDepth: number | null;
-  timeline: TimelineEvent[];
-}
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type PlatformSnapshot } from '@voting/platform-protocol';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'unauthorized';
 
@@ -49,18 +10,18 @@ const TOKEN_KEY = 'gateway-admin-token';
  * The gateway's platform snapshots over socket.io (namespace /system). Every message is the
  * whole state, so what is shown is right after a reconnect; the last state stays while offline.
  */
-export function usePlatform(token: string | null): { snapshot: Snapshot | null; connection: Connection } {
-  const [snapshot, setSnapshot] = useState<Snapshot | null>(null);
+export function usePlatform(token: string | null): { snapshot: PlatformSnapshot | null; connection: Connection } {
+  const [snapshot, setSnapshot] = useState<PlatformSnapshot | null>(null);
   const [connection, setConnection] = useState<Connection>('connecting');
 
   useEffect(() => {
-    const socket = io('/system', { forceNew: true, auth: token ? { token } : {} });
+    const socket = io(PLATFORM_NAMESPACE, { forceNew: true, auth: token ? { token } : {} });
     let retry: ReturnType<typeof setTimeout> | undefined;
     const connectLater = () => {
       clearTimeout(retry);
       retry = setTimeout(() => socket.connect(), 2_000);
     };
-    socket.on('snapshot', (next: Snapshot) => {
+    socket.on(PLATFORM_EVENT, (next: PlatformSnapshot) => {
       setSnapshot(next);
       setConnection('live');
     });

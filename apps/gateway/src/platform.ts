@@ -3,6 +3,7 @@ import type { Queue } from '@voting/queue';
 import type { FunctionPool } from './pool.js';
 import { authorized, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstance, type PlatformSnapshot, type TimelineEvent } from '@voting/platform-protocol';
 
 /** Calls per second are counted over this window; latency percentiles over LATENCY_WINDOW_MS. */
 const RATE_WINDOW_MS = 10_000;
@@ -10,48 +11,6 @@ const LATENCY_WINDOW_MS = 60_000;
 const MAX_SAMPLES = 2_000;
 const LAST_ERRORS = 5;
 const TIMELINE = 40;
-
-export interface LiveInstance {
-  id: string;
-  pid?: number | undefined;
-  startedAt: number;
-  coldStartMs: number;
-  /** `call`: started for a call (a cold start someone waited for); `scaled`: started by a scale request. */
-  reason: string;
-}
-
-export interface LiveFunction {
-  name: string;
-  mode: string;
-  maxInstances: number;
-  idleSeconds: number;
-  timeoutSeconds: number;
-  instances: LiveInstance[];
-  replicas: number;
-  inFlight: number;
-  waiting: number;
-  invocationCount: number;
-  coldStarts: number;
-  callsPerSecond: number;
-  latencyMs: { p50: number; p95: number; p99: number } | null;
-  lastErrors: Array<{ at: number; status: number; message: string }>;
-}
-
-export interface TimelineEvent {
-  at: number;
-  function: string;
-  kind: 'started' | 'stopped' | 'scaled';
-  instance?: string;
-  detail: string;
-}
-
-/** What the dashboard shows, complete: sent on connect (so a reconnect is always correct) and on every change. */
-export interface PlatformSnapshot {
-  at: number;
-  functions: LiveFunction[];
-  queueDepth: number | null;
-  timeline: TimelineEvent[];
-}
 
 function percentile(sorted: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -117,7 +76,7 @@ export class Platform {
 
   /** Serves the `/system` namespace of a socket.io server; read access as for the /system routes. */
   attach(io: SocketServer): void {
-    const nsp = io.of('/system');
+    const nsp = io.of(PLATFORM_NAMESPACE);
     if (this.auth.readPublic === false) {
       nsp.use((socket, next) => {
         const token = (socket.handshake.auth as { token?: unknown }).token;
@@ -125,7 +84,7 @@ export class Platform {
         next(authorized(this.auth, header) ? undefined : new Error('unauthorized'));
       });
     }
-    nsp.on('connection', (socket) => socket.emit('snapshot', this.snapshot()));
+    nsp.on('connection', (socket) => socket.emit(PLATFORM_EVENT, this.snapshot()));
     this.namespaces.push(nsp);
   }
 
@@ -187,6 +146,6 @@ export class Platform {
   private broadcast(): void {
     if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
     const snapshot = this.snapshot();
-    for (const nsp of this.namespaces) nsp.emit('snapshot', snapshot);
+    for (const nsp of this.namespaces) nsp.emit(PLATFORM_EVENT, snapshot);
   }
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
-import pg from 'pg';
 import { waitUntil } from '@voting/test-services';
 import { startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { report } from './faults.js';
@@ -10,13 +9,10 @@ import { report } from './faults.js';
 // produces them (a redelivery after a crash, a retry overtaking a newer vote): whatever the
 // order and however often each arrives, each voter ends with the vote they cast last, once.
 let t: TestGateway;
-let db: pg.Pool;
 beforeAll(async () => {
   t = await startTestGateway();
-  db = new pg.Pool({ connectionString: t.databaseUrl });
 });
 afterAll(async () => {
-  await db.end();
   await t.close();
 });
 
@@ -57,7 +53,7 @@ it('keeps the latest vote of each voter, counted once, whatever the deliveries',
       runs++;
       delivered += deliveries.length;
       messagesTotal += messages.length;
-      await db.query('TRUNCATE votes');
+      await t.db.query('TRUNCATE votes');
       for (let i = 0; i < deliveries.length; i += chunk) {
         const part = deliveries.slice(i, i + chunk);
         const body = JSON.stringify(part.length === 1 ? part[0] : part);
@@ -79,7 +75,7 @@ it('keeps the latest vote of each voter, counted once, whatever the deliveries',
       await waitUntil(async () => (await t.queue.depth()) === 0, { timeoutMs: 15_000, what: 'the queue to drain' });
       const latest = new Map<string, Message>();
       for (const m of messages) if ((latest.get(m.voterId)?.votedAt ?? -1) < m.votedAt) latest.set(m.voterId, m);
-      const { rows } = await db.query<{ id: string; vote: string; voted_at: string }>('SELECT id, vote, voted_at FROM votes');
+      const { rows } = await t.db.query<{ id: string; vote: string; voted_at: string }>('SELECT id, vote, voted_at FROM votes');
       expect(rows.length).toBe(voters);
       for (const row of rows) {
         const want = latest.get(row.id)!;
@@ -87,7 +83,7 @@ it('keeps the latest vote of each voter, counted once, whatever the deliveries',
       }
       const expected = { a: 0, b: 0 };
       for (const m of latest.values()) expected[m.vote]++;
-      const { rows: tallies } = await db.query<{ vote: 'a' | 'b'; n: number }>('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote');
+      const { rows: tallies } = await t.db.query<{ vote: 'a' | 'b'; n: number }>('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote');
       expect({ a: 0, b: 0, ...Object.fromEntries(tallies.map((r) => [r.vote, r.n])) }).toEqual(expected);
     }),
     { numRuns: 25 },

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
-import pg from 'pg';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { site as pages } from '../src/pages.js';
 import { report } from './faults.js';
@@ -13,13 +12,11 @@ import { report } from './faults.js';
 // error) or a correct answer of a read-only route; never a 5xx, never a crash, and nothing is
 // queued or recorded.
 let t: TestGateway;
-let db: pg.Pool;
 /** The gateway behind the pages, as the app serves it (static pages first, then the gateway's routes). */
 let site: Server;
 let port: number;
 beforeAll(async () => {
   t = await startTestGateway();
-  db = new pg.Pool({ connectionString: t.databaseUrl });
   const apps = join(import.meta.dirname, '..', '..');
   site = createServer(pages([['/result', join(apps, 'result/dist')], ['/', join(apps, 'vote/dist')]], t.gateway.app));
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
@@ -28,7 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   site.closeAllConnections();
   await new Promise((r) => site.close(r));
-  await db.end();
   await t.close();
 });
 
@@ -132,7 +128,7 @@ const readOnly = (a: Attempt) =>
   a.method === 'GET' || a.method === 'HEAD' || a.method === 'OPTIONS' || /^\/function\/results(\/|\?|$)/.test(a.path);
 
 async function state() {
-  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes');
+  const { rows } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes');
   return { votes: rows[0]!.n, queued: await t.queue.depth() };
 }
 

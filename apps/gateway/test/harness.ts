@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -30,6 +31,8 @@ export const alive = (pid: number): boolean => {
 export interface TestGateway {
   url: string;
   databaseUrl: string;
+  /** A pool on the gateway's database, for the tests' own queries. */
+  db: pg.Pool;
   gateway: Gateway;
   server: Server;
   runtime: Runtime;
@@ -102,9 +105,11 @@ export async function startTestGateway({
   await new Promise<void>((resolve) => server.listen(port, docker ? '0.0.0.0' : '127.0.0.1', resolve));
   gateway.attachSockets(server);
   await gateway.start();
+  const pool = new pg.Pool({ connectionString: db.url });
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl: db.url,
+    db: pool,
     gateway,
     server,
     runtime,
@@ -115,7 +120,7 @@ export async function startTestGateway({
       await new Promise((resolve) => server.close(resolve));
       await gateway.close();
       await runtime.close();
-      await Promise.all([queue.close(), events.close()]);
+      await Promise.all([queue.close(), events.close(), pool.end()]);
       await db.drop();
     },
   };

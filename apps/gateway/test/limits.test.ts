@@ -18,7 +18,6 @@ const shed = async (url: string) => {
 
 describe('rate limits on the vote path, a bounded line of queue writes', () => {
   let t: TestGateway;
-  let db: pg.Pool;
   beforeAll(async () => {
     t = await startTestGateway({
       options: {
@@ -26,13 +25,11 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
         maxPendingEnqueues: 2,
       },
     });
-    db = new pg.Pool({ connectionString: t.databaseUrl });
   });
   afterAll(async () => {
-    await db.end();
     await t.close();
   });
-  const rows = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
+  const rows = async () => (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
 
   it('limits each voter, then each address: 429 with Retry-After and a JSON error, nothing recorded', async () => {
     const first = await vote(t.url);

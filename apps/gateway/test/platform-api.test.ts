@@ -3,7 +3,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { waitUntil } from '@voting/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { check, documentedOperations, exercised } from './openapi-check.js';
-import type { PlatformSnapshot } from '../src/platform.js';
+import type { PlatformSnapshot } from '@voting/platform-protocol';
 
 const token = 'test-admin-token';
 const bearer = { authorization: `Bearer ${token}` };

@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { io } from 'socket.io-client';
 import { fixtureFunctions, startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { site } from '../src/pages.js';
@@ -12,13 +11,10 @@ const json = { 'content-type': 'application/json' };
 
 describe('private functions: record-vote only from functions', () => {
   let t: TestGateway;
-  let db: pg.Pool;
   beforeAll(async () => {
     t = await startTestGateway();
-    db = new pg.Pool({ connectionString: t.databaseUrl });
   });
   afterAll(async () => {
-    await db.end();
     await t.close();
   });
 
@@ -36,7 +32,7 @@ describe('private functions: record-vote only from functions', () => {
     expect(await response.json()).toEqual({ error: 'function "record-vote" is private: only functions of this app may invoke it' });
     expect(await t.queue.depth()).toBe(0);
     await new Promise((r) => setTimeout(r, 100));
-    expect((await db.query('SELECT count(*)::int AS n FROM votes')).rows[0].n).toBe(0);
+    expect((await t.db.query('SELECT count(*)::int AS n FROM votes')).rows[0].n).toBe(0);
   });
 
   it('a vote still reaches record-vote through the vote function, which holds the token', async () => {
@@ -44,8 +40,8 @@ describe('private functions: record-vote only from functions', () => {
     expect(response.status).toBe(200);
     const { voterId } = (await response.json()) as { voterId: string };
     const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (await db.query('SELECT 1 FROM votes WHERE id = $1', [voterId])).rowCount === 0) await new Promise((r) => setTimeout(r, 50));
-    expect((await db.query('SELECT vote FROM votes WHERE id = $1', [voterId])).rows).toEqual([{ vote: 'a' }]);
+    while (Date.now() < deadline && (await t.db.query('SELECT 1 FROM votes WHERE id = $1', [voterId])).rowCount === 0) await new Promise((r) => setTimeout(r, 50));
+    expect((await t.db.query('SELECT vote FROM votes WHERE id = $1', [voterId])).rows).toEqual([{ vote: 'a' }]);
   });
 
   it('never passes the invoke token on to a function, nor into a queued call', () => {

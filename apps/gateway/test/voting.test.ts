@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import { waitUntil } from '@voting/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
@@ -11,18 +10,15 @@ describe.each([
   ['Redis', () => ({ queueUrl: process.env.REDIS_URL!, eventsUrl: process.env.REDIS_URL! })],
 ])('voting through the gateway (process runtime, queue and events on %s)', (_backend, backend) => {
   let t: TestGateway;
-  let db: pg.Pool;
   beforeAll(async () => {
     t = await startTestGateway(backend());
-    db = new pg.Pool({ connectionString: t.databaseUrl });
   });
   afterAll(async () => {
-    await db.end();
     await t.close();
   });
 
   const tallies = async () => {
-    const { rows } = await db.query<{ vote: string; n: number }>('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote');
+    const { rows } = await t.db.query<{ vote: string; n: number }>('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote');
     return Object.fromEntries(rows.map((r) => [r.vote, r.n]));
   };
   const voteJson = (vote: unknown, cookie?: string) =>
@@ -56,7 +52,7 @@ describe.each([
       const now = await tallies();
       return now.b === 1 && !now.a;
     }, { what: 'changed vote recorded' });
-    const { rows } = await db.query('SELECT id, vote FROM votes');
+    const { rows } = await t.db.query('SELECT id, vote FROM votes');
     expect(rows).toEqual([{ id: body.voterId, vote: 'b' }]);
   });
 
@@ -80,7 +76,7 @@ describe.each([
   });
 
   it('accepts the original form post at POST /, with and without a cookie', async () => {
-    await db.query('TRUNCATE votes');
+    await t.db.query('TRUNCATE votes');
     const response = await fetch(`${t.url}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -101,7 +97,7 @@ describe.each([
   });
 
   it('counts 1,000 concurrent form-post votes exactly (2 of 3 for a)', async () => {
-    await db.query('TRUNCATE votes');
+    await t.db.query('TRUNCATE votes');
     const started = Date.now();
     const responses = await Promise.all(
       Array.from({ length: 1_000 }, (_, i) =>
@@ -139,7 +135,7 @@ describe.each([
     ];
 
     it.each(cases)('%s', async (_label, init, status, message) => {
-      await db.query('TRUNCATE votes');
+      await t.db.query('TRUNCATE votes');
       const response = await fetch(`${t.url}/function/vote`, { method: 'POST', ...init });
       expect(response.status).toBe(status);
       expect(response.headers.get('content-type')).toMatch(/application\/json/);

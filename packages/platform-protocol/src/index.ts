@@ -1,0 +1,47 @@
+// The live platform data: the gateway sends it on the socket.io namespace PLATFORM_NAMESPACE as
+// PLATFORM_EVENT, the workshop dashboard shows it. One definition for both sides.
+
+export const PLATFORM_NAMESPACE = '/system';
+export const PLATFORM_EVENT = 'snapshot';
+
+export interface LiveInstance {
+  id: string;
+  pid?: number | undefined;
+  startedAt: number;
+  coldStartMs: number;
+  /** `call`: started for a call (a cold start someone waited for); `scaled`: started by a scale request. */
+  reason: string;
+}
+
+export interface LiveFunction {
+  name: string;
+  mode: string;
+  maxInstances: number;
+  idleSeconds: number;
+  timeoutSeconds: number;
+  instances: LiveInstance[];
+  replicas: number;
+  inFlight: number;
+  waiting: number;
+  invocationCount: number;
+  coldStarts: number;
+  callsPerSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number } | null;
+  lastErrors: Array<{ at: number; status: number; message: string }>;
+}
+
+export interface TimelineEvent {
+  at: number;
+  function: string;
+  kind: 'started' | 'stopped' | 'scaled';
+  instance?: string;
+  detail: string;
+}
+
+/** What the dashboard shows, complete: sent on connect (so a reconnect is always correct) and on every change. */
+export interface PlatformSnapshot {
+  at: number;
+  functions: LiveFunction[];
+  queueDepth: number | null;
+  timeline: TimelineEvent[];
+}
