@@ -31,7 +31,6 @@ export class CallStore {
   constructor(
     private readonly ttlSeconds: number,
     private readonly maxEntries = 10_000,
-    private readonly maxAttempts = 5,
   ) {}
 
   get(callId: string): CallRecord | undefined {
@@ -107,7 +106,8 @@ export class CallStore {
           if (!call) continue;
           const error = failed.get(message.id);
           if (error !== undefined) {
-            const last = message.attempt >= store.maxAttempts;
+            // The queue's own limit: the record says failed exactly when the queue gives up.
+            const last = message.attempt >= queue.maxAttempts;
             store.update(call.callId, call.function, { status: last ? 'failed' : 'queued', error });
           } else {
             const status = store.get(call.callId)?.result?.status;
@@ -119,6 +119,7 @@ export class CallStore {
       return queue.consume(recorded, options);
     };
     return {
+      maxAttempts: queue.maxAttempts,
       enqueue: (body) => queue.enqueue(body),
       enqueueMany: (bodies) => queue.enqueueMany(bodies),
       consume,

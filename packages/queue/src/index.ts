@@ -4,6 +4,7 @@ import type { EventBus } from './events.js';
 import type { Queue, QueueOptions } from './queue.js';
 
 export type { BatchHandler, BatchOutcome, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions } from './queue.js';
+export { queueDefaults } from './queue.js';
 export type { EventBus } from './events.js';
 // The adapters are `@voting/queue/redis` and `@voting/queue/postgres`, imported on demand:
 // loading the Redis client costs a function's cold start some 250 ms it need not pay.

@@ -97,6 +97,10 @@ export class PostgresQueue implements Queue {
   private readonly pending: Array<{ body: string; resolve: (id: string) => void; reject: (error: unknown) => void }> = [];
   private flushing = 0;
 
+  get maxAttempts(): number {
+    return this.options.maxAttempts;
+  }
+
   constructor(url: string, options: QueueOptions = {}) {
     this.options = resolveQueueOptions(options);
     this.pool = new pg.Pool({ connectionString: url, max: 10 });

@@ -34,11 +34,11 @@ export interface Consumer {
 export interface QueueOptions {
   /** Logical queue name (default 'calls'): the Redis stream key, the PostgreSQL `queue` column. */
   name?: string;
-  /** Failed attempts before a message goes to the dead letters (default 5). */
+  /** Failed attempts before a message goes to the dead letters (default `queueDefaults.maxAttempts`). */
   maxAttempts?: number;
-  /** Retry backoff after the first failure, doubled per attempt and capped at 30 s (default 200). */
+  /** Retry backoff after the first failure, doubled per attempt and capped at 30 s (default `queueDefaults.retryBackoffMs`). */
   retryBackoffMs?: number;
-  /** A delivered message not acknowledged within this is redelivered (default 30000). */
+  /** A delivered message not acknowledged within this is redelivered (default `queueDefaults.visibilityTimeoutMs`). */
   visibilityTimeoutMs?: number;
   /**
    * Longest an idle consumer goes without looking for retries come due and reclaimable
@@ -50,6 +50,8 @@ export interface QueueOptions {
 }
 
 export interface Queue {
+  /** Deliveries of a message at most: after a failed last one it goes to the dead letters. */
+  readonly maxAttempts: number;
   /** Resolves once the message is stored; returns its id. */
   enqueue(body: string): Promise<string>;
   /** Stores all bodies in one round trip; ids in the order of `bodies`. */
@@ -68,6 +70,18 @@ export interface Queue {
 
 export type ResolvedQueueOptions = Required<QueueOptions>;
 
+/**
+ * The one definition of the queue's defaults, for the adapters and for the settings of whoever
+ * configures them: 10 attempts from 500 ms cover about two minutes of failures.
+ */
+export const queueDefaults = {
+  name: 'calls',
+  maxAttempts: 10,
+  retryBackoffMs: 500,
+  visibilityTimeoutMs: 30_000,
+  pollIntervalMs: 1_000,
+} as const;
+
 /** Error recorded when a delivery was neither acknowledged nor failed in time. */
 export const VISIBILITY_TIMEOUT_ERROR = 'not acknowledged within the visibility timeout (consumer gone or handler too slow)';
 
@@ -75,11 +89,11 @@ const MAX_BACKOFF_MS = 30_000;
 
 export function resolveQueueOptions(options: QueueOptions = {}): ResolvedQueueOptions {
   const resolved: ResolvedQueueOptions = {
-    name: options.name ?? 'calls',
-    maxAttempts: options.maxAttempts ?? 5,
-    retryBackoffMs: options.retryBackoffMs ?? 200,
-    visibilityTimeoutMs: options.visibilityTimeoutMs ?? 30_000,
-    pollIntervalMs: options.pollIntervalMs ?? 1_000,
+    name: options.name ?? queueDefaults.name,
+    maxAttempts: options.maxAttempts ?? queueDefaults.maxAttempts,
+    retryBackoffMs: options.retryBackoffMs ?? queueDefaults.retryBackoffMs,
+    visibilityTimeoutMs: options.visibilityTimeoutMs ?? queueDefaults.visibilityTimeoutMs,
+    pollIntervalMs: options.pollIntervalMs ?? queueDefaults.pollIntervalMs,
     onError: options.onError ?? ((error) => console.warn(`queue: ${error.message}`)),
   };
   // The name ends up in Redis keys and NOTIFY payloads: keep it plain.

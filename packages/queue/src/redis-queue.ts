@@ -78,6 +78,10 @@ export class RedisQueue implements Queue {
   private readonly keys: { stream: string; retry: string; retryMsg: string; dead: string };
   private closing = false;
 
+  get maxAttempts(): number {
+    return this.options.maxAttempts;
+  }
+
   constructor(url: string, options: QueueOptions = {}) {
     this.options = resolveQueueOptions(options);
     const name = this.options.name;
