@@ -72,8 +72,8 @@ function FunctionCard({ fn, now }: { fn: LiveFunction; now: number }) {
       {fn.lastErrors.length > 0 ? (
         <ul className="errors" aria-label="last errors">
           {fn.lastErrors.map((e) => (
-            <li key={`${e.at}-${e.message}`}>
-              {time(e.at)} {e.status} {e.message}
+            <li key={`${e.at}-${e.status}-${e.message ?? ''}`}>
+              {time(e.at)} {e.status} {e.message ?? ''}
             </li>
           ))}
         </ul>

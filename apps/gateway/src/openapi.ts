@@ -149,9 +149,9 @@ export const openapiDocument = {
     '/system/logs': {
       get: {
         tags: ['system'],
-        summary: "The last lines a function's instances wrote (as OpenFaaS's /system/logs), where the runtime keeps them",
+        summary: "The last lines a function's instances wrote (as OpenFaaS's /system/logs), where the runtime keeps them; admin only, since functions may log users' data",
         operationId: 'getLogs',
-        security: readSecurity,
+        security: adminSecurity,
         parameters: [
           { name: 'name', in: 'query', required: true, schema: { type: 'string' } },
           { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },

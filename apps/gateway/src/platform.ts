@@ -11,6 +11,8 @@ const LATENCY_WINDOW_MS = 60_000;
 const MAX_SAMPLES = 2_000;
 const LAST_ERRORS = 5;
 const TIMELINE = 40;
+/** Dashboard sockets that gave the admin token. */
+const ADMIN_ROOM = 'admin';
 
 function percentile(sorted: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -77,14 +79,14 @@ export class Platform {
   /** Serves the `/system` namespace of a socket.io server; read access as for the /system routes. */
   attach(io: SocketServer): void {
     const nsp = io.of(PLATFORM_NAMESPACE);
-    if (this.auth.readPublic === false) {
-      nsp.use((socket, next) => {
-        const token = (socket.handshake.auth as { token?: unknown }).token;
-        const header = typeof token === 'string' ? `Bearer ${token}` : socket.handshake.headers.authorization;
-        next(authorized(this.auth, header) ? undefined : new Error('unauthorized'));
-      });
-    }
-    nsp.on('connection', (socket) => socket.emit(PLATFORM_EVENT, this.snapshot()));
+    nsp.use((socket, next) => {
+      const token = (socket.handshake.auth as { token?: unknown }).token;
+      const header = typeof token === 'string' ? `Bearer ${token}` : socket.handshake.headers.authorization;
+      const admin = authorized(this.auth, header);
+      if (admin) void socket.join(ADMIN_ROOM);
+      next(admin || this.auth.readPublic !== false ? undefined : new Error('unauthorized'));
+    });
+    nsp.on('connection', (socket) => socket.emit(PLATFORM_EVENT, this.snapshot(socket.rooms.has(ADMIN_ROOM))));
     this.namespaces.push(nsp);
   }
 
@@ -104,7 +106,8 @@ export class Platform {
     clearTimeout(this.pending);
   }
 
-  snapshot(): PlatformSnapshot {
+  /** The dashboard's data; error texts (functions' own words) only for the admin. */
+  snapshot(admin = true): PlatformSnapshot {
     const now = Date.now();
     const functions = [...this.pools.values()].map((pool): LiveFunction => {
       const name = pool.spec.name;
@@ -127,7 +130,7 @@ export class Platform {
         coldStarts: status.coldStarts,
         callsPerSecond: Math.round((recent / (RATE_WINDOW_MS / 1_000)) * 10) / 10,
         latencyMs: sorted.length ? { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) } : null,
-        lastErrors: this.errors.get(name)!,
+        lastErrors: admin ? this.errors.get(name)! : this.errors.get(name)!.map(({ at, status }) => ({ at, status })),
       };
     });
     return { at: now, functions, queueDepth: this.lastDepth, timeline: this.timeline };
@@ -145,7 +148,11 @@ export class Platform {
 
   private broadcast(): void {
     if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
-    const snapshot = this.snapshot();
-    for (const nsp of this.namespaces) nsp.emit(PLATFORM_EVENT, snapshot);
+    const full = this.snapshot(true);
+    const open = this.snapshot(false);
+    for (const nsp of this.namespaces) {
+      nsp.to(ADMIN_ROOM).emit(PLATFORM_EVENT, full);
+      nsp.except(ADMIN_ROOM).emit(PLATFORM_EVENT, open);
+    }
   }
 }

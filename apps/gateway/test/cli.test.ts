@@ -24,7 +24,7 @@ describe('the fn command line against a running gateway', () => {
   /** Runs `fn ...args` with GATEWAY_URL pointing at the test gateway. */
   const fn = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, GATEWAY_URL: t.url, ...env } }, (error, stdout, stderr) =>
+      execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, GATEWAY_URL: t.url, GATEWAY_ADMIN_TOKEN_FILE: join(dir, 'no-token'), ...env } }, (error, stdout, stderr) =>
         resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
       );
     });
@@ -89,17 +89,24 @@ describe('the fn command line against a running gateway', () => {
     expect(tooMany.stderr).toMatch(/400: replicas must be an integer from 0 to 2/);
   });
 
-  it("shows a function's last log lines, as text or JSON", async () => {
+  it("shows a function's last log lines, as text or JSON, to the admin", async () => {
     await fetch(`${t.url}/function/sleepy?log=cli-mark`);
-    await waitUntil(async () => (await fn(['logs', 'sleepy'])).stdout.includes('cli-mark'), { what: 'the line in fn logs' });
-    const text = await fn(['logs', 'sleepy', '--tail', '3']);
+    const admin = { GATEWAY_ADMIN_TOKEN: token };
+    await waitUntil(async () => (await fn(['logs', 'sleepy'], admin)).stdout.includes('cli-mark'), { what: 'the line in fn logs' });
+    const text = await fn(['logs', 'sleepy', '--tail', '3'], admin);
     expect(text.code).toBe(0);
     expect(text.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);
     expect(text.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+ {2}sleepy-\w+ {2}/m);
-    const json = JSON.parse((await fn(['--json', 'logs', 'sleepy'])).stdout) as Array<{ name: string; text: string }>;
+    const json = JSON.parse((await fn(['--json', 'logs', 'sleepy'], admin)).stdout) as Array<{ name: string; text: string }>;
     expect(json.some((line) => line.name === 'sleepy' && line.text.includes('cli-mark'))).toBe(true);
-    expect((await fn(['logs', 'nope'])).code).toBe(1);
-    expect((await fn(['logs', 'sleepy', '--tail', '0'])).code).toBe(2);
+    expect((await fn(['logs', 'nope'], admin)).code).toBe(1);
+    expect((await fn(['logs', 'sleepy', '--tail', '0'], admin)).code).toBe(2);
+    const anonymous = await fn(['logs', 'sleepy']);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/^fn: 401: credentials required: .*--token/m);
+    // Next to a local gateway it reads the token npm start generated.
+    await writeFile(join(dir, 'token'), `${token}\n`);
+    expect((await fn(['logs', 'sleepy'], { GATEWAY_ADMIN_TOKEN_FILE: join(dir, 'token') })).code).toBe(0);
   });
 
   it('exits 2 on usage errors', async () => {

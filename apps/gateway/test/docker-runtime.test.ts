@@ -8,6 +8,8 @@ import { MANAGED_LABEL, DockerRuntime } from '../src/runtimes/docker.js';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { prepareDocker, TEST_NETWORK } from './docker-network.js';
 
+const adminToken = 'docker-test-admin-token';
+
 const docker = new Docker();
 
 const containersOf = async (owner: string, fn?: string) =>
@@ -20,7 +22,7 @@ describe('docker runtime through the gateway', () => {
   let t: TestGateway;
   let owner: string;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker', docker: await prepareDocker() });
+    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker', docker: await prepareDocker(), options: { auth: { token: adminToken } } });
     owner = `test-${new URL(t.url).port}`;
   }, 120_000);
   afterAll(async () => {
@@ -87,7 +89,7 @@ describe('docker runtime through the gateway', () => {
     await fetch(`${t.url}/function/sleepy?log=warm-mark`);
     await fetch(`${t.url}/function/once?log=oneshot-mark`);
     const texts = async (name: string) =>
-      (await (await fetch(`${t.url}/system/logs?name=${name}`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { instance: string; text: string });
+      (await (await fetch(`${t.url}/system/logs?name=${name}`, { headers: { authorization: `Bearer ${adminToken}` } })).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { instance: string; text: string });
     await waitUntil(async () => (await texts('sleepy')).some((l) => l.text.includes('warm-mark')), { what: "the warm container's line" });
     await waitUntil(async () => (await texts('once')).some((l) => l.text.includes('oneshot-mark')), { what: "the one-shot container's line" });
   });

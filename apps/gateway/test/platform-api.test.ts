@@ -65,7 +65,7 @@ describe('the platform API', () => {
     await fetch(`${t.url}/function/once?log=from-once`);
     await fetch(`${t.url}/function/sleepy?log=from-sleepy`);
     const lines = async (query: string) => {
-      const response = await get(`/system/logs?${query}`);
+      const response = await get(`/system/logs?${query}`, bearer);
       expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
       const text = (await check('GET', '/system/logs', response)) as string;
       return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { name: string; instance: string; timestamp: string; text: string });
@@ -78,14 +78,24 @@ describe('the platform API', () => {
     expect(marked).toMatchObject({ name: 'once', instance: expect.stringMatching(/^once-/) });
     expect(Date.parse(marked.timestamp)).not.toBeNaN();
     expect((await lines('name=crashy')).every((l) => l.name === 'crashy')).toBe(true);
-    expect((await get('/system/logs?name=nope')).status).toBe(404);
-    await check('GET', '/system/logs', await get('/system/logs?name=nope'));
+    expect((await get('/system/logs?name=nope', bearer)).status).toBe(404);
+    await check('GET', '/system/logs', await get('/system/logs?name=nope', bearer));
     for (const query of ['', 'name=once&tail=0', 'name=once&tail=x', 'name=once&tail=5000']) {
-      const bad = await get(`/system/logs?${query}`);
+      const bad = await get(`/system/logs?${query}`, bearer);
       expect(bad.status).toBe(400);
       await check('GET', '/system/logs', bad);
     }
     expect((await scale('sleepy', { replicas: 0 })).status).toBe(200); // as the next tests expect it
+  });
+
+  it('keeps logs to the admin although status reads are public: functions may log users’ data', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }] as Array<Record<string, string>>) {
+      const refused = await get('/system/logs?name=once', headers);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBeTruthy();
+      expect(((await check('GET', '/system/logs', refused)) as { error: string }).error).toMatch(/^(credentials required|wrong credentials): /);
+    }
+    expect((await get('/system/functions')).status).toBe(200);
   });
 
   it('refuses scaling without the right credentials: 401 with WWW-Authenticate', async () => {
@@ -196,11 +206,13 @@ describe('read-only status made private', () => {
 describe('platform events for the dashboard', () => {
   let t: TestGateway;
   let socket: Socket | undefined;
+  let adminSocket: Socket | undefined;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: fixtureFunctions });
+    t = await startTestGateway({ functionsDir: fixtureFunctions, options: { auth: { token } } });
   });
   afterAll(async () => {
     socket?.close();
+    adminSocket?.close();
     await t.close();
   });
 
@@ -224,8 +236,15 @@ describe('platform events for the dashboard', () => {
     expect(sleepy().invocationCount).toBe(1);
     expect(sleepy().latencyMs?.p50).toBeGreaterThan(0);
 
+    adminSocket = connect(`${t.url}/system`, { forceNew: true, transports: ['websocket'], auth: { token } });
+    let adminLast: PlatformSnapshot | undefined;
+    adminSocket.on('snapshot', (s: PlatformSnapshot) => (adminLast = s));
+    await waitUntil(() => adminLast !== undefined, { timeoutMs: 5_000, what: "the admin's snapshot" });
     expect((await fetch(`${t.url}/function/sleepy?sleep=1500`)).status).toBe(504);
     await waitUntil(() => sleepy().lastErrors.length === 1, { timeoutMs: 3_000, what: 'the error to show' });
-    expect(sleepy().lastErrors[0]).toMatchObject({ status: 504, message: expect.stringMatching(/did not answer within 1 s/) });
+    // Everyone sees that it failed; only the admin sees the words, which may carry users' data.
+    expect(sleepy().lastErrors[0]).toEqual({ at: expect.any(Number), status: 504 });
+    await waitUntil(() => adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors.length === 1, { timeoutMs: 3_000, what: "the admin's error" });
+    expect(adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors[0]).toMatchObject({ status: 504, message: expect.stringMatching(/did not answer within 1 s/) });
   });
 });

@@ -2,6 +2,8 @@
 // fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
 // could not be reached), 2 usage error (or a command this runtime does not support).
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 interface Global {
@@ -29,8 +31,26 @@ const program = new Command('fn')
 
 const global = () => program.opts<Global>();
 
+/** Where `npm start` keeps the admin token it generated (DATA_DIR/secrets), unless GATEWAY_ADMIN_TOKEN_FILE says otherwise. */
+const localTokenFile = () =>
+  process.env.GATEWAY_ADMIN_TOKEN_FILE ??
+  resolve(fileURLToPath(new URL('../../..', import.meta.url)), process.env.DATA_DIR ?? '.data', 'secrets', 'gateway-admin-token');
+
+/** The token given, else, for a gateway on this machine, the one `npm start` generated: so `fn` works next to it with no setup. */
+function adminToken(gateway: string): string | undefined {
+  const { token } = global();
+  if (token) return token;
+  try {
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(gateway).hostname)) return undefined;
+    return readFileSync(localTokenFile(), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function call(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
-  const { gateway, token } = global();
+  const { gateway } = global();
+  const token = adminToken(gateway);
   const headers: Record<string, string> = { ...init.headers };
   if (token) headers.authorization = `Bearer ${token}`;
   let url: URL;
@@ -55,7 +75,8 @@ async function failed(response: Response): Promise<Failure> {
   } catch {
     // not JSON
   }
-  return new Failure(`${response.status}: ${message}`, 1);
+  const hint = response.status === 401 ? ` (give the admin token with --token or GATEWAY_ADMIN_TOKEN; npm start keeps it in ${localTokenFile()})` : '';
+  return new Failure(`${response.status}: ${message}${hint}`, 1);
 }
 
 function print(value: unknown, text: () => string): void {

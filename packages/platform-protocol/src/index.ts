@@ -27,7 +27,8 @@ export interface LiveFunction {
   coldStarts: number;
   callsPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number } | null;
-  lastErrors: Array<{ at: number; status: number; message: string }>;
+  /** The newest failures; `message` (a function's own words, which may carry users' data) only for the admin. */
+  lastErrors: Array<{ at: number; status: number; message?: string }>;
 }
 
 export interface TimelineEvent {
