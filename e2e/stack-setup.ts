@@ -31,8 +31,6 @@ export default async function stackSetup(): Promise<() => Promise<void>> {
     EXTRA_COMPOSE_FILE: join(root, 'e2e/stack.fixtures.yml'),
     FIXTURE_MANIFESTS: join(root, 'e2e/stack-functions'),
     LOG_LEVEL: 'warn',
-    // The load tests vote from one address.
-    VOTE_RATE_LIMIT_PER_ADDRESS: '0',
   };
   const remove = () => run('bash', ['infra/scripts/stack.sh', 'rm', stack, '--volumes'], env);
   try {

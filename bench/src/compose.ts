@@ -22,8 +22,7 @@ export async function composeThroughput(
   const docker = dockerState();
   if (!docker.up) return { id, title, status: 'not run', reason: `${docker.why}: no compose deployment to measure`, metrics: [] };
   log('starting docker compose up of docker-compose.yml...');
-  // The load comes from one address: lift that limit, as the embedded scenario does.
-  const app = await startComposeApp({ project: `voting-bench-${process.pid}`, env: { VOTE_RATE_LIMIT_PER_ADDRESS: '0' }, log });
+  const app = await startComposeApp({ project: `voting-bench-${process.pid}`, log });
   try {
     const warm = await runSeed({ url: app.voteUrl, votes: 300, concurrency: 16, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
     if (warm.failed > 0) throw new Error(`warm-up votes failed: ${JSON.stringify({ rejected: warm.rejected, errors: warm.errors })}`);

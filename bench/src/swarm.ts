@@ -40,7 +40,7 @@ export async function swarmScenarios(
   const stack = `bench-${process.pid}`;
   const secrets = mkdtempSync(join(tmpdir(), 'voting-bench-secrets-'));
   const [votePort, resultPort] = await Promise.all([freePort(), freePort()]);
-  const env = { ...process.env, VOTE_PORT: String(votePort), RESULT_PORT: String(resultPort), VOTING_SECRETS: secrets, VOTE_RATE_LIMIT_PER_ADDRESS: '0', LOG_LEVEL: 'warn' };
+  const env = { ...process.env, VOTE_PORT: String(votePort), RESULT_PORT: String(resultPort), VOTING_SECRETS: secrets, LOG_LEVEL: 'warn' };
   const script = (...args: string[]) => execFileSync('bash', [join(repoRoot, 'infra/scripts/stack.sh'), ...args], { cwd: repoRoot, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   log(`deploying stack ${stack}...`);
   try {

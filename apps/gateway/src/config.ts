@@ -1,7 +1,26 @@
 import { z } from 'zod';
+import { queueDefaults } from '@voting/queue';
+import { compile as compileAddresses } from 'proxy-addr';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
+/** A comma-separated list of proxy-addr's names and CIDRs, checked by compiling it. */
+const addressList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .refine(
+      (list) => {
+        try {
+          compileAddresses(list);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'use addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal, separated by commas' },
+    );
 
 /** Every setting of the gateway, from the environment (see the README's settings table). */
 export const configSchema = z.object({
@@ -35,6 +54,13 @@ export const configSchema = z.object({
   MAX_HEADER_BYTES: z.coerce.number().int().min(1_024).max(1_048_576).default(16_384),
   /** Votes (POST to the vote function, sync, async or the form post) per window from one client address; 0: no limit. */
   VOTE_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().min(0).default(300),
+  /**
+   * Client addresses the per-address limit leaves alone: a room of phones behind one NAT shares
+   * one private address. Names (loopback, linklocal, uniquelocal) or CIDRs; empty: none.
+   */
+  VOTE_RATE_LIMIT_EXEMPT_ADDRESSES: addressList('loopback, linklocal, uniquelocal'),
+  /** Proxies whose X-Forwarded-For names the client (names or CIDRs, as above); empty: the connection's address is the client's. */
+  TRUST_PROXY: addressList(''),
   /** Votes per window by one voter (voter_id cookie); 0: no limit. */
   VOTE_RATE_LIMIT_PER_VOTER: z.coerce.number().int().min(0).default(10),
   /** The window of the vote rate limits, seconds. */
@@ -51,11 +77,11 @@ export const configSchema = z.object({
     .default('true')
     .transform((value) => value === 'true'),
   /** Attempts of an async call before it goes to the dead letters. */
-  QUEUE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  QUEUE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(queueDefaults.maxAttempts),
   /** Wait before the first retry of a failed async call, doubled per attempt up to 30 s. */
-  QUEUE_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).max(30_000).default(500),
+  QUEUE_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).max(30_000).default(queueDefaults.retryBackoffMs),
   /** An async call taken but not settled within this is redelivered (a gateway that died). */
-  QUEUE_VISIBILITY_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+  QUEUE_VISIBILITY_SECONDS: z.coerce.number().int().min(1).max(3_600).default(queueDefaults.visibilityTimeoutMs / 1_000),
   /** How long the status and result of an async call are kept (GET /system/calls/<id>). */
   CALL_RESULT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
   /** On SIGTERM/SIGINT, how long calls in flight may take to finish before their instances are stopped. */

@@ -32,6 +32,12 @@ export interface GatewayOptions {
   socketOrigins?: string[];
   /** Live socket.io clients (result pages, dashboards) at most, per server; beyond it new ones are refused (default 10,000). */
   maxLiveClients?: number;
+  /**
+   * What the pages' socket.io clients expect besides the channels: an event sent on every
+   * connection before any state (the original result page shows itself, and only then listens,
+   * on its `message`), and an event by which a client joins a room (`{"channel": "<room>"}`).
+   */
+  socketProtocol?: { greeting?: { event: string; data: unknown }; joinEvent?: string };
   /** Extra routes that stand for a function, e.g. the original app's form post `POST /` for `vote`. */
   aliases?: Array<{ method: 'get' | 'post'; path: string; function: string }>;
   /** Credentials of the /system mutations, and whether reading status is public. */
@@ -43,6 +49,8 @@ export interface GatewayOptions {
    * private functions cannot be invoked through the gateway at all.
    */
   invokeToken?: string;
+  /** Proxies whose X-Forwarded-For names the client (proxy-addr names or CIDRs); none by default. */
+  trustProxy?: string[];
   /** Rate limits per function (e.g. the vote path): 429 with Retry-After beyond them. */
   rateLimits?: RateLimit[];
   /** Async calls being written to the queue at once at most; beyond it 503 (default 5000). */
@@ -62,6 +70,9 @@ export interface Gateway {
   start(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Rooms one socket may join: each costs the server memory. */
+const MAX_ROOMS_PER_SOCKET = 16;
 
 /**
  * The gateway: routing, invocation and fan-out, nothing else. Which functions exist, how
@@ -85,6 +96,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     next(new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' }));
   });
   app.set('query parser', 'simple');
+  app.set('trust proxy', options.trustProxy ?? false);
   const rawBody = express.raw({ type: () => true, limit: options.bodyLimit ?? '16kb' });
   app.use(['/function', '/async-function'], rawBody);
   const auth = options.auth ?? {};
@@ -147,6 +159,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           })();
           callback(sameHost || allowed.includes(origin) ? null : 'origin not allowed', sameHost || allowed.includes(origin));
         },
+      });
+      // Registered before the channels' own connection handlers, so the greeting comes first.
+      const { greeting, joinEvent } = options.socketProtocol ?? {};
+      io.on('connection', (socket) => {
+        if (greeting) socket.emit(greeting.event, greeting.data);
+        if (joinEvent) {
+          socket.on(joinEvent, (data: unknown) => {
+            const room = (data as { channel?: unknown } | null)?.channel;
+            if (typeof room === 'string' && room.length > 0 && room.length <= 100 && socket.rooms.size <= MAX_ROOMS_PER_SOCKET) void socket.join(room);
+          });
+        }
       });
       platform.attach(io);
       sockets.push(io);

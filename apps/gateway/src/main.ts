@@ -15,6 +15,7 @@ import type { Runtime } from './runtimes/runtime.js';
 import { localSecret, secretResolver } from './secrets.js';
 import { site } from './pages.js';
 import { applyServerTimeouts } from './timeouts.js';
+import { votingComposition } from './voting.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
@@ -119,16 +120,17 @@ async function main(): Promise<void> {
     bodyLimit: config.BODY_LIMIT,
     socketOrigins: config.SOCKET_ORIGINS,
     maxLiveClients: config.MAX_LIVE_CLIENTS,
-    channels: [{ event: 'scores', topic: 'votes', source: 'results' }],
-    aliases: [{ method: 'post', path: '/', function: 'vote' }],
+    ...votingComposition,
     auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },
     callResultSeconds: config.CALL_RESULT_SECONDS,
     invokeToken,
+    trustProxy: config.TRUST_PROXY,
     rateLimits: [
       {
         function: 'vote',
         windowSeconds: config.VOTE_RATE_LIMIT_WINDOW_SECONDS,
         perAddress: config.VOTE_RATE_LIMIT_PER_ADDRESS,
+        exemptAddresses: config.VOTE_RATE_LIMIT_EXEMPT_ADDRESSES,
         perCookie: { name: 'voter_id', limit: config.VOTE_RATE_LIMIT_PER_VOTER },
       },
     ],

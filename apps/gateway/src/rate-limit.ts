@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { compile } from 'proxy-addr';
 
 /** Rate limits of the calls to one function (its sync and async routes and its aliases). */
 export interface RateLimit {
@@ -9,6 +10,8 @@ export interface RateLimit {
   windowSeconds: number;
   /** Calls per window from one client address; 0: no limit. */
   perAddress: number;
+  /** Client addresses the per-address limit leaves alone (proxy-addr names or CIDRs, e.g. `uniquelocal`). */
+  exemptAddresses?: string[];
   /** Calls per window per value of a cookie (e.g. the voter id); 0: no limit. Requests without it count per address only. */
   perCookie?: { name: string; limit: number };
   /** Methods that are not limited (reads), upper case. */
@@ -39,18 +42,20 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
     windowMs,
     standardHeaders: 'draft-7' as const,
     legacyHeaders: false,
-    // The limit is on the client's own connection address: behind a proxy every client shares the
-    // proxy's (set the limit accordingly), and forged X-Forwarded-For headers change nothing.
-    validate: { xForwardedForHeader: false },
+    // The client's address is req.ip: the connection's, or X-Forwarded-For's only when the
+    // connection comes from a trusted proxy (the app's `trust proxy` setting); forged headers change nothing.
+    validate: { xForwardedForHeader: false, trustProxy: false },
   };
   const handlers: RequestHandler[] = [];
   if (limit.perAddress > 0) {
+    const exemptAddress = compile(limit.exemptAddresses ?? []);
+    const address = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
     handlers.push(
       rateLimit({
         ...common,
         limit: limit.perAddress,
-        skip: (req) => exempt.has(req.method),
-        keyGenerator: (req) => ipKeyGenerator(req.socket.remoteAddress ?? 'unknown'),
+        skip: (req) => exempt.has(req.method) || exemptAddress(address(req), 0),
+        keyGenerator: (req) => ipKeyGenerator(address(req)),
         handler: (_req, res) => {
           onShed('rate_limit_address');
           res.status(429).json({ error: `too many calls to ${limit.function} from this address: at most ${limit.perAddress} per ${limit.windowSeconds} s` });

@@ -7,9 +7,9 @@ import { appProcess, waitUntil, type AppProcess } from '@voting/test-services';
 /** The app's gateway as a child process, on free ports with its own data folder. */
 export type ChildGateway = AppProcess;
 
-/** The tests' load comes from one address and one machine: no limit per address unless a test sets one. */
+/** At default settings: the load comes from loopback, which the per-address limit leaves alone. */
 export function childGateway(settings: Record<string, string>): Promise<ChildGateway> {
-  return appProcess({ env: { VOTE_RATE_LIMIT_PER_ADDRESS: '0', ...settings }, output: 'capture', startTimeoutMs: 30_000 });
+  return appProcess({ env: settings, output: 'capture', startTimeoutMs: 30_000 });
 }
 
 export interface LoadSummary {

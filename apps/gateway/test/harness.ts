@@ -12,6 +12,7 @@ import { ProcessRuntime } from '../src/runtimes/process.js';
 import { DockerRuntime } from '../src/runtimes/docker.js';
 import type { Runtime, RuntimeOptions } from '../src/runtimes/runtime.js';
 import { secretResolver } from '../src/secrets.js';
+import { votingComposition } from '../src/voting.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
 export const fixtureFunctions = join(import.meta.dirname, 'fixtures', 'functions');
@@ -95,8 +96,7 @@ export async function startTestGateway({
     queue,
     events,
     log,
-    channels: functionsDir === repoFunctions ? [{ event: 'scores', topic: 'votes', source: 'results' }] : [],
-    aliases: functionsDir === repoFunctions ? [{ method: 'post', path: '/', function: 'vote' }] : [],
+    ...(functionsDir === repoFunctions ? votingComposition : {}),
     invokeToken: TEST_INVOKE_TOKEN,
     ...options,
   });

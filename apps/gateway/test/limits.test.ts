@@ -101,6 +101,7 @@ describe('limits as settings of the app', () => {
     app = await childGateway({
       DATABASE_URL: db.url,
       VOTE_RATE_LIMIT_PER_ADDRESS: '3',
+      VOTE_RATE_LIMIT_EXEMPT_ADDRESSES: '',
       VOTE_RATE_LIMIT_WINDOW_SECONDS: '60',
       MAX_HEADER_BYTES: '4096',
       BODY_LIMIT: '2kb',
@@ -114,6 +115,52 @@ describe('limits as settings of the app', () => {
     const body = await fetch(`${app.url}/function/results`, { method: 'POST', headers: json, body: `{"x":"${'x'.repeat(3_000)}"}` });
     expect(body.status).toBe(413);
     expect(await body.json()).toEqual({ error: 'request body is too large' });
+  });
+});
+
+describe('the per-address limit and shared addresses', () => {
+  // Documentation addresses (RFC 5737) appear only inside headers: no traffic goes anywhere but loopback.
+  const publicClient = '203.0.113.7';
+  const gateways: TestGateway[] = [];
+  const start = async (limit: { exemptAddresses?: string[] }, trustProxy?: string[]) => {
+    const t = await startTestGateway({
+      options: { trustProxy, rateLimits: [{ function: 'vote', windowSeconds: 30, perAddress: 3, ...limit }] },
+    });
+    gateways.push(t);
+    return t;
+  };
+  const voteFrom = (t: TestGateway, forwardedFor?: string) =>
+    fetch(`${t.url}/function/vote`, { method: 'POST', headers: { ...json, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) }, body: '{"vote":"a"}' });
+  const statuses = async (n: number, send: () => Promise<Response>) => {
+    const seen: number[] = [];
+    for (let i = 0; i < n; i++) seen.push((await send()).status);
+    return seen;
+  };
+  afterAll(async () => {
+    for (const t of gateways) await t.close();
+  });
+
+  // Break it catches: the limit applied to every address (a room behind one NAT refused).
+  it('leaves exempt addresses alone: a room behind one private address votes freely', async () => {
+    const t = await start({ exemptAddresses: ['loopback', 'linklocal', 'uniquelocal'] });
+    expect(await statuses(10, () => voteFrom(t))).toEqual(Array(10).fill(200));
+  });
+
+  // Break it catches: X-Forwarded-For believed from anyone (a client picks its own address and escapes the limit).
+  it('ignores X-Forwarded-For unless the connection comes from a trusted proxy', async () => {
+    const t = await start({ exemptAddresses: [] });
+    let n = 0;
+    expect(await statuses(5, () => voteFrom(t, `198.51.100.${++n}`))).toEqual([200, 200, 200, 429, 429]);
+  });
+
+  // Breaks it catches: the proxy's own address limited instead of each client; a private client behind the proxy limited.
+  it('behind a trusted proxy, limits each client named by X-Forwarded-For, and exempts private ones', async () => {
+    const t = await start({ exemptAddresses: ['loopback', 'uniquelocal'] }, ['loopback']);
+    expect(await statuses(4, () => voteFrom(t, publicClient))).toEqual([200, 200, 200, 429]);
+    expect(await statuses(3, () => voteFrom(t, '198.51.100.9'))).toEqual([200, 200, 200]);
+    expect(await statuses(5, () => voteFrom(t, '10.1.2.3'))).toEqual(Array(5).fill(200));
+    // The client is the last address not of a trusted proxy: a forged first entry changes nothing.
+    expect((await voteFrom(t, `10.9.9.9, ${publicClient}`)).status).toBe(429);
   });
 });
 

@@ -75,6 +75,32 @@ describe.each([
     }
   });
 
+  it("speaks the original result server's protocol: `message` first, `subscribe`, then live `scores` as JSON text", async () => {
+    // As the original page does: it shows itself and registers for `scores` only once `message` came.
+    const socket: Socket = io(t.url, { transports: ['websocket'], forceNew: true });
+    const received: string[] = [];
+    const welcome = await new Promise<unknown>((resolve) =>
+      socket.once('message', (data: unknown) => {
+        socket.on('scores', (json: string) => received.push(json));
+        resolve(data);
+      }),
+    );
+    try {
+      expect(welcome).toEqual({ text: 'Welcome!' });
+      socket.emit('subscribe', { channel: 'scores' });
+      socket.emit('subscribe', 'not an object'); // ignored, as are rooms of no name
+      await waitUntil(() => received.length > 0, { what: 'scores sent after the greeting' });
+      expect(typeof received[0]).toBe('string');
+      const before = JSON.parse(received.at(-1)!) as { b?: number };
+      const table = await tallies();
+      await voteJson('b');
+      await waitUntil(() => (JSON.parse(received.at(-1)!) as { b?: number }).b === (table.b ?? 0) + 1, { timeoutMs: 2_000, what: `scores after a vote (was ${JSON.stringify(before)})` });
+      expect(socket.connected).toBe(true);
+    } finally {
+      socket.close();
+    }
+  });
+
   it('accepts the original form post at POST /, with and without a cookie', async () => {
     await t.db.query('TRUNCATE votes');
     const response = await fetch(`${t.url}/`, {
