@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Entry point of `npm start` and `npm test`: works with nothing but Node and npm installed.
-// It brings the pinned pnpm, installs from the lock file, builds, then starts the app or runs
-// every test. Each step is idempotent and skipped quickly when already done.
+// Entry point of `npm start`, `npm test` and of every command the README shows (`npm run images`,
+// `seed`, `bench`, `fn`, `stack:deploy`): works with nothing but Node and npm installed, from a
+// clean clone, in any order. It brings the pinned pnpm, installs from the lock file, builds, then
+// runs the command. Each step is idempotent and quick when already done.
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,12 +13,13 @@ const command = process.argv[2];
 const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
 const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', TURBO_NO_UPDATE_NOTIFIER: '1' };
 
+// Progress goes to stderr, so that a command's own output on stdout (fn --json) stays clean.
 function step(title) {
-  process.stdout.write(`\n▶ ${title}\n`);
+  process.stderr.write(`\n▶ ${title}\n`);
 }
 
 function run(cmd, args, options = {}) {
-  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env, ...options });
+  const result = spawnSync(cmd, args, { cwd: root, stdio: ['inherit', process.stderr, 'inherit'], env, ...options });
   if (result.error) throw result.error;
   if (result.status !== 0) {
     process.stderr.write(`✖ ${cmd} ${args.join(' ')} exited with ${result.status ?? result.signal}\n`);
@@ -69,39 +71,69 @@ function audit(pnpmBin) {
   process.exit(1);
 }
 
+/** The commands besides start and test: what each runs once the workspace is installed and built. */
+const tools = {
+  images: ['node', 'infra/scripts/build-images.mjs'],
+  'stack:deploy': ['bash', 'infra/scripts/stack.sh', 'deploy'],
+  seed: ['node', 'packages/loadgen/dist/cli.js'],
+  bench: ['node', 'bench/dist/cli.js'],
+  fn: ['node', 'packages/cli/dist/main.js'],
+};
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 19)) {
   process.stderr.write(`✖ Node ${process.versions.node} is too old: this project needs Node 20.19 or newer.\n`);
   process.exit(1);
 }
-if (command !== 'start' && command !== 'test') {
-  process.stderr.write('usage: bootstrap.mjs start|test\n');
+if (command !== 'start' && command !== 'test' && !(command in tools)) {
+  process.stderr.write(`usage: bootstrap.mjs start|test|${Object.keys(tools).join('|')} [args...]\n`);
   process.exit(2);
 }
 
-const pnpm = ensurePnpm();
-env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
-step('installing dependencies (frozen lock file)');
-run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']);
-step('building');
-run(pnpm, ['run', 'build', '--output-logs=errors-only']);
-
-if (command === 'start') {
-  step('starting');
-  // Hand the terminal to the gateway; Ctrl-C reaches it directly and it stops what it started.
-  const child = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { cwd: root, stdio: 'inherit', env });
+/** Hands the terminal to a child; Ctrl-C reaches it directly and it stops what it started. */
+function handOver(cmd, args) {
+  const child = spawn(cmd, args, { cwd: root, stdio: 'inherit', env });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+}
+
+if (command in tools) {
+  const [cmd, ...args] = tools[command];
+  // fn is typed again and again in a workshop: once built, it starts at once.
+  if (!(command === 'fn' && existsSync(join(root, args[0])))) {
+    // Quiet unless it fails, so that a command's own output (fn --json, seed's summary) stays clean.
+    process.stderr.write('▶ installing and building (quick when done already)\n');
+    const pnpm = ensurePnpm();
+    env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
+    run(pnpm, ['install', '--frozen-lockfile', '--reporter=silent']);
+    const built = spawnSync(pnpm, ['run', 'build', '--output-logs=errors-only'], { cwd: root, env, encoding: 'utf8' });
+    if (built.status !== 0) {
+      process.stderr.write(`${built.stdout ?? ''}${built.stderr ?? ''}✖ the build failed (above)\n`);
+      process.exit(built.status ?? 1);
+    }
+  }
+  handOver(cmd, [...args, ...process.argv.slice(3)]);
 } else {
-  step('preparing test services (Redis server, Chromium)');
-  run('bash', [join(root, 'infra/scripts/ensure-test-deps.sh')]);
-  step('type-checking');
-  run(pnpm, ['run', 'typecheck', '--output-logs=errors-only']);
-  step('unit and integration tests');
-  run(pnpm, ['run', 'test:unit']);
-  step('browser tests');
-  run(pnpm, ['run', 'test:e2e']);
-  step('dependency audit (pnpm audit --audit-level high)');
-  audit(pnpm);
-  process.stdout.write('\n✔ all tests passed\n');
+  const pnpm = ensurePnpm();
+  env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
+  step('installing dependencies (frozen lock file)');
+  run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']);
+  step('building');
+  run(pnpm, ['run', 'build', '--output-logs=errors-only']);
+  if (command === 'start') {
+    step('starting');
+    handOver(process.execPath, [join(root, 'apps/gateway/dist/main.js')]);
+  } else {
+    step('preparing test services (Redis server, Chromium)');
+    run('bash', [join(root, 'infra/scripts/ensure-test-deps.sh')]);
+    step('type-checking');
+    run(pnpm, ['run', 'typecheck', '--output-logs=errors-only']);
+    step('unit and integration tests');
+    run(pnpm, ['run', 'test:unit']);
+    step('browser tests');
+    run(pnpm, ['run', 'test:e2e']);
+    step('dependency audit (pnpm audit --audit-level high)');
+    audit(pnpm);
+    process.stdout.write('\n✔ all tests passed\n');
+  }
 }

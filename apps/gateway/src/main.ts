@@ -16,6 +16,7 @@ import { localSecret, secretResolver } from './secrets.js';
 import { site } from './pages.js';
 import { applyServerTimeouts } from './timeouts.js';
 import { votingComposition } from './voting.js';
+import { startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
@@ -151,21 +152,15 @@ async function main(): Promise<void> {
   started.servers = servers;
   await gateway.start();
 
-  const shown = config.HOST === '0.0.0.0' ? 'localhost' : config.HOST;
   process.stdout.write(
-    [
-      '',
-      `  Vote:    http://${shown}:${config.PORT}/`,
-      `  Result:  http://${shown}:${config.RESULT_PORT}/  (also http://${shown}:${config.PORT}/result/)`,
-      `  Dashboard: http://${shown}:${config.PORT}/system/ui/`,
-      `  Gateway: http://${shown}:${config.PORT}/system/functions  (runtime: ${runtime.kind}, functions: ${functions.map((f) => f.name).join(', ')})`,
-      adminTokenFile
-        ? `  Admin token (scale, and /system when SYSTEM_READ_PUBLIC=false): ${adminTokenFile}`
-        : '  Admin token: from the secret gateway-admin-token (SECRETS_DIR) or GATEWAY_ADMIN_TOKEN',
-      '',
-      '  Press Ctrl-C to stop.',
-      '',
-    ].join('\n') + '\n',
+    startBanner({
+      host: config.HOST,
+      port: config.PORT,
+      resultPort: config.RESULT_PORT,
+      runtime: runtime.kind,
+      functions: functions.map((f) => f.name),
+      adminTokenFile,
+    }),
   );
 }
 

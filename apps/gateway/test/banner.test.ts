@@ -1,0 +1,41 @@
+import { networkInterfaces } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { appProcess } from '@voting/test-services';
+import { networkAddresses, startBanner } from '../src/banner.js';
+
+const iface = (address: string, family: 'IPv4' | 'IPv6', internal = false) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
+const interfaces = {
+  lo: [iface('127.0.0.1', 'IPv4', true), iface('::1', 'IPv6', true)],
+  wlan0: [iface('192.168.1.23', 'IPv4'), iface('fe80::1', 'IPv6'), iface('2001:db8::5', 'IPv6')],
+  eth1: [iface('10.0.0.7', 'IPv4')],
+};
+
+describe('the start banner', () => {
+  it('lists the network addresses, IPv4 first, nothing internal or link-local', () => {
+    expect(networkAddresses(interfaces)).toEqual(['192.168.1.23', '10.0.0.7', '[2001:db8::5]']);
+  });
+
+  it('prints the network URLs when listening on every interface, and how to do so when not', () => {
+    const base = { port: 8080, resultPort: 8081, runtime: 'process', functions: ['vote'], interfaces };
+    const everywhere = startBanner({ ...base, host: '0.0.0.0' });
+    expect(everywhere).toContain('Vote:      http://localhost:8080/');
+    expect(everywhere).toContain('Vote:      http://192.168.1.23:8080/     Result: http://192.168.1.23:8081/');
+    expect(everywhere).toContain('http://[2001:db8::5]:8080/');
+    const local = startBanner({ ...base, host: '127.0.0.1' });
+    expect(local).not.toContain('192.168.1.23');
+    expect(local).toContain('HOST=0.0.0.0 npm start');
+  });
+
+  it('is what npm start prints with HOST=0.0.0.0: every address of this machine', async () => {
+    const app = await appProcess({ env: { HOST: '0.0.0.0' } });
+    try {
+      await app.start();
+      const printed = app.output();
+      const expected = networkAddresses(networkInterfaces());
+      expect(expected.length).toBeGreaterThan(0); // this machine has a network address to show
+      for (const address of expected) expect(printed).toContain(`http://${address}:${app.port}/`);
+    } finally {
+      await app.close();
+    }
+  });
+});
