@@ -30,7 +30,7 @@ const table: Row[] = [
   { label: 'the option names', method: 'GET', path: '/function/results/options', status: 200, json: { a: 'Cats', b: 'Dogs' } },
   { label: 'an unknown results path', method: 'GET', path: '/function/results/nope', status: 404, json: { error: 'no such path "/nope": use / or /options' } },
   { label: 'results by POST', method: 'POST', path: '/function/results', status: 405, json: { error: 'use GET' } },
-  { label: 'a malformed record, with the invoke token', method: 'POST', path: '/function/record-vote', headers: { ...json, 'x-invoke-token': TEST_INVOKE_TOKEN }, body: '{"voterId":"x"}', status: 400, json: { error: 'vote 0 is not {"voterId": hex, "vote": "a"|"b", "votedAt": integer}' } },
+  { label: 'a malformed record, with the invoke token', method: 'POST', path: '/function/record-vote', headers: { ...json, 'x-invoke-token': TEST_INVOKE_TOKEN }, body: '{"voterId":"x"}', status: 400, json: { error: 'vote 0 is not {"voterId": hex, "vote": "a"|"b", "seq": integer, "votedAt": integer}' } },
   { label: 'a direct record, with the invoke token', method: 'POST', path: '/function/record-vote', headers: { ...json, 'x-invoke-token': TEST_INVOKE_TOKEN }, body: '{"voterId":"00000000000000ff","vote":"b","votedAt":1}', status: 200, json: { received: 1, changed: 1 } },
   { label: 'a direct record from outside', method: 'POST', path: '/function/record-vote', headers: json, body: '{"voterId":"00000000000000fe","vote":"b","votedAt":1}', status: 403, json: { error: 'function "record-vote" is private: only functions of this app may invoke it' } },
 ];

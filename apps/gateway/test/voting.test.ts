@@ -42,7 +42,7 @@ describe.each([
     expect(body.vote).toBe('a');
     expect(body.instance).toMatch(/^vote-/);
     const cookie = cookieOf(first);
-    expect(cookie).toMatch(/^voter_id=[0-9a-f]{32}\.[\w-]{22}$/);
+    expect(cookie).toMatch(/^voter_id=[0-9a-f]{32}\.1\.[\w-]{22}$/);
     expect(first.headers.get('set-cookie')).toContain('HttpOnly');
     await waitUntil(async () => (await tallies()).a === 1, { what: 'first vote recorded' });
 

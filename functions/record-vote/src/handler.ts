@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { HttpError, json, type FunctionDefinition } from '@voting/function-contract';
 import { createEventBus, type EventBus } from '@voting/queue';
-import { parseMessages, recordVotes } from './record.js';
+import { parseMessages } from './message.js';
+import { recordVotes } from './record.js';
 
 let db: pg.Pool | undefined;
 let events: EventBus | undefined;

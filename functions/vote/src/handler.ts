@@ -1,23 +1,10 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { HttpError, json, type FunctionContext, type FunctionDefinition, type FunctionRequest } from '@voting/function-contract';
+import type { VoteMessage } from '@voting/fn-record-vote/message';
 import { parseVote } from './parse-vote.js';
-import { COOKIE_NAME, cookieValue, newVoterId, readVoterId, setCookieHeader, signVoterId } from './voter-cookie.js';
-
-/** The message `record-vote` receives. `votedAt` orders a voter's votes: the latest wins. */
-export interface VoteMessage {
-  voterId: string;
-  vote: 'a' | 'b';
-  votedAt: number;
-}
+import { COOKIE_NAME, cookieValue, newVoter, readVoter, setCookieHeader, signVoter } from './voter-cookie.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-let sequence = 0;
-
-/** Microseconds since the epoch, strictly increasing within this instance. */
-function votedAt(): number {
-  sequence = (sequence + 1) % 1000;
-  return Date.now() * 1000 + sequence;
-}
 
 /** Posts queued votes to the gateway; resolves once it answered 202 (durably queued). */
 function post(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
@@ -84,37 +71,48 @@ function flush(gatewayUrl: string, invokeToken: string | undefined): void {
   }
 }
 
-async function castVote(request: FunctionRequest, context: FunctionContext) {
-  const { vote, form } = parseVote(request);
-  const secret = context.secret('cookie-secret');
-  const cookie = cookieValue(request.headers.cookie, COOKIE_NAME);
-  let voterId: string;
-  if (cookie === undefined) {
-    voterId = newVoterId();
-  } else {
-    const read = readVoterId(secret, cookie);
-    if ('error' in read) throw new HttpError(400, read.error);
-    voterId = read.id;
+/**
+ * The vote function. `now` is its clock (ms), which only breaks ties between votes one browser
+ * sent at once: a voter's votes are ordered by the count in its cookie, never by clocks.
+ */
+export function voteFunction(now: () => number = Date.now): FunctionDefinition {
+  let tick = 0;
+  /** Microseconds, strictly increasing within this instance. */
+  const votedAt = () => {
+    tick = (tick + 1) % 1000;
+    return now() * 1000 + tick;
+  };
+
+  async function castVote(request: FunctionRequest, context: FunctionContext) {
+    const { vote, form } = parseVote(request);
+    const secret = context.secret('cookie-secret');
+    const cookie = cookieValue(request.headers.cookie, COOKIE_NAME);
+    const voter = cookie === undefined ? newVoter() : readVoter(secret, cookie);
+    if ('error' in voter) throw new HttpError(400, voter.error);
+    const next = { id: voter.id, seq: voter.seq + 1 };
+    const message: VoteMessage = { voterId: next.id, vote, seq: next.seq, votedAt: votedAt() };
+    try {
+      await enqueue(context.env.GATEWAY_URL!, context.secret('gateway-invoke-token'), message, context.callId);
+    } catch (error) {
+      context.log.warn({ err: error }, 'vote not queued');
+      throw new HttpError(503, 'the vote could not be queued; please try again', { 'retry-after': '1' });
+    }
+    const headers = { 'set-cookie': setCookieHeader(signVoter(secret, next)), 'cache-control': 'no-store' };
+    // The original's form post: answer like a form handler, back to the page.
+    if (form) return { status: 303, headers: { ...headers, location: '/' }, body: '' };
+    return json(200, { vote, voterId: next.id, instance: context.instance }, headers);
   }
-  try {
-    await enqueue(context.env.GATEWAY_URL!, context.secret('gateway-invoke-token'), { voterId, vote, votedAt: votedAt() }, context.callId);
-  } catch (error) {
-    context.log.warn({ err: error }, 'vote not queued');
-    throw new HttpError(503, 'the vote could not be queued; please try again', { 'retry-after': '1' });
-  }
-  const headers = { 'set-cookie': setCookieHeader(signVoterId(secret, voterId)), 'cache-control': 'no-store' };
-  // The original's form post: answer like a form handler, back to the page.
-  if (form) return { status: 303, headers: { ...headers, location: '/' }, body: '' };
-  return json(200, { vote, voterId, instance: context.instance }, headers);
+
+  return {
+    async handler(request, context) {
+      if (request.method === 'GET' || request.method === 'HEAD') {
+        const { OPTION_A: a = 'Cats', OPTION_B: b = 'Dogs' } = context.env;
+        return json(200, { question: `${a} vs ${b}!`, options: { a, b } }, { 'cache-control': 'no-store' });
+      }
+      if (request.method !== 'POST') throw new HttpError(405, `method ${request.method} not allowed: use GET or POST`, { allow: 'GET, POST' });
+      return castVote(request, context);
+    },
+  };
 }
 
-export const definition: FunctionDefinition = {
-  async handler(request, context) {
-    if (request.method === 'GET' || request.method === 'HEAD') {
-      const { OPTION_A: a = 'Cats', OPTION_B: b = 'Dogs' } = context.env;
-      return json(200, { question: `${a} vs ${b}!`, options: { a, b } }, { 'cache-control': 'no-store' });
-    }
-    if (request.method !== 'POST') throw new HttpError(405, `method ${request.method} not allowed: use GET or POST`, { allow: 'GET, POST' });
-    return castVote(request, context);
-  },
-};
+export const definition = voteFunction();

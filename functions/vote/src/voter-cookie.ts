@@ -2,29 +2,46 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const COOKIE_NAME = 'voter_id';
 const idPattern = /^[0-9a-f]{32}$/;
+const seqPattern = /^[1-9][0-9]{0,15}$/;
 
-// The cookie is `<id>.<mac>`: a random 128-bit id and an HMAC over it, so a voter id can only
-// come from this app. A forged or mangled cookie is rejected, never silently replaced.
-function mac(secret: string, id: string): string {
-  return createHmac('sha256', secret).update(id).digest('base64url').slice(0, 22);
+/**
+ * A voter: a random 128-bit id, and the number of the vote it cast last. Each vote carries the
+ * next number and `record-vote` keeps the highest, so one browser's votes keep their order
+ * whichever instance, node or clock handled them.
+ */
+export interface Voter {
+  id: string;
+  seq: number;
 }
 
-export function newVoterId(): string {
-  return randomBytes(16).toString('hex');
+// The cookie is `<id>.<seq>.<mac>`, an HMAC over both, so a voter (and its count) can only come
+// from this app: a forged or mangled cookie is rejected, never silently replaced. The older
+// `<id>.<mac>` is read as a voter who has not voted since (seq 0).
+function mac(secret: string, text: string): string {
+  return createHmac('sha256', secret).update(text).digest('base64url').slice(0, 22);
 }
 
-export function signVoterId(secret: string, id: string): string {
-  return `${id}.${mac(secret, id)}`;
+export function newVoter(): Voter {
+  return { id: randomBytes(16).toString('hex'), seq: 0 };
 }
 
-/** The voter id in a cookie value, or an error message saying what is wrong with it. */
-export function readVoterId(secret: string, value: string): { id: string } | { error: string } {
-  const [id, signature, ...rest] = value.split('.');
-  if (!id || !signature || rest.length > 0 || !idPattern.test(id)) return { error: 'malformed voter_id cookie' };
-  const expected = Buffer.from(mac(secret, id));
+export function signVoter(secret: string, { id, seq }: Voter): string {
+  return `${id}.${seq}.${mac(secret, `${id}.${seq}`)}`;
+}
+
+/** The voter in a cookie value, or an error message saying what is wrong with it. */
+export function readVoter(secret: string, value: string): Voter | { error: string } {
+  const parts = value.split('.');
+  const [id, seqText, signature] = parts.length === 2 ? [parts[0], undefined, parts[1]] : parts;
+  if (parts.length > 3 || !id || !signature || !idPattern.test(id) || (seqText !== undefined && !seqPattern.test(seqText))) {
+    return { error: 'malformed voter_id cookie' };
+  }
+  const seq = seqText === undefined ? 0 : Number(seqText);
+  if (!Number.isSafeInteger(seq)) return { error: 'malformed voter_id cookie' };
+  const expected = Buffer.from(mac(secret, seqText === undefined ? id : `${id}.${seqText}`));
   const given = Buffer.from(signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { error: 'voter_id cookie has an invalid signature' };
-  return { id };
+  return { id, seq };
 }
 
 /** The named cookie's value from a Cookie header; `undefined` when absent. */

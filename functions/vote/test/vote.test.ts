@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { FunctionRequest } from '@voting/function-contract';
 import { parseVote } from '../src/parse-vote.js';
-import { cookieValue, newVoterId, readVoterId, signVoterId } from '../src/voter-cookie.js';
+import { cookieValue, newVoter, readVoter, signVoter } from '../src/voter-cookie.js';
 
 const post = (contentType: string, body: string): FunctionRequest => ({
   method: 'POST',
@@ -36,21 +37,29 @@ describe('parseVote', () => {
 describe('voter cookie', () => {
   const secret = 'test-secret';
 
-  it('makes 128-bit random ids and reads back what it signed', () => {
-    const id = newVoterId();
-    expect(id).toMatch(/^[0-9a-f]{32}$/);
-    expect(newVoterId()).not.toBe(id);
-    expect(readVoterId(secret, signVoterId(secret, id))).toEqual({ id });
+  it('makes 128-bit random ids and reads back what it signed, with its vote count', () => {
+    const voter = newVoter();
+    expect(voter).toEqual({ id: expect.stringMatching(/^[0-9a-f]{32}$/), seq: 0 });
+    expect(newVoter().id).not.toBe(voter.id);
+    expect(readVoter(secret, signVoter(secret, { id: voter.id, seq: 7 }))).toEqual({ id: voter.id, seq: 7 });
+    expect(signVoter(secret, { id: voter.id, seq: 7 })).toMatch(/^[0-9a-f]{32}\.7\.[\w-]{22}$/);
   });
 
-  it('rejects forged and malformed values', () => {
-    const id = newVoterId();
-    expect(readVoterId(secret, signVoterId('other-secret', id))).toEqual({ error: 'voter_id cookie has an invalid signature' });
-    const signed = signVoterId(secret, id);
-    const otherId = newVoterId();
-    expect(readVoterId(secret, `${otherId}.${signed.split('.')[1]}`)).toHaveProperty('error');
-    for (const bad of ['', 'abc', id, `${id}.`, `${id}.x.y`, 'ZZ'.repeat(16) + '.abc', `${id.toUpperCase()}.${signed.split('.')[1]}`]) {
-      expect(readVoterId(secret, bad)).toHaveProperty('error');
+  it('reads the older <id>.<mac> cookie as a voter with no vote counted yet', () => {
+    const id = newVoter().id;
+    const mac = createHmac('sha256', secret).update(id).digest('base64url').slice(0, 22);
+    expect(readVoter(secret, `${id}.${mac}`)).toEqual({ id, seq: 0 });
+  });
+
+  it('rejects forged and malformed values, a count changed by hand included', () => {
+    const { id } = newVoter();
+    expect(readVoter(secret, signVoter('other-secret', { id, seq: 1 }))).toEqual({ error: 'voter_id cookie has an invalid signature' });
+    const signed = signVoter(secret, { id, seq: 3 });
+    const [, , mac] = signed.split('.');
+    expect(readVoter(secret, `${id}.4.${mac}`)).toEqual({ error: 'voter_id cookie has an invalid signature' });
+    expect(readVoter(secret, `${newVoter().id}.3.${mac}`)).toHaveProperty('error');
+    for (const bad of ['', 'abc', id, `${id}.`, `${id}.x.y`, `${id}.0.${mac}`, `${id}.03.${mac}`, `${id}.-1.${mac}`, `${id}.99999999999999999.${mac}`, `${id}.3.${mac}.x`, 'ZZ'.repeat(16) + '.abc', `${id.toUpperCase()}.3.${mac}`]) {
+      expect(readVoter(secret, bad), bad).toHaveProperty('error');
     }
   });
 
