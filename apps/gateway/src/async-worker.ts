@@ -3,6 +3,8 @@ import type { FunctionRequest, FunctionResponse } from '@voting/function-contrac
 import type { Consumer, Queue, QueuedMessage } from '@voting/queue';
 import type { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
+import { checkCallbackUrl, type HostPattern } from './callback-url.js';
+import { postCallback } from './callback-post.js';
 
 /** An accepted `/async-function/<name>` call, as stored in the queue. */
 export interface AsyncCall {
@@ -80,11 +82,14 @@ export function startAsyncWorker({
   pools,
   log,
   consumer,
+  callbackHosts: allowedHosts = [],
 }: {
   queue: Queue;
   pools: Map<string, FunctionPool>;
   log: Logger;
   consumer: string;
+  /** Hosts callbacks may reach whatever their address (see callback-url.ts). */
+  callbackHosts?: HostPattern[];
 }): Consumer {
   async function run({ pool, calls }: Work): Promise<string | undefined> {
     const first = calls[0]!.call;
@@ -103,7 +108,7 @@ export function startAsyncWorker({
     if (retryable(response.status)) {
       return `${pool.spec.name} answered ${response.status} (attempt ${calls[0]!.message.attempt}): ${(response.body ?? '').slice(0, 200)}`;
     }
-    await Promise.all(calls.map(({ call }) => call.callbackUrl && sendCallback(call, response, Date.now() - started, log)));
+    await Promise.all(calls.map(({ call }) => call.callbackUrl && sendCallback(call, response, Date.now() - started, log, allowedHosts)));
     return undefined;
   }
 
@@ -119,23 +124,24 @@ export function startAsyncWorker({
   );
 }
 
-async function sendCallback(call: AsyncCall, response: FunctionResponse, durationMs: number, log: Logger): Promise<void> {
+/**
+ * Posts a call's result to its callback URL, checked again now: the host's addresses may have
+ * changed since the call was accepted. A refused or failed callback is logged, never retried.
+ */
+async function sendCallback(call: AsyncCall, response: FunctionResponse, durationMs: number, log: Logger, allowedHosts: HostPattern[]): Promise<void> {
   const contentType = response.headers?.['content-type'];
   try {
-    await fetch(call.callbackUrl!, {
-      method: 'POST',
-      body: response.body ?? '',
-      redirect: 'manual',
-      signal: AbortSignal.timeout(10_000),
-      headers: {
-        'content-type': (Array.isArray(contentType) ? contentType[0] : contentType) ?? 'application/octet-stream',
-        'x-call-id': call.callId,
-        'x-function-name': call.function,
-        'x-function-status': String(response.status),
-        'x-duration-seconds': (durationMs / 1_000).toFixed(6),
-      },
+    const target = await checkCallbackUrl(call.callbackUrl!, { allowedHosts });
+    const status = await postCallback(target, response.body ?? '', {
+      'content-type': (Array.isArray(contentType) ? contentType[0] : contentType) ?? 'application/octet-stream',
+      'x-call-id': call.callId,
+      'x-function-name': call.function,
+      'x-function-status': String(response.status),
+      'x-duration-seconds': (durationMs / 1_000).toFixed(6),
     });
+    if (status >= 300 && status < 400) log.warn({ callId: call.callId, status }, 'callback answered a redirect: not followed');
   } catch (error) {
-    log.warn({ callId: call.callId, err: error }, 'callback failed');
+    if (error instanceof InvocationError) log.warn({ callId: call.callId, reason: error.message }, 'callback refused');
+    else log.warn({ callId: call.callId, err: error }, 'callback failed');
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { queueDefaults } from '@voting/queue';
 import { compile as compileAddresses } from 'proxy-addr';
+import { parseHostPattern } from './callback-url.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
@@ -61,6 +62,22 @@ export const configSchema = z.object({
   VOTE_RATE_LIMIT_EXEMPT_ADDRESSES: addressList('loopback, linklocal, uniquelocal'),
   /** Proxies whose X-Forwarded-For names the client (names or CIDRs, as above); empty: the connection's address is the client's. */
   TRUST_PROXY: addressList(''),
+  /** Hosts async callbacks may reach whatever their address (host, host:port, *.domain; comma separated); others: public addresses only. */
+  CALLBACK_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .refine(
+      (list) =>
+        list.every((pattern) => {
+          try {
+            return Boolean(parseHostPattern(pattern));
+          } catch {
+            return false;
+          }
+        }),
+      { message: 'use host names, addresses, host:port or *.domain patterns, separated by commas' },
+    ),
   /** Votes per window by one voter (voter_id cookie); 0: no limit. */
   VOTE_RATE_LIMIT_PER_VOTER: z.coerce.number().int().min(0).default(10),
   /** The window of the vote rate limits, seconds. */

@@ -17,6 +17,7 @@ import { CallStore } from './calls.js';
 import { createMetrics, shedCounter } from './metrics.js';
 import { rateLimiters, type RateLimit } from './rate-limit.js';
 import { Platform } from './platform.js';
+import { parseHostPattern } from './callback-url.js';
 import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
 export interface GatewayOptions {
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   rateLimits?: RateLimit[];
   /** Async calls being written to the queue at once at most; beyond it 503 (default 5000). */
   maxPendingEnqueues?: number;
+  /** Hosts (host, host:port, *.domain) async callbacks may reach whatever their address; others only public addresses. */
+  callbackAllowedHosts?: string[];
 }
 
 export interface Gateway {
@@ -112,7 +115,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     app.use([`/function/${limit.function}`, `/async-function/${limit.function}`], ...limiters);
     for (const alias of options.aliases ?? []) if (alias.function === limit.function) app[alias.method](alias.path, ...limiters);
   }
-  app.use(functionRoutes(pools, queue, calls, options.invokeToken, { maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed }));
+  const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
+  app.use(functionRoutes({ pools, queue, calls, invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }));
   app.use(systemRoutes({ pools, runtime, auth, calls, metrics }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
@@ -177,7 +181,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async start() {
       platform.start();
       // The worker sees the queue through the call store, which records each call's progress.
-      worker = startAsyncWorker({ queue: calls.recordingQueue(queue), pools, log, consumer: `${hostname()}-${process.pid}` });
+      worker = startAsyncWorker({ queue: calls.recordingQueue(queue), pools, log, consumer: `${hostname()}-${process.pid}`, callbackHosts });
       for (const channel of options.channels ?? []) {
         stops.push(await startChannel(channel, { events, pools, sockets, log }));
       }

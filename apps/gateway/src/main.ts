@@ -126,6 +126,7 @@ async function main(): Promise<void> {
     callResultSeconds: config.CALL_RESULT_SECONDS,
     invokeToken,
     trustProxy: config.TRUST_PROXY,
+    callbackAllowedHosts: config.CALLBACK_ALLOWED_HOSTS,
     rateLimits: [
       {
         function: 'vote',

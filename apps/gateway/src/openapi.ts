@@ -71,14 +71,16 @@ export const openapiDocument = {
             name: 'X-Callback-Url',
             in: 'header',
             required: false,
-            description: 'receives the result as a POST with X-Function-Status, X-Duration-Seconds and X-Call-Id',
+            description:
+              'an http(s) URL that receives the result as a POST with X-Function-Status, X-Duration-Seconds and X-Call-Id; redirects are not followed. ' +
+              'Its host must be in CALLBACK_ALLOWED_HOSTS or have only public addresses (checked when queued and again when sent): loopback, private, link-local and other special addresses are refused',
             schema: { type: 'string', format: 'uri' },
           },
         ],
         requestBody: { required: false, content: { '*/*': { schema: {} } } },
         responses: {
           '202': { description: 'queued', headers: callIdHeader, content: json(ref('Accepted')) },
-          '400': error('malformed function name or bad X-Callback-Url'),
+          '400': error('malformed function name, or an X-Callback-Url that is not http(s), does not resolve or points to a refused address'),
           '403': error('a private function, invoked without the invoke token'),
           '404': error('unknown function'),
           '413': error('request body over the limit'),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@voting/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 
 // The whole flow once with the queue and events on PostgreSQL (the embedded default) and once
@@ -10,8 +10,11 @@ describe.each([
   ['Redis', () => ({ queueUrl: process.env.REDIS_URL!, eventsUrl: process.env.REDIS_URL! })],
 ])('voting through the gateway (process runtime, queue and events on %s)', (_backend, backend) => {
   let t: TestGateway;
+  /** Where the async call's callback is received: the one loopback host:port the gateway may call back. */
+  let callbackPort: number;
   beforeAll(async () => {
-    t = await startTestGateway(backend());
+    callbackPort = await freePort();
+    t = await startTestGateway({ ...backend(), options: { callbackAllowedHosts: [`127.0.0.1:${callbackPort}`] } });
   });
   afterAll(async () => {
     await t.close();
@@ -215,8 +218,8 @@ describe.each([
         res.end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.listen(callbackPort, '127.0.0.1', resolve));
+    const port = callbackPort;
     try {
       const response = await fetch(`${t.url}/async-function/results/options`, {
         method: 'POST',

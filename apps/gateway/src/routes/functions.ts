@@ -7,6 +7,7 @@ import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-func
 import type { AsyncCall } from '../async-worker.js';
 import type { CallStore } from '../calls.js';
 import type { ShedReason } from '../rate-limit.js';
+import { checkCallbackUrl, type HostPattern } from '../callback-url.js';
 
 const validName = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -51,29 +52,27 @@ export function invokeHandler(
   };
 }
 
-function callbackUrl(req: Request): string | undefined {
+/** The X-Callback-Url, checked (http(s), allowed host or public addresses only), or undefined. */
+async function callbackUrl(req: Request, allowedHosts: HostPattern[]): Promise<string | undefined> {
   const value = req.get('x-callback-url');
   if (value === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvocationError(400, 'X-Callback-Url is not a valid URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvocationError(400, 'X-Callback-Url must be an http or https URL');
-  }
-  return url.toString();
+  return (await checkCallbackUrl(value, { allowedHosts })).url.toString();
 }
 
 /** `/function/<name>` (sync) and `/async-function/<name>` (queued, 202 + X-Call-Id). */
-export function functionRoutes(
-  pools: Map<string, FunctionPool>,
-  queue: Queue,
-  calls?: CallStore,
-  invokeToken?: string,
-  limits: { maxPendingEnqueues: number; shed?: (fn: string, reason: ShedReason) => void } = { maxPendingEnqueues: 5_000 },
-): Router {
+export interface FunctionRouteOptions {
+  pools: Map<string, FunctionPool>;
+  queue: Queue;
+  calls?: CallStore | undefined;
+  invokeToken?: string | undefined;
+  /** Async calls being written to the queue at once at most; beyond it 503. */
+  maxPendingEnqueues: number;
+  shed?: (fn: string, reason: ShedReason) => void;
+  /** Hosts callbacks may reach whatever their address; others only public addresses. */
+  callbackHosts?: HostPattern[];
+}
+
+export function functionRoutes({ pools, queue, calls, invokeToken, maxPendingEnqueues, shed, callbackHosts: allowedHosts = [] }: FunctionRouteOptions): Router {
   let pendingEnqueues = 0;
   const router = Router();
   const nameParam = (req: Request) => String(req.params.name);
@@ -90,19 +89,19 @@ export function functionRoutes(
       callId: randomUUID(),
       function: pool.spec.name,
       request: toFunctionRequest(req, pathAfter(req, `/async-function/${pool.spec.name}`)),
-      callbackUrl: callbackUrl(req),
+      callbackUrl: await callbackUrl(req, allowedHosts),
       acceptedAt: Date.now(),
     };
     // Writes waiting for a slow or unreachable queue are bounded: beyond the limit, shed load.
-    if (pendingEnqueues >= limits.maxPendingEnqueues) {
-      limits.shed?.(pool.spec.name, 'queue_full');
+    if (pendingEnqueues >= maxPendingEnqueues) {
+      shed?.(pool.spec.name, 'queue_full');
       throw new InvocationError(503, `the queue is not keeping up: ${pendingEnqueues} calls waiting to be queued`, { 'retry-after': '1' });
     }
     pendingEnqueues++;
     try {
       await queue.enqueue(JSON.stringify(call));
     } catch (error) {
-      limits.shed?.(pool.spec.name, 'queue_unavailable');
+      shed?.(pool.spec.name, 'queue_unavailable');
       throw new InvocationError(503, `the call could not be queued: ${(error as Error).message}`, { 'retry-after': '1' });
     } finally {
       pendingEnqueues--;
