@@ -4,6 +4,45 @@
 # passed through, e.g. `infra/scripts/compose.sh -p voting up -d`.
 set -euo pipefail
 bash "$(dirname "$0")/ensure-docker.sh"
+source "$(dirname "$0")/data-check.sh"
+
+# The project's name as Compose makes it (-p, COMPOSE_PROJECT_NAME, else the name of the project
+# folder: --project-directory, the first -f file's folder, or the nearest one above with a
+# compose file; lower-case letters, digits, - and _ kept), and the command after the options.
+project=${COMPOSE_PROJECT_NAME:-} directory= file= command=
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  arg=${args[i]} next=${args[i + 1]:-}
+  case $arg in
+    -p | --project-name) project=$next; i=$((i + 1)) ;;
+    --project-name=*) project=${arg#*=} ;;
+    -p?*) project=${arg#-p} ;;
+    -f | --file) file=${file:-$next}; i=$((i + 1)) ;;
+    --file=*) file=${file:-${arg#*=}} ;;
+    --project-directory) directory=$next; i=$((i + 1)) ;;
+    --project-directory=*) directory=${arg#*=} ;;
+    --env-file | --profile | --ansi | --progress | --parallel | -c | --context | -H | --host | --log-level | --tlscacert | --tlscert | --tlskey) i=$((i + 1)) ;;
+    -*) ;;
+    *) command=$arg; break ;;
+  esac
+done
+if [ -z "$project" ]; then
+  if [ -n "$directory" ]; then folder=$directory
+  elif [ -n "$file" ]; then folder=$(dirname "$file")
+  else
+    folder=$PWD
+    until [ -e "$folder/docker-compose.yml" ] || [ -e "$folder/docker-compose.yaml" ] || [ -e "$folder/compose.yaml" ] || [ -e "$folder/compose.yml" ] || [ "$folder" = / ]; do
+      folder=$(dirname "$folder")
+    done
+  fi
+  project=$(basename "$(cd "$folder" 2>/dev/null && pwd || echo "$folder")")
+fi
+project=$(printf %s "$project" | tr '[:upper:]' '[:lower:]' | tr -cd 'a-z0-9_-')
+# Commands that start the database: not with data it cannot open (docker-compose.yml's db-data).
+case $command in
+  up | create | run | start | restart)
+    check_stale_data "${project}_db-data" "com.docker.compose.project=$project" "$0 -p $project down -v" ;;
+esac
 # The secret files docker-compose.yml makes Docker secrets of (generated once, then kept).
 VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
 export VOTING_SECRETS

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# `pnpm stack:deploy` / `pnpm stack:rm`: the app as a Swarm stack from docker-compose.yml.
+# `npm run stack:deploy` / `npm run stack:rm`: the app as a Swarm stack from docker-compose.yml.
 #
 #   stack.sh deploy [NAME]          init a single-node Swarm if none, build the images, make the
 #                                   secrets, deploy, wait until healthy, print the URLs
 #   stack.sh rm [NAME] [--volumes]  remove the stack (and the function services its gateway
 #                                   started), wait until all is gone; --volumes drops the data too
 #
+# Data left by an earlier stack that the secret files do not open (new files next to an old
+# database volume) stops the deploy at once with a line saying what to do.
+#
 # NAME defaults to $STACK_NAME or "voting". Settings: VOTE_PORT, RESULT_PORT (8080, 8081),
 # POSTGRES_IMAGE, REDIS_IMAGE, GATEWAY_IMAGE, VOTING_SECRETS, ADVERTISE_ADDR (127.0.0.1),
-# NO_BUILD=1 (skip `pnpm images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
+# NO_BUILD=1 (skip `npm run images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
 # DOCKER_SOCKET (the manager engine's socket the gateway mounts), PUBLIC_HOST (where the gateway's
 # ports are reached, 127.0.0.1). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
 set -euo pipefail
@@ -30,6 +33,10 @@ done
 [[ $stack =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || { echo "✖ stack name must be lower-case letters, digits and dashes: $stack" >&2; exit 2; }
 say() { echo "› $*"; }
 owned() { echo "label=com.docker.stack.namespace=$stack"; }
+source "$here/data-check.sh"
+# docker-compose.yml's volume db-data as Swarm names it for this stack (`rm` keeps it), its
+# owner's label, and what removes it.
+db_data=("${stack}_db-data" "com.docker.stack.namespace=$stack" "npm run stack:rm -- $stack --volumes")
 
 # Waits until nothing of the stack (services, containers, networks) and none of its function
 # services remain.
@@ -111,6 +118,8 @@ remove() {
 
 deploy() {
   bash "$here/ensure-docker.sh"
+  # Data of an earlier stack, and no secret files yet: new ones would not open it.
+  check_stale_data "${db_data[@]}"
   case "$(docker info --format '{{.Swarm.LocalNodeState}}')" in
     active) ;;
     inactive)
@@ -141,6 +150,8 @@ deploy() {
   # Images are local (or pinned by the settings): no registry lookup for their digests.
   local files=(-c docker-compose.yml)
   [ -n "${EXTRA_COMPOSE_FILE:-}" ] && files+=(-c "$EXTRA_COMPOSE_FILE")
+  local since
+  since=$(date +%s)
   docker stack deploy --resolve-image never --prune "${files[@]}" "$stack" 2>&1 | grep -v -e '^Since --detach' -e '^In a future release' | sed 's/^/  /'
 
   local host=${PUBLIC_HOST:-127.0.0.1}
@@ -151,6 +162,16 @@ deploy() {
   until [ "$(docker service ls --filter "$(owned)" --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1$')" = 0 ] &&
     [ "$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $(docker service ls -q --filter "$(owned)") | grep -c updating)" = 0 ] &&
     curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
+    # Secret files other than those the data was made with: the gateway stops at start-up saying
+    # so, and restarting it cannot help. The stack goes (its Docker secrets cannot be changed in
+    # place), the data stays. grep reads all the logs: under pipefail, -q could fail the pipe.
+    if docker service logs --raw --since "$since" "${stack}_gateway" 2>/dev/null | grep -F 'rejected the password' >/dev/null; then
+      say "the gateway cannot log in to PostgreSQL: removing stack $stack again (its volumes stay)"
+      volumes=0
+      remove
+      stale_data_line "${db_data[@]}" >&2
+      exit 1
+    fi
     if [ $SECONDS -ge $deadline ]; then
       echo "✖ stack $stack not healthy after ${WAIT_SECONDS:-180} s:" >&2
       docker stack ps --no-trunc "$stack" --format '  {{.Name}} {{.CurrentState}} {{.Error}}' | head -20 >&2
@@ -165,7 +186,7 @@ deploy() {
   Result:    http://$host:$RESULT_PORT/
   Dashboard: http://$host:$VOTE_PORT/system/ui/   (admin token: $VOTING_SECRETS/gateway-admin-token)
   Functions: docker service ls --filter label=org.voting.swarm.owner=$stack-fn
-  Remove:    pnpm stack:rm $stack
+  Remove:    npm run stack:rm -- $stack   (add --volumes to drop its data too)
 
 EOF
 }

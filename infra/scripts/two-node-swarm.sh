@@ -5,7 +5,7 @@
 # stay the same, which is what the function services name). Needs root, `ip` and `nsenter`.
 #
 #   infra/scripts/two-node-swarm.sh up      # start both engines, make the Swarm, load the images
-#   eval "$(infra/scripts/two-node-swarm.sh env)" && pnpm stack:deploy   # deploy onto it
+#   eval "$(infra/scripts/two-node-swarm.sh env)" && npm run stack:deploy   # deploy onto it
 #   infra/scripts/two-node-swarm.sh down    # remove the stack, the engines, their data, the bridge
 #
 # The machine's own Docker Engine is left alone, except one forwarding rule for the bridge.
@@ -71,7 +71,7 @@ up() {
   rm -f "$tar"
   d 1 node ls
   echo
-  echo "Deploy onto it:  eval \"\$($0 env)\" && pnpm stack:deploy"
+  echo "Deploy onto it:  eval \"\$($0 env)\" && npm run stack:deploy"
 }
 
 env_() {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadFunctions } from '@voting/function-contract/manifest';
-import { migrate, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
+import { migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@voting/queue';
 import { loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
@@ -30,12 +30,6 @@ const started: {
   gateway?: Awaited<ReturnType<typeof createGateway>>;
   servers: Server[];
 } = { servers: [] };
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
-}
 
 /** The password from a secret file goes into the URL here, never into a settings file. */
 function withPassword(url: string, passwordFile: string | undefined): string {

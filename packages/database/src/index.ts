@@ -1,3 +1,3 @@
 export { migrate, migrationsDir } from './migrate.js';
 export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
-export { waitForPostgres } from './wait.js';
+export { redact, waitForPostgres } from './wait.js';
