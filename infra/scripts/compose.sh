@@ -41,7 +41,14 @@ project=$(printf %s "$project" | tr '[:upper:]' '[:lower:]' | tr -cd 'a-z0-9_-')
 # Commands that start the database: not with data it cannot open (docker-compose.yml's db-data).
 case $command in
   up | create | run | start | restart)
-    check_stale_data "${project}_db-data" "com.docker.compose.project=$project" "$0 -p $project down -v" ;;
+    check_stale_data "${project}_db-data" "com.docker.compose.project=$project" "$0 -p $project down -v"
+    # The app's images, built when missing (as `npm run images` does); PostgreSQL and Redis from
+    # a registry, or local stand-ins where none answers.
+    if [ -z "${GATEWAY_IMAGE:-}" ] && ! docker image inspect voting/gateway:latest voting/fn-vote:latest >/dev/null 2>&1; then
+      echo "› the app's images are not built yet: building them (npm run images)" >&2
+      node "$(dirname "$0")/bootstrap.mjs" images >&2
+    fi
+    export $(bash "$(dirname "$0")/standin-images.sh") ;;
 esac
 # The secret files docker-compose.yml makes Docker secrets of (generated once, then kept).
 VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
