@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     });
     started.embedded = embedded;
     databaseUrl = embedded.url;
-    log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${join(dataDir, 'postgres')}`);
+    log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${embedded.dataDir}`);
   }
   const applied = await migrate(databaseUrl, { dir: join(root, 'infra/migrations') });
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);

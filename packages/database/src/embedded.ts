@@ -1,11 +1,13 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { loadEmbeddedPostgres } from '@voting/embedded-postgres';
+import { join, resolve } from 'node:path';
+import { loadEmbeddedPostgres, privateFolder, serverFilesForPostgresUser, sharedDir } from '@voting/embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;
+  /** Where its data is (elsewhere than asked when the postgres user could not reach that). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -22,7 +24,7 @@ export async function startEmbeddedPostgres({
   port: number;
   log?: (message: string) => void;
 }): Promise<EmbeddedPostgresHandle> {
-  const dir = dataDirFor(resolve(wanted), log);
+  const dir = await reachableByPostgresUser(resolve(wanted), log);
   const dataDir = join(dir, 'data');
   const passwordFile = join(dir, 'password');
   await mkdir(dir, { recursive: true });
@@ -51,23 +53,23 @@ export async function startEmbeddedPostgres({
       `embedded PostgreSQL did not start on port ${port} (is the port taken, or another server using ${dataDir}?)${error ? `: ${String(error)}` : ''}`,
     );
   });
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, dataDir, stop: () => server.stop() };
 }
 
 /**
  * PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user, which
- * must be able to reach the data directory. A project inside a private folder (e.g. /root,
- * mode 700) cannot be reached: then the data goes to /var/lib/serverless-voting instead, one
- * folder per project path, and the log says so.
+ * must be able to reach the server files and the data directory. A project inside a private
+ * folder (e.g. /root, mode 700) cannot be reached: then the server files are copied once to
+ * /var/lib/serverless-voting (see server-files.ts) and the data goes there too, one folder per
+ * project path, and the log says so. Returns the data directory to use.
  */
-function dataDirFor(dir: string, log: (message: string) => void): string {
+async function reachableByPostgresUser(dir: string, log: (message: string) => void): Promise<string> {
   if (process.getuid?.() !== 0) return dir;
-  for (let parent = dirname(dir); ; parent = dirname(parent)) {
-    if (existsSync(parent) && (statSync(parent).mode & 0o001) === 0) {
-      const fallback = join('/var/lib/serverless-voting', createHash('sha256').update(dir).digest('hex').slice(0, 12));
-      log(`${parent} is private to root, so the postgres user cannot reach ${dir}: keeping the database in ${fallback}`);
-      return fallback;
-    }
-    if (parent === dirname(parent)) return dir;
-  }
+  const dataBlockedBy = privateFolder(dir);
+  const data = dataBlockedBy ? join(sharedDir, createHash('sha256').update(dir).digest('hex').slice(0, 12)) : dir;
+  const server = await serverFilesForPostgresUser();
+  const kept = [server && `the server files in ${server.folder}`, dataBlockedBy && `the database in ${data}`].filter(Boolean);
+  const blocked = [...new Set([server?.blockedBy, dataBlockedBy].filter(Boolean))];
+  if (kept.length > 0) log(`as root, PostgreSQL runs as the postgres user, which cannot enter ${blocked.join(' or ')}: keeping ${kept.join(' and ')}`);
+  return data;
 }

