@@ -62,11 +62,15 @@ export function secretReader(settings: InstanceSettings, env: NodeJS.ProcessEnv 
   };
 }
 
-/** Logs go to stderr: in one-shot mode stdout carries the response. */
+/**
+ * Logs go to stderr (in one-shot mode stdout carries the response), written at once: nothing is
+ * left in a buffer at exit, where a platform gone away (a broken pipe) would make sonic-boom's
+ * flushSync retry forever and keep the instance alive. Functions log little; the cost is small.
+ */
 export function createLogger(settings: InstanceSettings): Logger {
   return pino(
     { name: settings.name, level: process.env.LOG_LEVEL ?? 'info', base: { instance: settings.instance } },
-    pino.destination({ dest: 2, sync: settings.mode === 'oneshot' }),
+    pino.destination({ dest: 2, sync: true }),
   );
 }
 

@@ -118,6 +118,25 @@ describe('warm mode', () => {
   const invoke = (base: string, invocation: Invocation) =>
     fetch(`${base}/_/invoke`, { method: 'POST', body: JSON.stringify(invocation) });
 
+  // Break it catches: a logger that retries a failed write to stderr at exit forever (sonic-boom's
+  // flushSync on EPIPE), leaving an instance running after its platform died.
+  it('exits when stopped although its platform, which read its stderr, is gone', async () => {
+    const port = await freePort();
+    const warm = spawn(process.execPath, [echo], {
+      env: { ...process.env, FN_NAME: 'echo', FN_MODE: 'warm', PORT: String(port), FN_HOST: '127.0.0.1', ECHO_TEARDOWN_LOGS: '50' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    child = warm;
+    const exited = new Promise<number | null>((resolve) => warm.once('exit', (code) => resolve(code)));
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/_/health`)).ok, { what: 'warm instance health' });
+    // The platform dies: nothing reads the instance's stderr any more, so its log writes fail (EPIPE).
+    warm.stderr!.destroy();
+    // Stopping, it logs a burst of lines just before it exits: they meet the broken pipe at exit.
+    warm.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000))]);
+    expect(code).not.toBe('hung');
+  });
+
   it('serves many calls from one process', async () => {
     const base = await startWarm({ FN_INSTANCE: 'w1' });
     const responses = await Promise.all([1, 2, 3].map((n) => invoke(base, { ...request(), callId: `c${n}` })));
