@@ -53,6 +53,8 @@ esac
 # The secret files docker-compose.yml makes Docker secrets of (generated once, then kept).
 VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
 export VOTING_SECRETS
+# The gateway runs as user 1000 and drives the Docker Engine: it joins the socket's group.
+export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "${DOCKER_SOCKET:-/var/run/docker.sock}")}
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if ! command -v docker-compose >/dev/null; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
