@@ -3,7 +3,7 @@
 // initialised if there is none, images built, local stand-ins for PostgreSQL and Redis where no
 // registry answers, free ports, and the stack removed afterwards with nothing of it left.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@voting/test-services';
@@ -32,7 +32,13 @@ export default async function stackSetup(): Promise<() => Promise<void>> {
     FIXTURE_MANIFESTS: join(root, 'e2e/stack-functions'),
     LOG_LEVEL: 'warn',
   };
-  const remove = () => run('bash', ['infra/scripts/stack.sh', 'rm', stack, '--volumes'], env);
+  const remove = () => {
+    try {
+      return run('bash', ['infra/scripts/stack.sh', 'rm', stack, '--volumes'], env);
+    } finally {
+      rmSync(secrets, { recursive: true, force: true });
+    }
+  };
   try {
     process.stdout.write(run('bash', ['infra/scripts/stack.sh', 'deploy', stack], env) + '\n');
   } catch (error) {

@@ -1,5 +1,8 @@
 // The Docker Engine API over its Unix socket: what the Swarm tests observe the stack through.
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export function engine<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -54,6 +57,7 @@ export interface ServiceInfo {
 
 export interface TaskInfo {
   ID: string;
+  CreatedAt: string;
   DesiredState: string;
   Status: { State: string; ContainerStatus?: { ContainerID?: string } };
 }
@@ -79,4 +83,39 @@ export async function leftovers(stack: string): Promise<string[]> {
     for (const s of await engine<Array<{ Spec: { Name: string } }>>('GET', `/secrets?${f}`)) found.push(`secret ${s.Spec.Name}`);
   }
   return found;
+}
+
+const root = join(import.meta.dirname, '../..');
+const execFileAsync = promisify(execFile);
+
+/** Runs the docker CLI; its standard output. */
+async function docker(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const { stdout } = await execFileAsync('docker', args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+  return stdout;
+}
+
+/**
+ * The stack's `votes` table, voter id -> vote. The database image need not hold a client (the
+ * local PostgreSQL stand-in has no psql), so a throwaway container of the gateway's image on the
+ * stack's network reads it with record-vote's own `pg` (this checkout, mounted read-only),
+ * logging in with the password the gateway was given.
+ */
+export async function votesTable(stack: string): Promise<Map<string, string>> {
+  const [gateway] = await runningTasks(`${stack}_gateway`);
+  const container = gateway?.Status.ContainerStatus?.ContainerID;
+  if (!container) throw new Error(`no running gateway task in stack ${stack}`);
+  const { Image: image } = await engine<{ Image: string }>('GET', `/containers/${container}/json`);
+  const password = await docker(['exec', container, 'node', '-e', "process.stdout.write(require('fs').readFileSync('/run/secrets/postgres-password', 'utf8').trim())"]);
+  const script = `
+    const pg = require('node:module').createRequire(${JSON.stringify(join(root, 'functions/record-vote/package.json'))})('pg');
+    const client = new pg.Client({ host: 'db', user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10000, statement_timeout: 10000 });
+    client.connect()
+      .then(() => client.query('SELECT id, vote FROM votes'))
+      .then((result) => { process.stdout.write(JSON.stringify(result.rows)); return client.end(); })
+      .catch((error) => { console.error(error.message); process.exit(1); });`;
+  const out = await docker(
+    ['run', '--rm', '--read-only', '--network', `${stack}-back`, '--volume', `${root}:${root}:ro`, '--env', 'PGPASSWORD', '--entrypoint', 'node', image, '-e', script],
+    { ...process.env, PGPASSWORD: password },
+  );
+  return new Map((JSON.parse(out) as Array<{ id: string; vote: string }>).map((row) => [row.id, row.vote]));
 }
