@@ -48,37 +48,6 @@ describe('recordVotes (real PostgreSQL)', () => {
     ]);
   });
 
-  it('counts each voter once however often and in whatever order messages come', async () => {
-    const messages = Array.from({ length: 200 }, (_, i) => ({
-      voterId: `d${String(i % 50).padStart(7, '0')}`,
-      vote: (i % 3 === 0 ? 'a' : 'b') as 'a' | 'b',
-      seq: i,
-      votedAt: i,
-    }));
-    const shuffled = [...messages, ...messages].sort(() => Math.random() - 0.5);
-    for (let i = 0; i < shuffled.length; i += 37) await recordVotes(pool, shuffled.slice(i, i + 37));
-    const expected = new Map(messages.map((m) => [m.voterId, m.vote])); // later i wins
-    const { rows: tallies } = await pool.query('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote ORDER BY vote');
-    const a = [...expected.values()].filter((v) => v === 'a').length;
-    expect(tallies).toEqual([
-      { vote: 'a', n: a },
-      { vote: 'b', n: 50 - a },
-    ]);
-  });
-});
-
-describe('the order of a voter’s votes (real PostgreSQL)', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let pool: pg.Pool;
-  beforeAll(async () => {
-    db = await createTestDatabase(process.env.DATABASE_URL!);
-    await migrate(db.url);
-    pool = new pg.Pool({ connectionString: db.url });
-  });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
-  });
   const voteOf = async (id: string) => (await pool.query('SELECT vote FROM votes WHERE id = $1', [id])).rows[0]?.vote;
 
   // Break it catches: ordering by votedAt (a clock) instead of the voter's own count.
@@ -106,6 +75,24 @@ describe('the order of a voter’s votes (real PostgreSQL)', () => {
     await recordVotes(pool, [{ voterId: 'eeeeeee3', vote: 'b', seq: 1, votedAt: 1 }]);
     await recordVotes(pool, [old!]);
     expect(await voteOf('eeeeeee3')).toBe('b');
+  });
+
+  it('counts each voter once however often and in whatever order messages come', async () => {
+    const messages = Array.from({ length: 200 }, (_, i) => ({
+      voterId: `d${String(i % 50).padStart(7, '0')}`,
+      vote: (i % 3 === 0 ? 'a' : 'b') as 'a' | 'b',
+      seq: i,
+      votedAt: i,
+    }));
+    const shuffled = [...messages, ...messages].sort(() => Math.random() - 0.5);
+    for (let i = 0; i < shuffled.length; i += 37) await recordVotes(pool, shuffled.slice(i, i + 37));
+    const expected = new Map(messages.map((m) => [m.voterId, m.vote])); // later i wins
+    const { rows: tallies } = await pool.query('SELECT vote, COUNT(id)::int AS n FROM votes GROUP BY vote ORDER BY vote');
+    const a = [...expected.values()].filter((v) => v === 'a').length;
+    expect(tallies).toEqual([
+      { vote: 'a', n: a },
+      { vote: 'b', n: 50 - a },
+    ]);
   });
 });
 
