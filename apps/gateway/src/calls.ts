@@ -94,7 +94,8 @@ export class CallStore {
           try {
             const call = JSON.parse(message.body) as AsyncCall;
             calls.set(message.id, call);
-            store.update(call.callId, call.function, { status: 'running', attempts: message.attempt, error: undefined }, call.acceptedAt);
+            // A new attempt: what an earlier one answered no longer says how this call ends.
+            store.update(call.callId, call.function, { status: 'running', attempts: message.attempt, error: undefined, result: undefined }, call.acceptedAt);
           } catch {
             // not a call: the worker reports it
           }

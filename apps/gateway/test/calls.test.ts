@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueDefaults } from '@voting/queue';
+import { createQueue, queueDefaults } from '@voting/queue';
+import { waitUntil } from '@voting/test-services';
+import { CallStore } from '../src/calls.js';
 import { loadConfig } from '../src/config.js';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 
@@ -35,6 +37,32 @@ describe('async call status and the queue agree on attempts', () => {
     const dead = await t.queue.deadLetters(10);
     expect(dead.map((m) => JSON.parse(m.body).callId)).toContain(callId);
     expect(await t.queue.depth()).toBe(0);
+  });
+
+  // Break it catches: a retried call keeping the answer of its failed attempt, so that it is
+  // reported failed although its retry succeeded (as a call retried inside another's batch is:
+  // the batch's answer is recorded for its first call only).
+  it('forgets the answer of a failed attempt when the call is tried again', async () => {
+    const queue = await createQueue(t.databaseUrl, { name: `store-${Date.now()}`, retryBackoffMs: 10 });
+    const store = new CallStore(60);
+    const call = (callId: string) => ({ callId, function: 'crashy', request: { method: 'POST', path: '/', query: {}, headers: {}, body: '' }, acceptedAt: Date.now() });
+    await queue.enqueueMany([JSON.stringify(call('first')), JSON.stringify(call('second'))]);
+    const consumer = store.recordingQueue(queue).consume(
+      async (messages) => {
+        // The first attempt answers 502 for each call; the retry succeeds without an answer of its own.
+        const failed = messages.filter((m) => m.attempt === 1);
+        for (const m of failed) store.finished((JSON.parse(m.body) as { callId: string }).callId, 'crashy', { status: 502, body: 'down' });
+        return { failed: failed.map((m) => ({ id: m.id, error: 'answered 502' })) };
+      },
+      { consumer: 'store-test' },
+    );
+    try {
+      await waitUntil(() => ['first', 'second'].every((id) => store.get(id)?.attempts === 2 && store.get(id)?.status !== 'running'), { what: 'both calls retried' });
+      for (const id of ['first', 'second']) expect(store.get(id)).toMatchObject({ status: 'succeeded', attempts: 2, result: undefined });
+    } finally {
+      await consumer.stop();
+      await queue.close();
+    }
   });
 
   it('takes its default from the queue’s, one definition', () => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@voting/test-services';
 import { acceptedAtLeast, childGateway, report, sleep, waitForAllRecorded, type ChildGateway } from './faults.js';
-import { acceptedOf, byStatus, sentAndAnsweredBetween, timedVotes } from './timed-votes.js';
+import { acceptedOf, byStatus, sentAndAnsweredBetween, steadyVotes } from './votes-load.js';
 
 // PostgreSQL (the votes, and the queue too when it is the embedded default) stopped for 10 s
 // under a steady load of votes, then started: every vote accepted before, during and after is
@@ -33,7 +33,7 @@ describe.each([
       ...(redis ? { QUEUE_URL: redis.url, EVENTS_URL: redis.url } : {}),
     });
     await app.start();
-    const load = timedVotes(() => app!.url, { perSecond: 80 });
+    const load = steadyVotes(() => app!.url, { perSecond: 80 });
     await acceptedAtLeast(load.summary, 100);
     await postgres.pause();
     // Votes sent from here until the restart begins meet a stopped PostgreSQL.
@@ -48,7 +48,8 @@ describe.each([
       intervalMs: 50,
       what: 'votes accepted again after the restart',
     });
-    const { answers, summary } = await load.stop();
+    const summary = await load.stop();
+    const { answers } = load;
     const waitStarted = Date.now();
     const table = await waitForAllRecorded(postgres.url, summary.accepted, 60_000);
     const whileDown = sentAndAnsweredBetween(answers, downFrom, downUntil);

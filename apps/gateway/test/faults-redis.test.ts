@@ -2,7 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@voting/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { acceptedAtLeast, compareWithTable, report, sleep, waitForAllRecorded } from './faults.js';
-import { acceptedOf, byStatus, sentAndAnsweredBetween, timedVotes, type VoteAnswer } from './timed-votes.js';
+import { acceptedOf, byStatus, sentAndAnsweredBetween, steadyVotes, type VoteAnswer } from './votes-load.js';
 
 // Redis (queue and events, as in the compose stack) killed under a steady load of votes and
 // started again after 2 s. It keeps an append-only file fsynced every second, as the compose
@@ -39,7 +39,7 @@ it('records every accepted vote after Redis is killed and restarted, and accepts
     // As the app's defaults (QUEUE_MAX_ATTEMPTS, QUEUE_RETRY_BACKOFF_MS); connection errors are expected here.
     queueOptions: { maxAttempts: 10, retryBackoffMs: 500, onError: () => {} },
   });
-  const load = timedVotes(() => t!.url, { perSecond: 80 });
+  const load = steadyVotes(() => t!.url, { perSecond: 80 });
   await acceptedAtLeast(load.summary, 100);
   await postgres.pause();
   const pgDownFrom = Date.now();
@@ -62,7 +62,8 @@ it('records every accepted vote after Redis is killed and restarted, and accepts
     intervalMs: 50,
     what: 'votes accepted again after the restarts',
   });
-  const { answers, summary } = await load.stop();
+  const summary = await load.stop();
+  const { answers } = load;
   const waitStarted = Date.now();
   const table = await waitForAllRecorded(t.databaseUrl, summary.accepted, 60_000);
   const dead = await t.queue.deadLetters();

@@ -1,13 +1,27 @@
-// A steady load of votes that keeps every answer with its times, status, Retry-After and error
-// text, so a fault test can say what was answered while a service was down, not just in total.
-import type { LoadSummary } from './faults.js';
+// A steady load of votes for the fault tests: it remembers which were accepted (and the voters'
+// cookies, to vote again as them), and every answer with its times, status, Retry-After and
+// error text, so that a test can say what was answered while a service was down.
+
+export type Vote = 'a' | 'b';
+
+export interface LoadSummary {
+  sent: number;
+  /** voterId -> vote, of every vote answered 200. */
+  accepted: Map<string, Vote>;
+  /** voterId -> the voter's cookie (`name=value`) of every vote answered 200: to vote again as that voter. */
+  cookies: Map<string, string>;
+  /** Answers other than 200, by status. */
+  rejected: Record<number, number>;
+  /** Requests that got no answer (connection refused or reset, or none within 10 s). */
+  unanswered: number;
+}
 
 export interface VoteAnswer {
-  vote: 'a' | 'b';
+  vote: Vote;
   /** Date.now() when the request was sent and when its answer (or failure) arrived. */
   sentAt: number;
   answeredAt: number;
-  /** 0: no answer (connection refused or reset, or no answer within 10 s). */
+  /** 0: no answer. */
   status: number;
   retryAfter: string | null;
   /** The JSON `error` of a refusal, or the network error's message. */
@@ -17,16 +31,16 @@ export interface VoteAnswer {
 
 /**
  * Votes as new voters (`POST /function/vote`, no cookie) at about `perSecond`, `inFlight` at a
- * time at most, until stopped. `summary` has the shape of faults.ts's load, for its helpers.
+ * time at most, until stopped. Every vote answered 200 is accepted: it must be recorded.
  */
-export function timedVotes(url: () => string, { perSecond = 80, inFlight = 16 } = {}) {
+export function steadyVotes(url: () => string, { perSecond = 100, inFlight = 16 } = {}) {
   const answers: VoteAnswer[] = [];
-  const summary: LoadSummary = { sent: 0, accepted: new Map(), rejected: {}, unanswered: 0 };
+  const summary: LoadSummary = { sent: 0, accepted: new Map(), cookies: new Map(), rejected: {}, unanswered: 0 };
   let running = true;
   let busy = 0;
   const pending = new Set<Promise<void>>();
   const one = async () => {
-    const vote = summary.sent % 3 === 2 ? 'b' : 'a';
+    const vote: Vote = summary.sent % 3 === 2 ? 'b' : 'a';
     summary.sent++;
     const sentAt = Date.now();
     let answer: VoteAnswer;
@@ -39,6 +53,8 @@ export function timedVotes(url: () => string, { perSecond = 80, inFlight = 16 } 
       });
       const body = (await response.json().catch(() => ({}))) as { voterId?: string; error?: string };
       answer = { vote, sentAt, answeredAt: Date.now(), status: response.status, retryAfter: response.headers.get('retry-after'), error: body.error, voterId: body.voterId };
+      const cookie = response.headers.get('set-cookie')?.split(';')[0];
+      if (answer.status === 200 && body.voterId && cookie) summary.cookies.set(body.voterId, cookie);
     } catch (error) {
       answer = { vote, sentAt, answeredAt: Date.now(), status: 0, retryAfter: null, error: String((error as Error).cause ?? (error as Error).message) };
     }
@@ -64,13 +80,13 @@ export function timedVotes(url: () => string, { perSecond = 80, inFlight = 16 } 
     }
   })();
   return {
-    answers,
     summary,
-    async stop() {
+    answers,
+    async stop(): Promise<LoadSummary> {
       running = false;
       await loop;
       await Promise.all(pending);
-      return { answers, summary };
+      return summary;
     },
   };
 }
