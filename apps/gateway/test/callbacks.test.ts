@@ -71,6 +71,7 @@ describe('callbacks (X-Callback-Url)', () => {
       what: `call ${callId} to succeed`,
     });
 
+  // Break it catches: a callback host given by name let through without checking the addresses it resolves to, so localhost passes.
   it('refuses loopback and other local targets, by address or by name, and queues nothing', async () => {
     const enqueue = vi.spyOn(t.queue, 'enqueue');
     const first = await invoke(`http://127.0.0.1:${other.port}/`);
@@ -103,6 +104,7 @@ describe('callbacks (X-Callback-Url)', () => {
     expect(await t.queue.depth()).toBe(0);
   });
 
+  // Break it catches: the callback posted without the X-Function-Status header, so the receiver cannot tell a failed call from a good one.
   it('posts the result to an allowed host, with the call and function headers', async () => {
     const response = await invoke(`http://127.0.0.1:${allowed.port}/done?x=1`, '/later');
     expect(response.status).toBe(202);
@@ -118,6 +120,7 @@ describe('callbacks (X-Callback-Url)', () => {
     expect(JSON.parse(callback!.body)).toMatchObject({ path: '/later', body: '{"n":1}' });
   });
 
+  // Break it catches: the callback sent with fetch(), which follows the 307 to a host that was never checked.
   it('does not follow a redirect, not even to another loopback port', async () => {
     const response = await invoke(`http://127.0.0.1:${redirecting.port}/hook`);
     expect(response.status).toBe(202);
@@ -127,6 +130,7 @@ describe('callbacks (X-Callback-Url)', () => {
     expect(redirecting.received.map((r) => r.headers['x-call-id'])).toEqual([callId]);
   });
 
+  // Break it catches: the send-time check skipped, the callback URL trusted as it was queued.
   it('checks the callback again when it is sent, and refuses what is no longer allowed', async () => {
     // Calls already in the queue (accepted when the name pointed elsewhere, or by an older gateway).
     const queued = (callbackUrl: string): AsyncCall => ({
@@ -145,6 +149,7 @@ describe('callbacks (X-Callback-Url)', () => {
     expect(allowed.received.some((r) => r.headers['x-call-id'] === delivered.callId)).toBe(true);
   });
 
+  // Break it catches: the callback connecting to a fresh DNS lookup of its host instead of the checked address (no pinned lookup).
   it('connects to the checked address, never to a fresh lookup of the name', async () => {
     // `.invalid` never resolves: the request can only arrive through the pinned address.
     const status = await postCallback({ url: new URL(`http://callback.invalid:${allowed.port}/pinned`), address: '127.0.0.1', family: 4 }, 'hi', {

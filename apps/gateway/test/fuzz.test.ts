@@ -132,6 +132,7 @@ async function state() {
   return { votes: rows[0]!.n, queued: await t.queue.depth() };
 }
 
+// Break it catches: the error handler answering 500 to a body the gateway could not read (a corrupt compressed body, an unknown encoding or charset, too large) instead of its 4xx.
 it('answers any request with a 4xx or a correct answer, never a 5xx, and changes nothing', { timeout: 120_000 }, async () => {
   const before = await state();
   const statuses: Record<number, number> = {};

@@ -50,6 +50,7 @@ async function processesMentioning(text: string): Promise<string[]> {
 }
 
 describe('npm start from a clone in a private folder', () => {
+  // Break it catches: the PostgreSQL server files left in the private folder (serverFilesForPostgresUser making no copy), where the postgres user cannot reach them.
   it('counts a vote with the embedded PostgreSQL, and leaves no server behind', { timeout: 120_000 }, async () => {
     const privateDir = await mkdtemp(join(tmpdir(), 'voting-private-'));
     cleanUp.push(privateDir);

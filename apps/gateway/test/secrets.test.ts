@@ -13,6 +13,7 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
+// Break it catches: the gateway logging DATABASE_URL unredacted, password included, when it connects to PostgreSQL.
 it('keeps secrets out of logs, answers and error messages', { timeout: 60_000 }, async () => {
   postgres = await startPrivatePostgres();
   const secrets = {

@@ -20,6 +20,7 @@ describe('private functions: record-vote only from functions', () => {
 
   const record = JSON.stringify({ voterId: 'ab'.repeat(16), vote: 'b', votedAt: Date.now() * 1_000 });
 
+  // Break it catches: record-vote's manifest without "private": true, so anyone may invoke it and write votes directly.
   it.each([
     ['/function/record-vote', {}],
     ['/async-function/record-vote', {}],
@@ -35,6 +36,7 @@ describe('private functions: record-vote only from functions', () => {
     expect((await t.db.query('SELECT count(*)::int AS n FROM votes')).rows[0].n).toBe(0);
   });
 
+  // Break it catches: the vote function's manifest without the gateway-invoke-token secret, so its votes never reach record-vote (503).
   it('a vote still reaches record-vote through the vote function, which holds the token', async () => {
     const response = await fetch(`${t.url}/function/vote`, { method: 'POST', headers: json, body: '{"vote":"a"}' });
     expect(response.status).toBe(200);
@@ -44,6 +46,7 @@ describe('private functions: record-vote only from functions', () => {
     expect((await t.db.query('SELECT vote FROM votes WHERE id = $1', [voterId])).rows).toEqual([{ vote: 'a' }]);
   });
 
+  // Break it catches: X-Invoke-Token passed on with the other headers to the function and into queued calls, not dropped as a gateway-only header.
   it('never passes the invoke token on to a function, nor into a queued call', () => {
     const req = { headers: { 'x-invoke-token': 'secret-value', 'content-type': 'text/plain' }, originalUrl: '/x', method: 'POST', body: Buffer.from('') };
     const request = toFunctionRequest(req as never, '/');
@@ -58,6 +61,7 @@ describe('no request chooses what runs, or with which environment', () => {
   });
   afterAll(async () => t.close());
 
+  // Break it catches: a one-shot process given the request's headers as environment variables (as OpenFaaS's classic watchdog does with Http_* variables).
   it('gives a one-shot process only its manifest environment, whatever the request says', async () => {
     const plain = (await (await fetch(`${t.url}/function/once`)).json()) as { env: Record<string, string>; processEnv: string[] };
     const hostile = await fetch(`${t.url}/function/once/..%2F..%2Fbin%2Fsh?image=alpine&cmd=sh&env=EVIL%3D1&FN_MODE=warm&NODE_OPTIONS=--inspect`, {
@@ -77,6 +81,7 @@ describe('no request chooses what runs, or with which environment', () => {
 });
 
 describe('the Docker socket', () => {
+  // Break it catches: the Docker socket mounted into another service of the compose file too (e.g. redis), not only into the gateway.
   it('is mounted into the gateway only, in the compose file', () => {
     const compose = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docker-compose.yml'), 'utf8');
     // The `services:` section: from its line to the next top-level key.
@@ -108,6 +113,7 @@ describe('pages and socket.io', () => {
     await t.close();
   });
 
+  // Break it catches: the content-security-policy header dropped from the pages' security headers.
   it.each(['/', '/result/', '/function/vote', '/no-such-page'])('%s carries the security headers and the content security policy', async (path) => {
     const response = await fetch(`${url}${path}`);
     const csp = response.headers.get('content-security-policy') ?? '';
@@ -142,6 +148,7 @@ describe('pages and socket.io', () => {
       });
     });
 
+  // Break it catches: socket.io accepting any Origin (allowRequest not checking it), so any web site may open a live connection.
   it.each(['websocket', 'polling'] as const)('socket.io (%s) accepts the app\'s own origin and configured ones, and refuses a foreign one', async (transport) => {
     expect(await connect(url, transport)).toBe('connected');
     expect(await connect('https://allowed.example', transport)).toBe('connected');
