@@ -5,6 +5,7 @@ import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
+import { containerLockdown } from './lockdown.js';
 import { FunctionLogs } from './logs.js';
 import { waitForHealth } from './net.js';
 import { InvocationError } from '../errors.js';
@@ -60,34 +61,23 @@ export class DockerRuntime implements Runtime {
     return found.length;
   }
 
-  /** Locked down: read-only root, small tmpfs, no capabilities, no new privileges, limits, non-root. */
+  /** Locked down (lockdown.ts), on the configured network only. */
   private containerSpec(fn: FunctionSpec, settings: Record<string, string>, oneShot: boolean): Docker.ContainerCreateOptions {
     const name = `fn-${fn.name}-${randomBytes(4).toString('hex')}`;
     const env = functionEnv(fn, this.options, { FN_INSTANCE: name, ...settings }, { includeSecrets: true });
+    const locked = containerLockdown(fn);
     return {
       name,
       Image: this.image(fn),
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      User: '1000:1000',
       Labels: { [MANAGED_LABEL]: this.options.owner, [FUNCTION_LABEL]: fn.name },
       AttachStdin: oneShot,
       AttachStdout: oneShot,
       AttachStderr: oneShot,
       OpenStdin: oneShot,
       StdinOnce: oneShot,
-      HostConfig: {
-        Init: true,
-        ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': 'rw,noexec,nosuid,size=16m' },
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        Memory: fn.memoryMb * 1024 * 1024,
-        MemorySwap: fn.memoryMb * 1024 * 1024,
-        NanoCpus: 1_000_000_000,
-        PidsLimit: 64,
-        NetworkMode: this.options.network,
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
-      },
+      ...locked,
+      HostConfig: { ...locked.HostConfig, NetworkMode: this.options.network },
     };
   }
 

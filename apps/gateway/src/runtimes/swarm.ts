@@ -4,6 +4,7 @@ import type { FunctionResponse, Invocation } from '@voting/function-contract';
 import type { FunctionSpec } from '@voting/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
+import { taskLockdown } from './lockdown.js';
 import { waitForHealth } from './net.js';
 import { JobDesk } from './swarm-jobs.js';
 import { InvocationError } from '../errors.js';
@@ -15,7 +16,6 @@ import { InvocationError } from '../errors.js';
 export const SWARM_OWNER_LABEL = 'org.voting.swarm.owner';
 export const SWARM_FUNCTION_LABEL = 'org.voting.swarm.function';
 const PORT = 8080;
-const MiB = 1024 * 1024;
 const SECOND_NS = 1_000_000_000;
 
 export interface SwarmRuntimeOptions extends RuntimeOptions {
@@ -190,6 +190,7 @@ export class SwarmRuntime implements Runtime {
         : { FN_MODE: 'oneshot', FN_INSTANCE: `${fn.name}-job-{{.Node.Hostname}}`, ...settings },
       { includeSecrets: false },
     );
+    const locked = taskLockdown(fn);
     return {
       Name: this.serviceName(fn, suffix),
       Labels: { ...this.labels(fn), 'org.voting.swarm.mode': mode },
@@ -198,18 +199,14 @@ export class SwarmRuntime implements Runtime {
           Image: image,
           Labels: this.labels(fn),
           Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-          User: '1000:1000',
-          ReadOnly: true,
-          Init: true,
-          CapabilityDrop: ['ALL'],
-          Mounts: [{ Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 16 * MiB, Mode: 0o1777 } }],
+          ...locked.containerSpec,
           Secrets: this.secretRefs.get(fn.name) ?? [],
           StopGracePeriod: (fn.timeoutSeconds + 5) * SECOND_NS,
         },
-        Resources: { Limits: { MemoryBytes: fn.memoryMb * MiB, NanoCPUs: SECOND_NS, Pids: 64 } },
+        Resources: locked.resources,
         RestartPolicy: mode === 'warm' ? { Condition: 'on-failure', Delay: SECOND_NS / 10, MaxAttempts: 0 } : { Condition: 'none' },
         Networks: [{ Target: this.options.network }],
-        LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
+        LogDriver: locked.logDriver,
       },
       Mode: mode === 'warm' ? { Replicated: { Replicas: 0 } } : { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
       EndpointSpec: { Mode: 'dnsrr' },
