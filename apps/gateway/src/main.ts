@@ -15,7 +15,7 @@ import type { Runtime } from './runtimes/runtime.js';
 import { localSecret, secretResolver } from './secrets.js';
 import { site } from './pages.js';
 import { applyServerTimeouts } from './timeouts.js';
-import { votingComposition } from './voting.js';
+import { voterOfCookie, votingComposition } from './voting.js';
 import { startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
         windowSeconds: config.VOTE_RATE_LIMIT_WINDOW_SECONDS,
         perAddress: config.VOTE_RATE_LIMIT_PER_ADDRESS,
         exemptAddresses: config.VOTE_RATE_LIMIT_EXEMPT_ADDRESSES,
-        perCookie: { name: 'voter_id', limit: config.VOTE_RATE_LIMIT_PER_VOTER },
+        perCookie: { name: 'voter_id', limit: config.VOTE_RATE_LIMIT_PER_VOTER, holder: voterOfCookie },
       },
     ],
   });

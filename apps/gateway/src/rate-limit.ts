@@ -12,8 +12,12 @@ export interface RateLimit {
   perAddress: number;
   /** Client addresses the per-address limit leaves alone (proxy-addr names or CIDRs, e.g. `uniquelocal`). */
   exemptAddresses?: string[];
-  /** Calls per window per value of a cookie (e.g. the voter id); 0: no limit. Requests without it count per address only. */
-  perCookie?: { name: string; limit: number };
+  /**
+   * Calls per window per holder of a cookie (e.g. a voter); 0: no limit. Requests without it count
+   * per address only. `holder` picks what identifies the holder in the value, when the rest of it
+   * changes from call to call (default: the whole value).
+   */
+  perCookie?: { name: string; limit: number; holder?: (value: string) => string };
   /** Methods that are not limited (reads), upper case. */
   exemptMethods?: string[];
 }
@@ -49,7 +53,8 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
   const handlers: RequestHandler[] = [];
   if (limit.perAddress > 0) {
     const exemptAddress = compile(limit.exemptAddresses ?? []);
-    const address = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    // req.ip walks X-Forwarded-For against the trusted proxies: once per request is enough.
+    const address = (req: Request) => ((req as Request & { clientAddress?: string }).clientAddress ??= req.ip ?? req.socket.remoteAddress ?? 'unknown');
     handlers.push(
       rateLimit({
         ...common,
@@ -65,13 +70,14 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
   }
   const perCookie = limit.perCookie;
   if (perCookie && perCookie.limit > 0) {
+    const holder = perCookie.holder ?? ((value: string) => value);
     handlers.push(
       rateLimit({
         ...common,
         limit: perCookie.limit,
         skip: (req) => exempt.has(req.method) || cookieValue(req, perCookie.name) === undefined,
         // A digest: any cookie value, however long or odd, is one short key.
-        keyGenerator: (req) => createHash('sha256').update(cookieValue(req, perCookie.name)!).digest('base64url'),
+        keyGenerator: (req) => createHash('sha256').update(holder(cookieValue(req, perCookie.name)!)).digest('base64url'),
         handler: (_req, res) => {
           onShed('rate_limit_cookie');
           res.status(429).json({ error: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s` });

@@ -10,3 +10,6 @@ export const votingComposition = {
   // The original result page shows itself, and only then listens for `scores`, on `message`.
   socketProtocol: { greeting: { event: 'message', data: { text: 'Welcome!' } }, joinEvent: 'subscribe' },
 } satisfies Pick<GatewayOptions, 'channels' | 'aliases' | 'socketProtocol'>;
+
+/** The voter a `voter_id` cookie stands for: its value is `<id>.<count>.<mac>`, the count new at every vote. */
+export const voterOfCookie = (value: string): string => value.split('.')[0]!;

@@ -4,6 +4,7 @@ import { io } from 'socket.io-client';
 import { createTestDatabase, waitUntil } from '@voting/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { childGateway, report, type ChildGateway } from './faults.js';
+import { voterOfCookie } from '../src/voting.js';
 
 const json = { 'content-type': 'application/json' };
 const vote = (url: string, path = '/function/vote', cookie?: string) =>
@@ -21,7 +22,7 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
   beforeAll(async () => {
     t = await startTestGateway({
       options: {
-        rateLimits: [{ function: 'vote', windowSeconds: 30, perAddress: 12, perCookie: { name: 'voter_id', limit: 3 } }],
+        rateLimits: [{ function: 'vote', windowSeconds: 30, perAddress: 12, perCookie: { name: 'voter_id', limit: 3, holder: voterOfCookie } }],
         maxPendingEnqueues: 2,
       },
     });
@@ -34,8 +35,14 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
   it('limits each voter, then each address: 429 with Retry-After and a JSON error, nothing recorded', async () => {
     const first = await vote(t.url);
     expect(first.status).toBe(200);
-    const cookie = cookieOf(first);
-    for (let i = 0; i < 3; i++) expect((await vote(t.url, '/function/vote', cookie)).status).toBe(200);
+    // As a browser does: each answer's cookie (its vote count new every time) goes with the next vote.
+    // Break it catches: the limit keyed on the whole cookie, whose count changes at every vote.
+    let cookie = cookieOf(first);
+    for (let i = 0; i < 3; i++) {
+      const next = await vote(t.url, '/function/vote', cookie);
+      expect(next.status).toBe(200);
+      cookie = cookieOf(next);
+    }
     const limited = await vote(t.url, '/function/vote', cookie);
     expect(limited.status).toBe(429);
     const retryAfter = Number(limited.headers.get('retry-after'));
