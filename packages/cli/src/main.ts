@@ -50,8 +50,9 @@ function adminToken(gateway: string): string | undefined {
 
 async function call(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   const { gateway } = global();
-  const token = adminToken(gateway);
   const headers: Record<string, string> = { ...init.headers };
+  // The admin token goes to the gateway's own routes only, never on to a function (nor into the queue).
+  const token = path.startsWith('system/') ? adminToken(gateway) : undefined;
   if (token) headers.authorization = `Bearer ${token}`;
   let url: URL;
   try {
