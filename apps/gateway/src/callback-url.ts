@@ -122,7 +122,21 @@ export interface CallbackTarget {
 
 const RESOLVE_TIMEOUT_MS = 5_000;
 
+/** Name lookups in flight at most: each holds a thread of libuv's small pool until it ends. */
+const MAX_LOOKUPS = 16;
+let lookups = 0;
+
 async function resolveWithin(resolve: Resolver, hostname: string): Promise<string[]> {
+  if (lookups >= MAX_LOOKUPS) throw new InvocationError(503, 'too many callback hosts being looked up at once; try again', { 'retry-after': '1' });
+  lookups++;
+  try {
+    return await resolveOnce(resolve, hostname);
+  } finally {
+    lookups--;
+  }
+}
+
+async function resolveOnce(resolve: Resolver, hostname: string): Promise<string[]> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), RESOLVE_TIMEOUT_MS);
@@ -134,13 +148,11 @@ async function resolveWithin(resolve: Resolver, hostname: string): Promise<strin
   }
 }
 
-function refused(what: string, address: string, { kind, ipv4 }: AddressClass): InvocationError {
+/** The refusal; `address` only when the caller gave it (a name's addresses are not told: they would map the inside). */
+function refused(what: string, address: string | undefined, { kind, ipv4 }: AddressClass): InvocationError {
   const article = /^[aeiou]/.test(kind) ? 'an' : 'a';
-  return new InvocationError(
-    400,
-    `${what} ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''}, ${article} ${kind} address: ` +
-      'callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS',
-  );
+  const shown = address === undefined ? '' : ` ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''},`;
+  return new InvocationError(400, `${what}${shown} ${article} ${kind} address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS`);
 }
 
 /**
@@ -172,6 +184,7 @@ export async function checkCallbackUrl(
   try {
     addresses = await resolveWithin(resolve, url.hostname);
   } catch (error) {
+    if (error instanceof InvocationError) throw error;
     const code = (error as { code?: string }).code;
     throw new InvocationError(400, `X-Callback-Url's host ${host} could not be resolved${code ? ` (${code})` : ''}`);
   }
@@ -180,7 +193,7 @@ export async function checkCallbackUrl(
   // Any refused address refuses the host: which one a connection would use is not ours to pick.
   for (const address of allowed ? [] : usable) {
     const found = classifyAddress(address);
-    if (found.kind !== 'public') throw refused(`X-Callback-Url's host ${host} resolves to`, address, found);
+    if (found.kind !== 'public') throw refused(`X-Callback-Url's host ${host} resolves to`, undefined, found);
   }
   return { url, address: usable[0]!, family: isIP(usable[0]!) as 4 | 6 };
 }

@@ -276,10 +276,12 @@ describe('checkCallbackUrl with names', () => {
 
   it('refuses a name with any refused address', async () => {
     expect((await refusal('http://loop.test:9000/', { resolve })).message).toBe(
-      "X-Callback-Url's host loop.test resolves to 127.0.0.1, a loopback address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS",
+      "X-Callback-Url's host loop.test resolves to a loopback address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS",
     );
-    expect((await refusal('http://mixed.test/', { resolve })).message).toMatch(/resolves to 10\.0\.0\.7, a private address/);
-    expect((await refusal('http://mapped.test/', { resolve })).message).toMatch(/\(IPv4 169\.254\.169\.254\), a link-local address/);
+    expect((await refusal('http://mixed.test/', { resolve })).message).toMatch(/resolves to a private address/);
+    // A name's addresses are not told (they would map the inside), only their kind.
+    expect((await refusal('http://mapped.test/', { resolve })).message).toMatch(/resolves to a link-local address/);
+    expect((await refusal('http://mapped.test/', { resolve })).message).not.toMatch(/169\.254/);
   });
 
   it('refuses names that do not resolve', async () => {
@@ -298,7 +300,7 @@ describe('checkCallbackUrl with names', () => {
     let answers = [['93.184.215.14'], ['127.0.0.1']];
     const rebinding: Resolver = async () => answers.shift()!;
     await expect(checkCallbackUrl('http://rebind.test/', { resolve: rebinding })).resolves.toMatchObject({ address: '93.184.215.14' });
-    expect((await refusal('http://rebind.test/', { resolve: rebinding })).message).toMatch(/resolves to 127\.0\.0\.1, a loopback address/);
+    expect((await refusal('http://rebind.test/', { resolve: rebinding })).message).toMatch(/resolves to a loopback address/);
     answers = [];
   });
 

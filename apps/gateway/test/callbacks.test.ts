@@ -80,7 +80,7 @@ describe('callbacks (X-Callback-Url)', () => {
       error: 'X-Callback-Url points to 127.0.0.1, a loopback address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS',
     });
     const refused: Array<[string, RegExp]> = [
-      [`http://localhost:${other.port}/`, /host localhost resolves to (127\.0\.0\.1|::1), a loopback address/],
+      [`http://localhost:${other.port}/`, /host localhost resolves to a loopback address/],
       [`http://2130706433:${other.port}/`, /points to 127\.0\.0\.1, a loopback address/],
       [`http://0177.0.0.1:${other.port}/`, /points to 127\.0\.0\.1, a loopback address/],
       [`http://0x7f.1:${other.port}/`, /points to 127\.0\.0\.1, a loopback address/],

@@ -85,6 +85,12 @@ export function functionRoutes({ pools, queue, calls, invokeToken, maxPendingEnq
   router.post('/async-function/:name{/*rest}', async (req: Request, res: Response) => {
     const pool = lookup(pools, nameParam(req));
     checkCaller(pool, req, invokeToken);
+    // Writes waiting for a slow or unreachable queue are bounded: beyond the limit, shed load
+    // before any other work (a callback's name lookup included).
+    if (pendingEnqueues >= maxPendingEnqueues) {
+      shed?.(pool.spec.name, 'queue_full');
+      throw new InvocationError(503, `the queue is not keeping up: ${pendingEnqueues} calls waiting to be queued`, { 'retry-after': '1' });
+    }
     const call: AsyncCall = {
       callId: randomUUID(),
       function: pool.spec.name,
@@ -92,11 +98,6 @@ export function functionRoutes({ pools, queue, calls, invokeToken, maxPendingEnq
       callbackUrl: await callbackUrl(req, allowedHosts),
       acceptedAt: Date.now(),
     };
-    // Writes waiting for a slow or unreachable queue are bounded: beyond the limit, shed load.
-    if (pendingEnqueues >= maxPendingEnqueues) {
-      shed?.(pool.spec.name, 'queue_full');
-      throw new InvocationError(503, `the queue is not keeping up: ${pendingEnqueues} calls waiting to be queued`, { 'retry-after': '1' });
-    }
     pendingEnqueues++;
     try {
       await queue.enqueue(JSON.stringify(call));
