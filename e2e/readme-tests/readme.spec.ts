@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,9 +34,11 @@ let sh: Shell;
 test.beforeAll(() => {
   folder = mkdtempSync(join(tmpdir(), 'readme-walk-'));
   chmodSync(folder, 0o700);
-  app = join(folder, 'app');
+  // Names of its own for the Compose project (the clone's folder name) and the stack, so that
+  // the walk never touches a deployment of the same machine; ports and all else are the defaults.
+  app = join(folder, `readme-walk-${process.pid}`);
   execFileSync('git', ['clone', '--quiet', repoRoot, app]);
-  sh = shell(app);
+  sh = shell(app, undefined, { STACK_NAME: `readme-walk-${process.pid}` });
 });
 
 test.afterAll(async () => {
@@ -186,15 +188,18 @@ test.describe.serial('the README walked on a fresh clone', () => {
     // As root, a user of its own is made for this (the walk runs as a normal user otherwise).
     const user = process.getuid?.() === 0 ? 'voting-newcomer' : undefined;
     let home = folder;
+    let madeUser = false;
     if (user) {
-      execFileSync('bash', ['-c', `id ${user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash ${user}`]);
+      madeUser = spawnSync('id', [user]).status !== 0;
+      if (madeUser) execFileSync('useradd', ['--create-home', '--shell', '/bin/bash', user]);
       home = execFileSync('bash', ['-c', `getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim();
       execFileSync('chmod', ['700', home]);
       execFileSync('rm', ['-rf', join(home, 'app')]);
       execFileSync('git', ['clone', '--quiet', repoRoot, join(home, 'app')]);
       execFileSync('chown', ['-R', `${user}:${user}`, join(home, 'app')]);
     }
-    const as = user ? shell(join(home, 'app'), user) : sh;
+    const clone = user ? join(home, 'app') : app;
+    const as = user ? shell(clone, user) : sh;
     const start = as.start('npm start');
     try {
       await waitUntil(() => start.output().includes('Press Ctrl-C'), { timeoutMs: 400_000, intervalMs: 200, what: 'npm start to be ready' }).catch((error: Error) => {
@@ -206,8 +211,9 @@ test.describe.serial('the README walked on a fresh clone', () => {
     } finally {
       await start.ctrlC();
     }
-    await waitUntil(() => processesMentioning(join(home, 'app')) === '', { timeoutMs: 15_000, what: `nothing of the user's clone left running:\n${processesMentioning(join(home, 'app'))}` });
+    await waitUntil(() => processesMentioning(clone) === '', { timeoutMs: 15_000, what: `nothing of the user's clone left running:\n${processesMentioning(clone)}` });
     if (user) execFileSync('rm', ['-rf', join(home, 'app')]);
+    if (madeUser) execFileSync('userdel', ['--remove', user!]);
   });
 
   test('walked every command it names', () => {

@@ -28,8 +28,11 @@ export interface Shell {
   start(command: string): { child: ChildProcess; output(): string; ctrlC(): Promise<number | null> };
 }
 
-/** A shell in `cwd`, as `user` when given (this process being root), else as this process's user. */
-export function shell(cwd: string, user?: string): Shell {
+/**
+ * A shell in `cwd`, as `user` when given (this process being root), else as this process's user,
+ * with `settings` over a newcomer's empty environment of the app's settings.
+ */
+export function shell(cwd: string, user?: string, settings: NodeJS.ProcessEnv = {}): Shell {
   const argv = (command: string): [string, string[]] => ['bash', ['-c', command]];
   const env: NodeJS.ProcessEnv = { ...process.env };
   let ids: { uid?: number; gid?: number } = {};
@@ -41,6 +44,7 @@ export function shell(cwd: string, user?: string): Shell {
   }
   // The walk is a newcomer's: none of the test run's own settings leak into it.
   for (const name of Object.keys(env)) if (/^(DATABASE_URL|REDIS_URL|VOTE_URL|RESULT_URL|GATEWAY_|PORT$|RESULT_PORT|DATA_DIR|RUNTIME|STACK_NAME|VOTING_SECRETS)/.test(name)) delete env[name];
+  Object.assign(env, settings);
   return {
     run(command, { timeoutMs = 600_000, env: extra = {} } = {}) {
       const [cmd, args] = argv(command);

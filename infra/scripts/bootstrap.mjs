@@ -5,6 +5,7 @@
 // runs the command. Each step is idempotent and quick when already done.
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,7 +95,8 @@ if (command !== 'start' && command !== 'test' && !(command in tools)) {
 function handOver(cmd, args) {
   const child = spawn(cmd, args, { cwd: root, stdio: 'inherit', env });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+  // Ended by a signal: Ctrl-C's and a stop's are a normal end; any other (a kill, the OOM killer) is not.
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 128 + (constants.signals[signal] ?? 0))));
 }
 
 if (command in tools) {

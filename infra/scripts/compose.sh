@@ -48,13 +48,18 @@ case $command in
       echo "› the app's images are not built yet: building them (npm run images)" >&2
       node "$(dirname "$0")/bootstrap.mjs" images >&2
     fi
-    export $(bash "$(dirname "$0")/standin-images.sh") ;;
+    images=$(bash "$(dirname "$0")/standin-images.sh")
+    [[ $images == POSTGRES_IMAGE=?*' 'REDIS_IMAGE=?* ]] || { echo "✖ could not pick the PostgreSQL and Redis images (above)" >&2; exit 1; }
+    export $images ;;
 esac
 # The secret files docker-compose.yml makes Docker secrets of (generated once, then kept).
 VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
 export VOTING_SECRETS
 # The gateway runs as user 1000 and drives the Docker Engine: it joins the socket's group.
-export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "${DOCKER_SOCKET:-/var/run/docker.sock}")}
+if [ -z "${DOCKER_GID:-}" ]; then
+  DOCKER_GID=$(stat -c %g "${DOCKER_SOCKET:-/var/run/docker.sock}") || { echo "✖ no Docker socket at ${DOCKER_SOCKET:-/var/run/docker.sock}: set DOCKER_SOCKET, or DOCKER_GID to its group" >&2; exit 1; }
+fi
+export DOCKER_GID
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if ! command -v docker-compose >/dev/null; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -171,7 +171,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (joinEvent) {
           socket.on(joinEvent, (data: unknown) => {
             const room = (data as { channel?: unknown } | null)?.channel;
-            if (typeof room === 'string' && room.length > 0 && room.length <= 100 && socket.rooms.size <= MAX_ROOMS_PER_SOCKET) void socket.join(room);
+            if (typeof room === 'string' && room.length > 0 && room.length <= 100 && socket.rooms.size < MAX_ROOMS_PER_SOCKET) void socket.join(room);
           });
         }
       });

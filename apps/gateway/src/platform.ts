@@ -29,6 +29,11 @@ function errorMessage(body: string | undefined): string {
   return (body ?? '').slice(0, 200);
 }
 
+/** The snapshot for everyone: when and how functions failed, not the words (they may carry users' data). */
+function withoutErrorTexts(snapshot: PlatformSnapshot): PlatformSnapshot {
+  return { ...snapshot, functions: snapshot.functions.map((f) => ({ ...f, lastErrors: f.lastErrors.map(({ at, status }) => ({ at, status })) })) };
+}
+
 /**
  * Platform events for the workshop dashboard, on the socket.io namespace `/system`: each
  * function's instances, calls per second, latency percentiles, in-flight calls, last errors,
@@ -86,7 +91,10 @@ export class Platform {
       if (admin) void socket.join(ADMIN_ROOM);
       next(admin || this.auth.readPublic !== false ? undefined : new Error('unauthorized'));
     });
-    nsp.on('connection', (socket) => socket.emit(PLATFORM_EVENT, this.snapshot(socket.rooms.has(ADMIN_ROOM))));
+    nsp.on('connection', (socket) => {
+      const snapshot = this.snapshot();
+      socket.emit(PLATFORM_EVENT, socket.rooms.has(ADMIN_ROOM) ? snapshot : withoutErrorTexts(snapshot));
+    });
     this.namespaces.push(nsp);
   }
 
@@ -106,8 +114,8 @@ export class Platform {
     clearTimeout(this.pending);
   }
 
-  /** The dashboard's data; error texts (functions' own words) only for the admin. */
-  snapshot(admin = true): PlatformSnapshot {
+  /** The dashboard's data, complete (error texts included: see withoutErrorTexts). */
+  snapshot(): PlatformSnapshot {
     const now = Date.now();
     const functions = [...this.pools.values()].map((pool): LiveFunction => {
       const name = pool.spec.name;
@@ -130,7 +138,7 @@ export class Platform {
         coldStarts: status.coldStarts,
         callsPerSecond: Math.round((recent / (RATE_WINDOW_MS / 1_000)) * 10) / 10,
         latencyMs: sorted.length ? { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) } : null,
-        lastErrors: admin ? this.errors.get(name)! : this.errors.get(name)!.map(({ at, status }) => ({ at, status })),
+        lastErrors: this.errors.get(name)!,
       };
     });
     return { at: now, functions, queueDepth: this.lastDepth, timeline: this.timeline };
@@ -148,8 +156,8 @@ export class Platform {
 
   private broadcast(): void {
     if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
-    const full = this.snapshot(true);
-    const open = this.snapshot(false);
+    const full = this.snapshot();
+    const open = withoutErrorTexts(full);
     for (const nsp of this.namespaces) {
       nsp.to(ADMIN_ROOM).emit(PLATFORM_EVENT, full);
       nsp.except(ADMIN_ROOM).emit(PLATFORM_EVENT, open);

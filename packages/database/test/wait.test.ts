@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivatePostgres, type RestartablePostgres } from '@voting/test-services';
+import { freePort, startPrivatePostgres, waitUntil, type RestartablePostgres } from '@voting/test-services';
 import { waitForPostgres } from '../src/index.js';
 
 // A private server of its own: it checks passwords, which a configured DATABASE_URL's server
@@ -60,9 +60,9 @@ describe('waitForPostgres', () => {
     await server.pause();
     const waits: Error[] = [];
     const waiting = waitForPostgres(server.url, { timeoutMs: 30_000, onWait: (e) => waits.push(e) });
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Resumed only once it is seen waiting: the wait is what is tested.
+    await waitUntil(() => waits.length > 0, { timeoutMs: 10_000, what: 'waitForPostgres to wait' });
     await server.resume();
     await waiting;
-    expect(waits.length).toBeGreaterThan(0);
   });
 });

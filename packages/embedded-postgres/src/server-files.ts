@@ -52,11 +52,12 @@ function platformPackage(): { dir: string; version: string } {
 export async function copyOnce(source: string, folder: string): Promise<void> {
   const base = dirname(folder);
   const marker = join(folder, '.complete');
-  if (existsSync(marker)) return;
+  // Only a copy root made counts: root starts the server files from it.
+  if (existsSync(marker) && statSync(folder).uid === process.getuid?.()) return;
   await mkdir(base, { recursive: true });
   await chmod(base, 0o755);
   // A copy made here is renamed into place with its marker: without it, the folder was not made here.
-  if (existsSync(folder) && !existsSync(marker)) await rm(folder, { recursive: true, force: true });
+  if (existsSync(folder)) await rm(folder, { recursive: true, force: true });
   const temporary = await mkdtemp(join(base, `.${basename(folder)}-`));
   try {
     for (const part of ['package.json', 'dist', 'native']) await copy(join(source, part), join(temporary, part));
@@ -80,16 +81,18 @@ async function copy(from: string, to: string, copied = new Map<number, string>()
     if (entry.isSymbolicLink()) await symlink(await readlink(source), target);
     else if (entry.isDirectory()) await copy(source, target, copied);
     else {
-      const { ino } = await stat(source);
+      const { ino, mode } = await stat(source);
       const first = copied.get(ino);
       if (first) await link(first, target);
       else {
         await copyFile(source, target);
+        // Readable (and runnable, where it was) by the postgres user whatever root's umask was.
+        await chmod(target, mode & 0o111 ? 0o755 : 0o644);
         copied.set(ino, target);
       }
     }
   }
-  await chmod(to, stats.mode);
+  await chmod(to, 0o755);
 }
 
 let redirected = false;

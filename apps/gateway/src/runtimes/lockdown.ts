@@ -15,7 +15,8 @@ export const lockdown = {
   init: true,
   readOnlyRoot: true,
   tmpBytes: 16 * MiB,
-  capabilities: 'none',
+  /** Every Linux capability dropped. */
+  capDrop: ['ALL'],
   /** Swarm 20.10's service API has no setting for it: tasks go without. */
   noNewPrivileges: true,
   cpus: 1,
@@ -32,7 +33,7 @@ export function containerLockdown(fn: FunctionSpec): Pick<Docker.ContainerCreate
       Init: lockdown.init,
       ReadonlyRootfs: lockdown.readOnlyRoot,
       Tmpfs: { '/tmp': `rw,noexec,nosuid,size=${lockdown.tmpBytes}` },
-      CapDrop: ['ALL'],
+      CapDrop: [...lockdown.capDrop],
       SecurityOpt: lockdown.noNewPrivileges ? ['no-new-privileges'] : [],
       Memory: lockdown.memoryBytes(fn),
       MemorySwap: lockdown.memoryBytes(fn),
@@ -50,7 +51,7 @@ export function taskLockdown(fn: FunctionSpec) {
       User: lockdown.user,
       ReadOnly: lockdown.readOnlyRoot,
       Init: lockdown.init,
-      CapabilityDrop: ['ALL'],
+      CapabilityDrop: [...lockdown.capDrop],
       Mounts: [{ Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: lockdown.tmpBytes, Mode: 0o1777 } }],
     },
     resources: { Limits: { MemoryBytes: lockdown.memoryBytes(fn), NanoCPUs: lockdown.cpus * SECOND_NS, Pids: lockdown.pids } },
