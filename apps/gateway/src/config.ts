@@ -5,8 +5,8 @@ import { parseHostPattern } from './callback-url.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
-/** A comma-separated list of proxy-addr's names and CIDRs, checked by compiling it. */
-const addressList = (fallback: string) =>
+/** A comma-separated list; `check` throws on an entry it cannot use, and `hint` says what to write. */
+const commaList = (fallback: string, check: (list: string[]) => unknown = () => {}, hint = '') =>
   z
     .string()
     .default(fallback)
@@ -14,14 +14,17 @@ const addressList = (fallback: string) =>
     .refine(
       (list) => {
         try {
-          compileAddresses(list);
+          check(list);
           return true;
         } catch {
           return false;
         }
       },
-      { message: 'use addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal, separated by commas' },
+      { message: hint },
     );
+/** proxy-addr's names and CIDRs, checked by compiling them. */
+const addressList = (fallback: string) =>
+  commaList(fallback, compileAddresses, 'use addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal, separated by commas');
 
 /** Every setting of the gateway, from the environment (see the README's settings table). */
 export const configSchema = z.object({
@@ -63,29 +66,12 @@ export const configSchema = z.object({
   /** Proxies whose X-Forwarded-For names the client (names or CIDRs, as above); empty: the connection's address is the client's. */
   TRUST_PROXY: addressList(''),
   /** Hosts async callbacks may reach whatever their address (host, host:port, *.domain; comma separated); others: public addresses only. */
-  CALLBACK_ALLOWED_HOSTS: z
-    .string()
-    .default('')
-    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
-    .refine(
-      (list) =>
-        list.every((pattern) => {
-          try {
-            return Boolean(parseHostPattern(pattern));
-          } catch {
-            return false;
-          }
-        }),
-      { message: 'use host names, addresses, host:port or *.domain patterns, separated by commas' },
-    ),
+  CALLBACK_ALLOWED_HOSTS: commaList('', (list) => list.map(parseHostPattern), 'use host names, addresses, host:port or *.domain patterns, separated by commas'),
   /** Votes per window by one voter (voter_id cookie); 0: no limit. */
   VOTE_RATE_LIMIT_PER_VOTER: z.coerce.number().int().min(0).default(10),
   /** The window of the vote rate limits, seconds. */
   VOTE_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(10),
-  SOCKET_ORIGINS: z
-    .string()
-    .default('')
-    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean)),
+  SOCKET_ORIGINS: commaList(''),
   /** User name of basic auth on /system mutations (the password is the admin token). */
   GATEWAY_ADMIN_USER: z.string().min(1).default('admin'),
   /** Whether read-only /system routes, /metrics and the dashboard's data are public. */
