@@ -92,6 +92,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const app = express();
   app.disable('x-powered-by');
   let closing = false;
+  let started = false;
   // Once stopping, new requests (on connections still open) are refused; calls in flight finish.
   app.use((_req, res, next) => {
     if (!closing) return next();
@@ -117,7 +118,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
   app.use(functionRoutes({ pools, queue, calls, invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }));
-  app.use(systemRoutes({ pools, runtime, auth, calls, metrics }));
+  app.use(systemRoutes({ pools, runtime, auth, calls, metrics, ready: () => started && !closing }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
     app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
@@ -185,6 +186,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const channel of options.channels ?? []) {
         stops.push(await startChannel(channel, { events, pools, sockets, log }));
       }
+      started = true;
     },
     async close() {
       closing = true;

@@ -181,9 +181,12 @@ export const openapiDocument = {
     '/healthz': {
       get: {
         tags: ['system'],
-        summary: 'Gateway health',
+        summary: 'Gateway readiness',
         operationId: 'healthz',
-        responses: { '200': { description: 'healthy', content: json(ref('Health')) } },
+        responses: {
+          '200': { description: 'ready', content: json(ref('Health')) },
+          '503': { description: 'starting, or stopping', content: json(ref('Health')) },
+        },
       },
     },
     '/metrics': {
@@ -220,7 +223,7 @@ export const openapiDocument = {
       Health: {
         type: 'object',
         required: ['status', 'runtime', 'functions'],
-        properties: { status: { const: 'ok' }, runtime: { type: 'string' }, functions: { type: 'integer', minimum: 0 } },
+        properties: { status: { enum: ['ok', 'starting'] }, runtime: { type: 'string' }, functions: { type: 'integer', minimum: 0 } },
       },
       ScaleRequest: {
         type: 'object',

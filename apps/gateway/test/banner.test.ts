@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { appProcess } from '@voting/test-services';
+import { appProcess, waitUntil } from '@voting/test-services';
 import { networkAddresses, startBanner } from '../src/banner.js';
 
 const iface = (address: string, family: 'IPv4' | 'IPv6', internal = false) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
@@ -30,6 +30,8 @@ describe('the start banner', () => {
     const app = await appProcess({ env: { HOST: '0.0.0.0' } });
     try {
       await app.start();
+      // Ready first, then the banner: wait for its last line rather than racing the pipe.
+      await waitUntil(async () => app.output().includes('Press Ctrl-C to stop.'), { timeoutMs: 10_000, intervalMs: 50, what: 'the start banner' });
       const printed = app.output();
       const expected = networkAddresses(networkInterfaces());
       for (const address of expected) expect(printed).toContain(`http://${address}:${app.port}/`);

@@ -55,7 +55,10 @@ export async function startTestGateway({
   databaseServer = process.env.DATABASE_URL!,
   options = {},
   queueOptions = {},
+  start = true,
 }: {
+  /** false: listening, but the gateway's start (workers, channels) left to the test. */
+  start?: boolean;
   /** Queue settings (attempts, backoff, visibility timeout, onError). */
   queueOptions?: QueueOptions;
   /** More gateway options (auth, call result time, ...). */
@@ -104,7 +107,7 @@ export async function startTestGateway({
   applyServerTimeouts(server, gateway.timeouts);
   await new Promise<void>((resolve) => server.listen(port, docker ? '0.0.0.0' : '127.0.0.1', resolve));
   gateway.attachSockets(server);
-  await gateway.start();
+  if (start) await gateway.start();
   const pool = new pg.Pool({ connectionString: db.url });
   return {
     url: `http://127.0.0.1:${port}`,

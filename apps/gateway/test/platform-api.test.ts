@@ -305,4 +305,23 @@ describe('platform events for the dashboard', () => {
     await waitUntil(() => adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors.length === 1, { timeoutMs: 3_000, what: "the admin's error" });
     expect(adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors[0]).toMatchObject({ status: 504, message: expect.stringMatching(/did not answer within 1 s/) });
   });
+
+  // Break it catches: /healthz answering 200 before the workers and channels run (or while stopping) lets a
+  // healthcheck or a supervisor send traffic to a gateway that cannot yet serve it.
+  it('answers /healthz 503 until the gateway has started, and again once it stops', async () => {
+    const late = await startTestGateway({ functionsDir: fixtureFunctions, start: false });
+    try {
+      const before = await fetch(`${late.url}/healthz`);
+      expect(before.status).toBe(503);
+      expect(await check('GET', '/healthz', before)).toMatchObject({ status: 'starting' });
+      await late.gateway.start();
+      const ready = await fetch(`${late.url}/healthz`);
+      expect(await check('GET', '/healthz', ready)).toMatchObject({ status: 'ok' });
+      const stopping = late.gateway.close();
+      expect((await fetch(`${late.url}/healthz`)).status).toBe(503);
+      await stopping;
+    } finally {
+      await late.close();
+    }
+  });
 });

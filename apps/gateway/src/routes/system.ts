@@ -41,9 +41,11 @@ export interface SystemRouteOptions {
   auth: AdminAuth;
   calls: CallStore;
   metrics: Registry;
+  /** Ready once the gateway has started its workers and channels, and no longer once it stops. */
+  ready: () => boolean;
 }
 
-export function systemRoutes({ pools, runtime, auth, calls, metrics }: SystemRouteOptions): Router {
+export function systemRoutes({ pools, runtime, auth, calls, metrics, ready }: SystemRouteOptions): Router {
   const router = Router();
   const reader = requireReader(auth);
   const admin = requireAdmin(auth);
@@ -99,8 +101,11 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics }: SystemRou
     res.setHeader('content-type', metrics.contentType);
     res.end(await metrics.metrics());
   });
+  // A readiness check: load balancers, healthchecks and `npm start`'s supervisor send traffic
+  // only once everything behind the routes runs.
   router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', runtime: runtime.kind, functions: pools.size });
+    const status = ready() ? 'ok' : 'starting';
+    res.status(status === 'ok' ? 200 : 503).json({ status, runtime: runtime.kind, functions: pools.size });
   });
   return router;
 }
