@@ -1,6 +1,6 @@
 // Runs the browser tests against `docker compose up` of the real docker-compose.yml (docker
 // runtime); everything is removed afterwards, the containers the gateway started included.
-import { startComposeApp } from '@voting/test-services';
+import { startComposeApp } from '@platform/test-services';
 
 export default async function composeSetup(): Promise<() => Promise<void>> {
   const app = await startComposeApp({ project: `voting-e2e-${process.pid}` });

@@ -1,7 +1,7 @@
 // Starts the app exactly as `npm start` runs it (embedded PostgreSQL, process runtime), on free
 // ports with its data in a temporary folder, and stops it with Ctrl-C's signal afterwards.
 import { execFileSync } from 'node:child_process';
-import { appProcess, repoRoot } from '@voting/test-services';
+import { appProcess, repoRoot } from '@platform/test-services';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   // The admin token lets the dashboard test scale functions (POST /system/scale-function).

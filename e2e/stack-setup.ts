@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@voting/test-services';
+import { freePort } from '@platform/test-services';
 import { leftovers } from './stack-tests/engine.js';
 
 const root = join(import.meta.dirname, '..');

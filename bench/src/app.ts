@@ -2,7 +2,7 @@
 // its data in a temporary folder, and finds its processes and what they use.
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appProcess, repoRoot } from '@voting/test-services';
+import { appProcess, repoRoot } from '@platform/test-services';
 
 export { repoRoot };
 

@@ -3,7 +3,7 @@
 // in the tallies, which the results function reads from PostgreSQL (one row per voter).
 import { performance } from 'node:perf_hooks';
 import { round, runSeed } from '@voting/loadgen';
-import { startComposeApp, waitUntil } from '@voting/test-services';
+import { startComposeApp, waitUntil } from '@platform/test-services';
 import { dockerState } from './docker.js';
 import { waitForRecorded } from './recorded.js';
 import type { ScenarioResult } from './types.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { round, summarize } from '@voting/loadgen';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { repoRoot, startApp, type RunningApp } from './app.js';
 import { call, keepAlive } from './http.js';
 import { measureOverhead } from './overhead.js';

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { io } from 'socket.io-client';
 import { round, runSeed, summarize, type LatencySummary } from '@voting/loadgen';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { childProcesses, cpuByPart, cpuSnapshot, repoRoot, residentMb, type RunningApp } from './app.js';
 import { call, keepAlive } from './http.js';
 import { httpFloor } from './floor.js';

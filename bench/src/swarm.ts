@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { round, runSeed, summarize } from '@voting/loadgen';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 import { repoRoot } from './app.js';
 import { call, keepAlive } from './http.js';
 import type { ScenarioResult } from './types.js';

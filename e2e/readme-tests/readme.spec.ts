@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Browser } from '@playwright/test';
-import { repoRoot, waitUntil } from '@voting/test-services';
+import { repoRoot, waitUntil } from '@platform/test-services';
 import { processesMentioning, readmeCommands, shell, type Shell } from './shell.js';
 
 // Every command the README shows, walked as a newcomer meets it: a fresh clone in a private

@@ -64,7 +64,7 @@ export interface TaskInfo {
 
 export const services = (label: string) => engine<ServiceInfo[]>('GET', `/services?${filters({ label: [label] })}`);
 export const functionServices = (stack: string, fn?: string) =>
-  engine<ServiceInfo[]>('GET', `/services?${filters({ label: [`org.voting.swarm.owner=${stack}-fn`, ...(fn ? [`org.voting.swarm.function=${fn}`] : [])] })}`);
+  engine<ServiceInfo[]>('GET', `/services?${filters({ label: [`serverless-platform.swarm.owner=${stack}-fn`, ...(fn ? [`serverless-platform.swarm.function=${fn}`] : [])] })}`);
 export const tasks = (service: string) => engine<TaskInfo[]>('GET', `/tasks?${filters({ service: [service] })}`);
 export const runningTasks = async (service: string) =>
   (await tasks(service)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
@@ -72,7 +72,7 @@ export const replicas = (service: ServiceInfo) => service.Spec.Mode.Replicated?.
 
 /** Everything of a stack still on the engine: services, containers, networks, volumes, secrets. */
 export async function leftovers(stack: string): Promise<string[]> {
-  const labels = [`com.docker.stack.namespace=${stack}`, `org.voting.swarm.owner=${stack}-fn`];
+  const labels = [`com.docker.stack.namespace=${stack}`, `serverless-platform.swarm.owner=${stack}-fn`];
   const found: string[] = [];
   for (const label of labels) {
     const f = filters({ label: [label] });

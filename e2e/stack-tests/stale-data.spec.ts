@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { freePort } from '@voting/test-services';
+import { freePort } from '@platform/test-services';
 import { engine, services } from './engine.js';
 
 const root = join(import.meta.dirname, '../..');

@@ -1,5 +1,5 @@
 -- Up Migration
--- The PostgreSQL adapter of @voting/queue (packages/queue/src/postgres-queue.ts).
+-- The PostgreSQL adapter of @platform/queue (packages/queue/src/postgres-queue.ts).
 -- One row per message not yet acknowledged; acknowledging deletes it.
 CREATE TABLE IF NOT EXISTS fn_queue (
   id BIGSERIAL PRIMARY KEY,

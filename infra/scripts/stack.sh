@@ -46,9 +46,9 @@ wait_gone() {
     local left
     left=$(
       docker service ls -q --filter "$(owned)"
-      docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn"
+      docker service ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn"
       docker ps -aq --filter "$(owned)"
-      docker ps -aq --filter "label=org.voting.swarm.owner=$stack-fn"
+      docker ps -aq --filter "label=serverless-platform.swarm.owner=$stack-fn"
       docker network ls -q --filter "$(owned)"
     )
     [ -z "$left" ] && return 0
@@ -77,15 +77,15 @@ remove() {
   fi
   # If it could not (killed), its function services carry its label and go here. Only this
   # stack's own: the label names it.
-  for id in $(docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn"); do
+  for id in $(docker service ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn"); do
     docker service rm "$id" >/dev/null 2>&1 || true
   done
   # Swarm keeps the containers of finished job tasks (one-shot calls) after their service is gone.
   for _ in $(seq 1 40); do
-    [ -z "$(docker service ls -q --filter "label=org.voting.swarm.owner=$stack-fn")" ] && break
+    [ -z "$(docker service ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn")" ] && break
     sleep 0.25
   done
-  for id in $(docker ps -aq --filter "label=org.voting.swarm.owner=$stack-fn" --filter status=exited --filter status=created --filter status=dead); do
+  for id in $(docker ps -aq --filter "label=serverless-platform.swarm.owner=$stack-fn" --filter status=exited --filter status=created --filter status=dead); do
     docker rm -f "$id" >/dev/null 2>&1 || true
   done
   if [ -n "$(docker service ls -q --filter "$(owned)")$(docker network ls -q --filter "$(owned)")" ]; then
@@ -100,7 +100,7 @@ remove() {
     say "stack $stack is not deployed"
   fi
   wait_gone
-  for id in $(docker secret ls -q --filter "label=org.voting.swarm.owner=$stack-fn"); do
+  for id in $(docker secret ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn"); do
     docker secret rm "$id" >/dev/null 2>&1 || true
   done
   if [ $volumes = 1 ]; then
@@ -185,7 +185,7 @@ deploy() {
   Vote:      http://$host:$VOTE_PORT/
   Result:    http://$host:$RESULT_PORT/
   Dashboard: http://$host:$VOTE_PORT/system/ui/   (admin token: $VOTING_SECRETS/gateway-admin-token)
-  Functions: docker service ls --filter label=org.voting.swarm.owner=$stack-fn
+  Functions: docker service ls --filter label=serverless-platform.swarm.owner=$stack-fn
   Remove:    npm run stack:rm -- $stack   (add --volumes to drop its data too)
 
 EOF

@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
-    globalSetup: ['@voting/test-services/vitest-setup'],
+    globalSetup: ['@platform/test-services/vitest-setup'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

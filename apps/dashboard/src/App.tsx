@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type { LiveFunction, LiveInstance, TimelineEvent } from '@voting/platform-protocol';
+import type { LiveFunction, LiveInstance, TimelineEvent } from '@platform/protocol';
 import { storeToken, storedToken, usePlatform } from './usePlatform';
 
 const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { io } from 'socket.io-client';
-import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type PlatformSnapshot } from '@voting/platform-protocol';
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type PlatformSnapshot } from '@platform/protocol';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'unauthorized';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { queueDefaults } from '@voting/queue';
+import { queueDefaults } from '@platform/queue';
 import { compile as compileAddresses } from 'proxy-addr';
-import { parseHostPattern } from './callback-url.js';
+import { parseHostPattern } from '@platform/core';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();

@@ -1,7 +1,7 @@
 // What makes the generic gateway the voting app's: which route stands for which function, which
 // event feeds which socket.io channel, and the original result server's socket protocol. One
 // definition for the app's entry point and for the tests that compose a gateway like it.
-import type { GatewayOptions } from './gateway.js';
+import type { GatewayOptions } from '@platform/core';
 
 export const votingComposition = {
   channels: [{ event: 'scores', topic: 'votes', source: 'results' }],

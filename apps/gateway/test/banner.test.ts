@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { appProcess, waitUntil } from '@voting/test-services';
+import { appProcess, waitUntil } from '@platform/test-services';
 import { networkAddresses, startBanner } from '../src/banner.js';
 
 const iface = (address: string, family: 'IPv4' | 'IPv6', internal = false) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;

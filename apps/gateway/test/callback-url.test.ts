@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkCallbackUrl, classifyAddress, hostAllowed, parseHostPattern, type AddressKind, type Resolver } from '../src/callback-url.js';
-import { InvocationError } from '../src/errors.js';
+import { checkCallbackUrl, classifyAddress, hostAllowed, parseHostPattern, type AddressKind, type Resolver } from '@platform/core/callback-url';
+import { InvocationError } from '@platform/core/errors';
 import { loadConfig } from '../src/config.js';
 
 // The rules as pure functions: nothing here opens a connection, and names are resolved by

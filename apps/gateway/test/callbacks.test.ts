@@ -1,11 +1,11 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { check } from './openapi-check.js';
-import { postCallback } from '../src/callback-post.js';
-import type { AsyncCall } from '../src/async-worker.js';
+import { postCallback } from '@platform/core/callback-post';
+import type { AsyncCall } from '@platform/core/async-worker';
 
 // X-Callback-Url end to end, with loopback receivers only: `allowed` and `redirecting` are in the
 // gateway's allowed hosts, `other` is not and must never receive anything.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQueue, queueDefaults } from '@voting/queue';
-import { waitUntil } from '@voting/test-services';
-import { CallStore } from '../src/calls.js';
+import { createQueue, queueDefaults } from '@platform/queue';
+import { waitUntil } from '@platform/test-services';
+import { CallStore } from '@platform/core/calls';
 import { loadConfig } from '../src/config.js';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 

@@ -3,7 +3,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 
 const cli = join(import.meta.dirname, '..', '..', '..', 'packages', 'cli', 'dist', 'main.js');

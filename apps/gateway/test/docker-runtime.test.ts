@@ -3,8 +3,9 @@
 // reason, they never skip.
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '@voting/test-services';
-import { MANAGED_LABEL, DockerRuntime } from '../src/runtimes/docker.js';
+import { waitUntil } from '@platform/test-services';
+import { LABELS } from '@platform/core/labels';
+import { MANAGED_LABEL, DockerRuntime } from '@platform/core/runtimes/docker';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { prepareDocker, TEST_NETWORK } from './docker-network.js';
 
@@ -15,7 +16,7 @@ const docker = new Docker();
 const containersOf = async (owner: string, fn?: string) =>
   docker.listContainers({
     all: true,
-    filters: { label: [`${MANAGED_LABEL}=${owner}`, ...(fn ? [`org.voting.function=${fn}`] : [])] },
+    filters: { label: [`${MANAGED_LABEL}=${owner}`, ...(fn ? [`${LABELS.function}=${fn}`] : [])] },
   });
 
 describe('docker runtime through the gateway', () => {

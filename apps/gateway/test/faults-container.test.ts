@@ -1,8 +1,9 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { startPostgres, waitUntil, type PostgresServer } from '@voting/test-services';
-import { MANAGED_LABEL } from '../src/runtimes/docker.js';
+import { startPostgres, waitUntil, type PostgresServer } from '@platform/test-services';
+import { LABELS } from '@platform/core/labels';
+import { MANAGED_LABEL } from '@platform/core/runtimes/docker';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { prepareDocker } from './docker-network.js';
 import {
@@ -52,7 +53,7 @@ it('redelivers the calls of killed containers and counts each vote once', { time
   // Break it catches: a call whose invocation failed acknowledged anyway (ack whatever the outcome); also an old vote redelivered over a later one (upsert ignoring seq).
   const owner = `test-${new URL(t!.url).port}`;
   const containers = async (fn: string) =>
-    (await docker.listContainers({ filters: { label: [`${MANAGED_LABEL}=${owner}`, `org.voting.function=${fn}`] } })).map((c) => c.Id);
+    (await docker.listContainers({ filters: { label: [`${MANAGED_LABEL}=${owner}`, `${LABELS.function}=${fn}`] } })).map((c) => c.Id);
   const recordVote = t!.gateway.pools.get('record-vote')!;
   const failures: Record<string, number> = {};
   let lastRecorded = 0;

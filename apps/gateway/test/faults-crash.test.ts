@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, startPrivateRedis, waitUntil, type RestartableRedis } from '@voting/test-services';
-import { createQueue, type Queue } from '@voting/queue';
+import { createTestDatabase, startPrivateRedis, waitUntil, type RestartableRedis } from '@platform/test-services';
+import { createQueue, type Queue } from '@platform/queue';
 import { startTestGateway, type TestGateway } from './harness.js';
 import {
   acceptedAtLeast,

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@voting/test-services';
+import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@platform/test-services';
 import { acceptedAtLeast, childGateway, report, sleep, waitForAllRecorded, type ChildGateway } from './faults.js';
 import { acceptedOf, byStatus, sentAndAnsweredBetween, steadyVotes } from './votes-load.js';
 

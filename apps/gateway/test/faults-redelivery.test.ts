@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { report } from './faults.js';
 import type { VoteMessage } from '@voting/fn-record-vote/message';

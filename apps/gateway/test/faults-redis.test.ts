@@ -1,5 +1,5 @@
 import { afterAll, expect, it } from 'vitest';
-import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@voting/test-services';
+import { startPrivatePostgres, startPrivateRedis, waitUntil, type RestartablePostgres, type RestartableRedis } from '@platform/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { acceptedAtLeast, compareWithTable, report, sleep, waitForAllRecorded } from './faults.js';
 import { acceptedOf, byStatus, sentAndAnsweredBetween, steadyVotes, type VoteAnswer } from './votes-load.js';

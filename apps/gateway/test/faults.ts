@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { appProcess, waitUntil, type AppProcess } from '@voting/test-services';
+import { appProcess, waitUntil, type AppProcess } from '@platform/test-services';
 import type { LoadSummary, Vote } from './votes-load.js';
 
 export { steadyVotes, type LoadSummary, type Vote } from './votes-load.js';

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { startTestGateway, type TestGateway } from './harness.js';
-import { site as pages } from '../src/pages.js';
+import { site as pages } from '@platform/core/pages';
 import { report } from './faults.js';
 
 // Property-based fuzzing of the vote endpoints and the gateway's routes: random methods, paths,

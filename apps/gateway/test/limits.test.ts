@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { io } from 'socket.io-client';
-import { createTestDatabase, waitUntil } from '@voting/test-services';
+import { createTestDatabase, waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { childGateway, report, type ChildGateway } from './faults.js';
 import { voterOfCookie } from '../src/voting.js';

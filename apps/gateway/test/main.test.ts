@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '@voting/database';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 
 const main = join(import.meta.dirname, '..', 'dist', 'main.js');
 const temporary: string[] = [];

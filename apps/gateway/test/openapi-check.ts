@@ -1,5 +1,5 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { openapiDocument } from '../src/openapi.js';
+import { openapiDocument } from '@platform/core/openapi';
 
 type Doc = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>> };
 const doc = openapiDocument as unknown as Doc;

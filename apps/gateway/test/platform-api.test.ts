@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { check, documentedOperations, exercised } from './openapi-check.js';
-import type { PlatformSnapshot } from '@voting/platform-protocol';
+import type { PlatformSnapshot } from '@platform/protocol';
 
 const token = 'test-admin-token';
 const bearer = { authorization: `Bearer ${token}` };

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appProcess, repoRoot, waitUntil, type AppProcess } from '@voting/test-services';
+import { appProcess, repoRoot, waitUntil, type AppProcess } from '@platform/test-services';
 
 const asRoot = process.getuid?.() === 0;
 const cleanUp: string[] = [];

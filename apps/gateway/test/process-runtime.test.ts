@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway, alive } from './harness.js';
 
 

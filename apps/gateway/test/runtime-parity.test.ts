@@ -2,7 +2,7 @@
 // docker runtime: both must give the expected answers, so both give the same ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startPostgres, waitUntil, type PostgresServer } from '@voting/test-services';
+import { startPostgres, waitUntil, type PostgresServer } from '@platform/test-services';
 import { startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { prepareDocker } from './docker-network.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
-import { startPrivatePostgres, type RestartablePostgres } from '@voting/test-services';
+import { startPrivatePostgres, type RestartablePostgres } from '@platform/test-services';
 import { childGateway, report, sleep, type ChildGateway } from './faults.js';
 
 // The app run with known secret values, logging at debug level, through votes, bad input, wrong

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { fixtureFunctions, startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
-import { site } from '../src/pages.js';
-import { toFunctionRequest } from '../src/http-function.js';
+import { site } from '@platform/core/pages';
+import { toFunctionRequest } from '@platform/core/http-function';
 
 const json = { 'content-type': 'application/json' };
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, waitUntil } from '@voting/test-services';
+import { createTestDatabase, waitUntil } from '@platform/test-services';
 import { childGateway, report, type ChildGateway } from './faults.js';
 import { alive } from './harness.js';
 

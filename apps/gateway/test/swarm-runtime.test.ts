@@ -6,9 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFunctions, type FunctionSpec } from '@voting/function-contract/manifest';
-import { MANAGED_LABEL } from '../src/runtimes/docker.js';
-import { SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL, SwarmRuntime } from '../src/runtimes/swarm.js';
+import { loadFunctions, type FunctionSpec } from '@platform/function-contract/manifest';
+import { MANAGED_LABEL } from '@platform/core/runtimes/docker';
+import { SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL, SwarmRuntime } from '@platform/core/runtimes/swarm';
 import { fixtureFunctions } from './harness.js';
 import { prepareDocker } from './docker-network.js';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './harness.js';
-import { serverTimeouts, TIMEOUT_MARGIN_SECONDS } from '../src/timeouts.js';
+import { serverTimeouts, TIMEOUT_MARGIN_SECONDS } from '@platform/core/timeouts';
 
 // `patient` may take 3 s (its manifest's timeoutSeconds); the server's timeouts come from it.
 const functionsDir = join(import.meta.dirname, 'fixtures', 'timeouts');

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { FunctionContext, FunctionResponse } from '@voting/function-contract';
+import type { FunctionContext, FunctionResponse } from '@platform/function-contract';
 import { voteFunction } from '@voting/fn-vote/handler';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import { startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { report } from './faults.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 
 // The whole flow once with the queue and events on PostgreSQL (the embedded default) and once

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { HttpError, json, type FunctionDefinition } from '@voting/function-contract';
-import { createEventBus, type EventBus } from '@voting/queue';
+import { HttpError, json, type FunctionDefinition } from '@platform/function-contract';
+import { createEventBus, type EventBus } from '@platform/queue';
 import { parseMessages } from './message.js';
 import { recordVotes } from './record.js';
 

@@ -1,4 +1,4 @@
-import { HttpError } from '@voting/function-contract';
+import { HttpError } from '@platform/function-contract';
 
 /**
  * What `vote` queues for `record-vote`, one definition for both. A voter's votes are ordered by

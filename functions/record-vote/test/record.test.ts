@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase } from '@voting/test-services';
+import { createTestDatabase } from '@platform/test-services';
 import { migrate } from '@voting/database';
 import { parseMessages } from '../src/message.js';
 import { recordVotes } from '../src/record.js';

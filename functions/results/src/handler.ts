@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { HttpError, json, type FunctionDefinition } from '@voting/function-contract';
+import { HttpError, json, type FunctionDefinition } from '@platform/function-contract';
 
 let db: pg.Pool | undefined;
 

@@ -1,4 +1,4 @@
-import { serveFunction } from '@voting/function-contract';
+import { serveFunction } from '@platform/function-contract';
 import { definition } from './handler.js';
 
 serveFunction(definition);

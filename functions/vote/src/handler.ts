@@ -1,5 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { HttpError, json, type FunctionContext, type FunctionDefinition, type FunctionRequest } from '@voting/function-contract';
+import { HttpError, json, type FunctionContext, type FunctionDefinition, type FunctionRequest } from '@platform/function-contract';
 import type { VoteMessage } from '@voting/fn-record-vote/message';
 import { parseVote } from './parse-vote.js';
 import { COOKIE_NAME, cookieValue, newVoter, readVoter, setCookieHeader, signVoter } from './voter-cookie.js';

@@ -1,4 +1,4 @@
-import { HttpError, type FunctionRequest } from '@voting/function-contract';
+import { HttpError, type FunctionRequest } from '@platform/function-contract';
 
 export type Choice = 'a' | 'b';
 

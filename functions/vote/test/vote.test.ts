@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { FunctionRequest } from '@voting/function-contract';
+import type { FunctionRequest } from '@platform/function-contract';
 import { parseVote } from '../src/parse-vote.js';
 import { cookieValue, newVoter, readVoter, signVoter } from '../src/voter-cookie.js';
 

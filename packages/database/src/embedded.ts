@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadEmbeddedPostgres, privateFolder, serverFilesForPostgresUser, sharedDir } from '@voting/embedded-postgres';
+import { loadEmbeddedPostgres, privateFolder, serverFilesForPostgresUser, sharedDir } from '@platform/embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase } from '@voting/test-services';
+import { createTestDatabase } from '@platform/test-services';
 import { migrate } from '../src/index.js';
 
 describe('migrate', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivatePostgres, waitUntil, type RestartablePostgres } from '@voting/test-services';
+import { freePort, startPrivatePostgres, waitUntil, type RestartablePostgres } from '@platform/test-services';
 import { waitForPostgres } from '../src/index.js';
 
 // A private server of its own: it checks passwords, which a configured DATABASE_URL's server

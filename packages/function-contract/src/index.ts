@@ -1,4 +1,4 @@
-// What a function imports. The platform's manifest loader is `@voting/function-contract/manifest`
+// What a function imports. The platform's manifest loader is `@platform/function-contract/manifest`
 // (kept apart so that a function's cold start does not pay for loading zod).
 export type { FunctionRequest, FunctionResponse, FunctionContext, Handler, FunctionDefinition, Invocation } from './types.js';
 export { json, errorResponse, HttpError } from './respond.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, waitUntil } from '@voting/test-services';
+import { freePort, waitUntil } from '@platform/test-services';
 import type { FunctionResponse, Invocation } from '../src/index.js';
 
 const echo = join(import.meta.dirname, 'fixtures', 'echo.mjs');

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '@voting/test-services';
+import { freePort } from '@platform/test-services';
 
 const cli = join(import.meta.dirname, '../dist/cli.js');
 const seed = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 });

@@ -1,4 +1,4 @@
-// @voting/queue: the async invocation queue and the event bus, each a port with a Redis and a
+// @platform/queue: the async invocation queue and the event bus, each a port with a Redis and a
 // PostgreSQL adapter. The URL's scheme picks the adapter.
 import type { EventBus } from './events.js';
 import type { Queue, QueueOptions } from './queue.js';
@@ -6,7 +6,7 @@ import type { Queue, QueueOptions } from './queue.js';
 export type { BatchHandler, BatchOutcome, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions } from './queue.js';
 export { queueDefaults } from './queue.js';
 export type { EventBus } from './events.js';
-// The adapters are `@voting/queue/redis` and `@voting/queue/postgres`, imported on demand:
+// The adapters are `@platform/queue/redis` and `@platform/queue/postgres`, imported on demand:
 // loading the Redis client costs a function's cold start some 250 ms it need not pay.
 
 type Kind = 'redis' | 'postgres';

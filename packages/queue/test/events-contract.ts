@@ -1,7 +1,7 @@
 // The behaviour every EventBus adapter owes its callers, run against each adapter.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import type { EventBus } from '../src/index.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '@voting/database';
-import { createTestDatabase, waitUntil } from '@voting/test-services';
+import { createTestDatabase, waitUntil } from '@platform/test-services';
 import { createEventBus, createQueue } from '../src/index.js';
 import { MAX_NOTIFY_PAYLOAD_BYTES, PostgresEventBus, PostgresQueue } from '../src/postgres.js';
 import { eventsContract } from './events-contract.js';

@@ -2,7 +2,7 @@
 // server (redis.test.ts, postgres.test.ts).
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitUntil } from '@voting/test-services';
+import { waitUntil } from '@platform/test-services';
 import type { Consumer, Queue, QueuedMessage, QueueOptions } from '../src/index.js';
 
 export type MakeQueue = (options: QueueOptions & { name: string }) => Queue;

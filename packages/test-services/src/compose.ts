@@ -58,7 +58,7 @@ export async function startComposeApp({
       // The gateway labels its function containers with its host name, the container's short id.
       const gateway = compose('ps', '-q', 'gateway').slice(0, 12);
       compose('down', '-v', '--timeout', '20');
-      const left = gateway ? run('docker', ['ps', '-a', '--filter', `label=org.voting.managed-by=${gateway}`, '--format', '{{.Names}}']) : '';
+      const left = gateway ? run('docker', ['ps', '-a', '--filter', `label=serverless-platform.managed-by=${gateway}`, '--format', '{{.Names}}']) : '';
       if (left) throw new Error(`function containers left after docker compose down: ${left.split('\n').join(', ')}`);
     },
   };

@@ -2,7 +2,7 @@ import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadEmbeddedPostgres } from '@voting/embedded-postgres';
+import { loadEmbeddedPostgres } from '@platform/embedded-postgres';
 import pg from 'pg';
 import { freePort } from './net.js';
 

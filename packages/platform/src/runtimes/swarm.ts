@@ -1,20 +1,21 @@
 import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
-import { taskLockdown } from './lockdown.js';
+import { declaredImage, taskLockdown } from './lockdown.js';
 import { waitForHealth } from './net.js';
 import { JobDesk } from './swarm-jobs.js';
 import { InvocationError } from '../errors.js';
+import { LABELS } from '../labels.js';
 
 /**
  * Labels of the services (and their task containers) this runtime creates. They differ from the
  * docker runtime's on purpose: neither runtime ever removes what the other started.
  */
-export const SWARM_OWNER_LABEL = 'org.voting.swarm.owner';
-export const SWARM_FUNCTION_LABEL = 'org.voting.swarm.function';
+export const SWARM_OWNER_LABEL = LABELS.swarmOwner;
+export const SWARM_FUNCTION_LABEL = LABELS.swarmFunction;
 const PORT = 8080;
 const SECOND_NS = 1_000_000_000;
 
@@ -22,7 +23,7 @@ export interface SwarmRuntimeOptions extends RuntimeOptions {
   docker?: Docker;
   /** The overlay network the function tasks join: the one network they are on. */
   network: string;
-  /** Prefix of the function services' names and value of their owner label, e.g. `voting-fn`. */
+  /** Prefix of the function services' names and value of their owner label, e.g. `shop-fn`. */
   prefix: string;
   /** Where one-shot job tasks fetch their invocation and post their response (this gateway, seen from the network). */
   callback: { host: string; port: number; listen?: string };
@@ -123,7 +124,7 @@ export class SwarmRuntime implements Runtime {
   }
 
   async deploy(fn: FunctionSpec): Promise<void> {
-    const reference = fn.image ?? `voting/fn-${fn.name}:latest`;
+    const reference = declaredImage(fn);
     let image: string;
     try {
       image = ((await this.docker.getImage(reference).inspect()) as { Id: string }).Id;
@@ -193,7 +194,7 @@ export class SwarmRuntime implements Runtime {
     const locked = taskLockdown(fn);
     return {
       Name: this.serviceName(fn, suffix),
-      Labels: { ...this.labels(fn), 'org.voting.swarm.mode': mode },
+      Labels: { ...this.labels(fn), [LABELS.swarmMode]: mode },
       TaskTemplate: {
         ContainerSpec: {
           Image: image,

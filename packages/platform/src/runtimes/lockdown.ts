@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 
 const MiB = 1024 * 1024;
 const SECOND_NS = 1_000_000_000;
@@ -57,4 +57,13 @@ export function taskLockdown(fn: FunctionSpec) {
     resources: { Limits: { MemoryBytes: lockdown.memoryBytes(fn), NanoCPUs: lockdown.cpus * SECOND_NS, Pids: lockdown.pids } },
     logDriver: { Name: 'json-file', Options: { ...lockdown.logs } },
   };
+}
+
+/**
+ * The image a function runs: only the one its manifest declares. With no declared image there is
+ * nothing the runtime may run; no default name is guessed.
+ */
+export function declaredImage(fn: FunctionSpec): string {
+  if (!fn.image) throw new Error(`function ${fn.name} declares no image in its manifest: the docker and swarm runtimes run declared images only`);
+  return fn.image;
 }

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { FunctionRequest, FunctionResponse } from '@voting/function-contract';
+import type { FunctionRequest, FunctionResponse } from '@platform/function-contract';
 
 // Connection-level headers belong to each hop, not to the function.
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);

@@ -7,6 +7,7 @@ import { requireAdmin, requireReader, type AdminAuth } from '../auth.js';
 import { InvocationError } from '../errors.js';
 import { openapiDocument } from '../openapi.js';
 import { lookup } from './functions.js';
+import { LABELS } from '../labels.js';
 
 /** The OpenFaaS FunctionStatus shape, plus counters of our own. */
 function functionStatus(pool: FunctionPool) {
@@ -17,7 +18,7 @@ function functionStatus(pool: FunctionPool) {
     image: spec.image ?? `local/${spec.name}`,
     namespace: 'default',
     envProcess: spec.main,
-    labels: { 'voting.function': spec.name, 'voting.mode': spec.mode },
+    labels: { [LABELS.function]: spec.name, [`${LABELS.function}.mode`]: spec.mode },
     annotations: spec.description ? { description: spec.description } : {},
     limits: { memory: `${spec.memoryMb}Mi` },
     replicas: counts.replicas,

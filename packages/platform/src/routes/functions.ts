@@ -1,6 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import type { Queue } from '@voting/queue';
+import type { Queue } from '@platform/queue';
 import type { FunctionPool } from '../pool.js';
 import { InvocationError } from '../errors.js';
 import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-function.js';

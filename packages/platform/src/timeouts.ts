@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 
 /** Seconds added to the longest function timeout: the gateway answers 504 before any socket gives up. */
 export const TIMEOUT_MARGIN_SECONDS = 5;

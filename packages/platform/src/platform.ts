@@ -1,9 +1,9 @@
 import type { Namespace, Server as SocketServer } from 'socket.io';
-import type { Queue } from '@voting/queue';
+import type { Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import { authorized, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
-import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstance, type PlatformSnapshot, type TimelineEvent } from '@voting/platform-protocol';
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstance, type PlatformSnapshot, type TimelineEvent } from '@platform/protocol';
 
 /** Calls per second are counted over this window; latency percentiles over LATENCY_WINDOW_MS. */
 const RATE_WINDOW_MS = 10_000;

@@ -1,18 +1,19 @@
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
-import { containerLockdown } from './lockdown.js';
+import { containerLockdown, declaredImage } from './lockdown.js';
 import { FunctionLogs } from './logs.js';
 import { waitForHealth } from './net.js';
 import { InvocationError } from '../errors.js';
+import { LABELS } from '../labels.js';
 
 /** Every container the gateway starts carries this label, so leftovers can be found and removed. */
-export const MANAGED_LABEL = 'org.voting.managed-by';
-const FUNCTION_LABEL = 'org.voting.function';
+export const MANAGED_LABEL = LABELS.managedBy;
+const FUNCTION_LABEL = LABELS.function;
 const PORT = 8080;
 
 export interface DockerRuntimeOptions extends RuntimeOptions {
@@ -43,7 +44,7 @@ export class DockerRuntime implements Runtime {
   }
 
   private image(fn: FunctionSpec): string {
-    return fn.image ?? `voting/fn-${fn.name}:latest`;
+    return declaredImage(fn);
   }
 
   async deploy(fn: FunctionSpec): Promise<void> {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime } from './runtimes/runtime.js';
 import { InvocationError } from './errors.js';
 import { invokeInstance } from './instance-client.js';

@@ -1,6 +1,6 @@
 import type { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
-import type { EventBus } from '@voting/queue';
+import type { EventBus } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 
 /**

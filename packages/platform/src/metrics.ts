@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Queue } from '@voting/queue';
+import type { Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import type { ShedReason } from './rate-limit.js';
 

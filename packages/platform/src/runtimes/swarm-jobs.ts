@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 

@@ -46,7 +46,7 @@ const invoke = (method: string) => ({
 export const openapiDocument = {
   openapi: '3.1.0',
   info: {
-    title: 'Serverless voting app gateway',
+    title: 'Function gateway',
     version: '1.0.0',
     description:
       "Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /healthz) behave like it; /system/calls is this gateway's own. Errors are always JSON {\"error\": \"...\"}.",

@@ -1,4 +1,4 @@
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { RuntimeOptions } from './runtime.js';
 
 export const secretEnvName = (name: string) => name.toUpperCase().replaceAll('-', '_');

@@ -1,5 +1,5 @@
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { LogLine } from './logs.js';
 
 /** A warm instance of a function: something serving `POST /_/invoke` at `url` (`http://host:port` or `unix:/path`). */

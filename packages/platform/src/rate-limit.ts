@@ -13,7 +13,7 @@ export interface RateLimit {
   /** Client addresses the per-address limit leaves alone (proxy-addr names or CIDRs, e.g. `uniquelocal`). */
   exemptAddresses?: string[];
   /**
-   * Calls per window per holder of a cookie (e.g. a voter); 0: no limit. Requests without it count
+   * Calls per window per holder of a cookie (e.g. a visitor); 0: no limit. Requests without it count
    * per address only. `holder` picks what identifies the holder in the value, when the rest of it
    * changes from call to call (default: the whole value).
    */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { FunctionRequest, FunctionResponse } from '@voting/function-contract';
-import type { Consumer, Queue, QueuedMessage } from '@voting/queue';
+import type { FunctionRequest, FunctionResponse } from '@platform/function-contract';
+import type { Consumer, Queue, QueuedMessage } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
 import { checkCallbackUrl, type HostPattern } from './callback-url.js';

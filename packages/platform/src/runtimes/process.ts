@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
 import { FunctionLogs } from './logs.js';
@@ -24,7 +24,7 @@ export class ProcessRuntime implements Runtime {
 
   constructor(private readonly options: RuntimeOptions) {
     removeStaleSocketDirs();
-    this.socketDir = mkdtempSync(join(tmpdir(), `voting-fn-${process.pid}-`));
+    this.socketDir = mkdtempSync(join(tmpdir(), `fn-sockets-${process.pid}-`));
   }
 
   async deploy(): Promise<void> {}
@@ -131,7 +131,7 @@ function readySignal(child: ChildProcess, exited: Promise<void>, timeoutMs: numb
 /** Socket folders of gateways that died without stopping (SIGKILL): named by their pid. */
 function removeStaleSocketDirs(): void {
   for (const name of readdirSync(tmpdir())) {
-    const pid = Number(/^voting-fn-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(/^fn-sockets-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
       process.kill(pid, 0);

@@ -3,8 +3,8 @@ import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
-import type { FunctionSpec } from '@voting/function-contract/manifest';
-import type { Consumer, EventBus, Queue } from '@voting/queue';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
+import type { Consumer, EventBus, Queue } from '@platform/queue';
 import type { Runtime } from './runtimes/runtime.js';
 import { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
@@ -39,7 +39,7 @@ export interface GatewayOptions {
    * on its `message`), and an event by which a client joins a room (`{"channel": "<room>"}`).
    */
   socketProtocol?: { greeting?: { event: string; data: unknown }; joinEvent?: string };
-  /** Extra routes that stand for a function, e.g. the original app's form post `POST /` for `vote`. */
+  /** Extra routes that stand for a function, e.g. a form post to `POST /` for a function. */
   aliases?: Array<{ method: 'get' | 'post'; path: string; function: string }>;
   /** Credentials of the /system mutations, and whether reading status is public. */
   auth?: AdminAuth;
@@ -52,7 +52,7 @@ export interface GatewayOptions {
   invokeToken?: string;
   /** Proxies whose X-Forwarded-For names the client (proxy-addr names or CIDRs); none by default. */
   trustProxy?: string[];
-  /** Rate limits per function (e.g. the vote path): 429 with Retry-After beyond them. */
+  /** Rate limits per function (e.g. a form's path): 429 with Retry-After beyond them. */
   rateLimits?: RateLimit[];
   /** Async calls being written to the queue at once at most; beyond it 503 (default 5000). */
   maxPendingEnqueues?: number;
@@ -79,7 +79,7 @@ const MAX_ROOMS_PER_SOCKET = 16;
 
 /**
  * The gateway: routing, invocation and fan-out, nothing else. Which functions exist, how
- * they run and which events reach browsers are all options; it knows nothing about votes.
+ * they run and which events reach browsers are all options; it knows nothing about any one app.
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { runtime, queue, events, log } = options;

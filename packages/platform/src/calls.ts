@@ -1,5 +1,5 @@
-import type { FunctionResponse } from '@voting/function-contract';
-import type { BatchHandler, Queue } from '@voting/queue';
+import type { FunctionResponse } from '@platform/function-contract';
+import type { BatchHandler, Queue } from '@platform/queue';
 import type { AsyncCall } from './async-worker.js';
 import type { FunctionPool } from './pool.js';
 

@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import type { FunctionResponse, Invocation } from '@voting/function-contract';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import { InvocationError } from './errors.js';
 
 // Keep-alive connections to warm instances: a call costs a write and a read, no handshake.

@@ -1,0 +1,14 @@
+// The platform's public face: a gateway (routes, invocation, fan-out), its function pools, and the
+// runtimes that start function instances. It knows functions, queues and channels, never an app.
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { FunctionPool } from './pool.js';
+export { InvocationError } from './errors.js';
+export { createRuntime, type RuntimeKind } from './runtimes/index.js';
+export type { Instance, Runtime, RuntimeOptions } from './runtimes/runtime.js';
+export type { Channel } from './fanout.js';
+export type { RateLimit } from './rate-limit.js';
+export type { AdminAuth } from './auth.js';
+export { localSecret, secretResolver } from './secrets.js';
+export { site } from './pages.js';
+export { applyServerTimeouts } from './timeouts.js';
+export { parseHostPattern } from './callback-url.js';

@@ -1,0 +1,17 @@
+/**
+ * The Docker labels the platform puts on what it creates, in one place: the runtimes set them, and
+ * cleanup, `stack rm` and tests find things by them.
+ */
+const prefix = 'serverless-platform';
+
+export const LABELS = {
+  /** docker runtime: the controller that owns a container. */
+  managedBy: `${prefix}.managed-by`,
+  /** The function a container, service or image serves. */
+  function: `${prefix}.function`,
+  /** swarm runtime: the owner (service name prefix) of services, task containers and secrets. */
+  swarmOwner: `${prefix}.swarm.owner`,
+  swarmFunction: `${prefix}.swarm.function`,
+  /** swarm runtime: `warm` (a replicated service) or `oneshot` (a job). */
+  swarmMode: `${prefix}.swarm.mode`,
+} as const;
