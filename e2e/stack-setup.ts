@@ -40,7 +40,7 @@ export default async function stackSetup(): Promise<() => Promise<void>> {
     }
   };
   try {
-    process.stdout.write(run('bash', ['infra/scripts/stack.sh', 'deploy', stack], env) + '\n');
+    process.stdout.write(`${run('bash', ['infra/scripts/stack.sh', 'deploy', stack], env)}\n`);
   } catch (error) {
     remove();
     throw error;
@@ -65,7 +65,7 @@ export default async function stackSetup(): Promise<() => Promise<void>> {
     throw error;
   }
   return async () => {
-    process.stdout.write(remove() + '\n');
+    process.stdout.write(`${remove()}\n`);
     const left = await leftovers(stack);
     if (left.length) throw new Error(`left behind after removing stack ${stack}: ${left.join(', ')}`);
   };

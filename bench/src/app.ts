@@ -120,4 +120,3 @@ export function cpuByPart(before: Map<number, { cpuMs: number }>, after: Awaited
   }
   return parts;
 }
-

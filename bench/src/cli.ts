@@ -25,7 +25,9 @@ const program = new Command('bench')
   .option('--freshness-samples <n>', 'votes timed in the freshness scenario (default 200, --quick 50)', positiveInt)
   .addOption(new Option('--only <scenarios...>', 'run only these scenarios').choices([...scenarioIds]))
   .addOption(new Option('--results-dir <dir>', 'where the JSON result goes').default(join(repoRoot, 'bench/results'), 'bench/results'))
-  .addOption(new Option('--report <file>', 'the Markdown report (its chart is written beside it as .svg)').default(join(repoRoot, 'bench/REPORT.md'), 'bench/REPORT.md'))
+  .addOption(
+    new Option('--report <file>', 'the Markdown report (its chart is written beside it as .svg)').default(join(repoRoot, 'bench/REPORT.md'), 'bench/REPORT.md'),
+  )
   .option('--no-write', 'print the table only')
   .option('--profile <dir>', 'run the gateway with --cpu-prof, writing .cpuprofile files into <dir>')
   .addHelpText('after', '\nExit status: 0 when every scenario that could run ran (targets missed included), 1 when one failed.')

@@ -16,9 +16,17 @@ async function recorded(url: string): Promise<number> {
   return (scores.a ?? 0) + (scores.b ?? 0);
 }
 
-export async function composeThroughput(
-  { votes = 20_000, concurrency = 64, maxSeconds = 45, log = () => {} }: { votes?: number; concurrency?: number; maxSeconds?: number; log?: (line: string) => void } = {},
-): Promise<ScenarioResult> {
+export async function composeThroughput({
+  votes = 20_000,
+  concurrency = 64,
+  maxSeconds = 45,
+  log = () => {},
+}: {
+  votes?: number;
+  concurrency?: number;
+  maxSeconds?: number;
+  log?: (line: string) => void;
+} = {}): Promise<ScenarioResult> {
   const docker = dockerState();
   if (!docker.up) return { id, title, status: 'not run', reason: `${docker.why}: no compose deployment to measure`, metrics: [] };
   log('starting docker compose up of docker-compose.yml...');
@@ -47,7 +55,12 @@ export async function composeThroughput(
       metrics: [
         { name: 'votes accepted per second', value: summary.votesPerSecond, unit: 'votes/s' },
         { name: 'accept latency p99', value: summary.latencyMs.p99, unit: 'ms' },
-        { name: 'all accepted votes recorded after the load stopped', value: round(recordedMs ?? performance.now() - loadEnded, 0), unit: 'ms', missing: recordedMs === undefined },
+        {
+          name: 'all accepted votes recorded after the load stopped',
+          value: round(recordedMs ?? performance.now() - loadEnded, 0),
+          unit: 'ms',
+          missing: recordedMs === undefined,
+        },
         { name: 'accepted votes lost', value: Math.max(0, expected - rows), unit: 'votes', target: { op: '=', value: 0 } },
       ],
       details: {

@@ -115,16 +115,23 @@ async function warmOverhead(app: RunningApp, calls: number): Promise<ScenarioRes
       what: `${FN} GET /`,
       directName: 'container directly',
       viaGateway: async () => check(await call(agent, viaGateway), `GET /function/${FN}`),
-      direct: async () => check(await call(agent, direct, { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' } }), 'POST /_/invoke'),
+      direct: async () =>
+        check(await call(agent, direct, { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' } }), 'POST /_/invoke'),
     });
   } finally {
     agent.destroy();
   }
 }
 
-export async function dockerScenarios(
-  { samples = 8, calls = 2_000, log = () => {} }: { samples?: number; calls?: number; log?: (line: string) => void } = {},
-): Promise<ScenarioResult[]> {
+export async function dockerScenarios({
+  samples = 8,
+  calls = 2_000,
+  log = () => {},
+}: {
+  samples?: number;
+  calls?: number;
+  log?: (line: string) => void;
+} = {}): Promise<ScenarioResult[]> {
   const docker = dockerState();
   const ids = [
     ['cold-start-docker', 'Cold start, docker runtime vs `docker run --rm -i` of the same image'],

@@ -15,7 +15,7 @@ export function call(
     body,
     headers = {},
     socketPath,
-  }: { method?: string; body?: string; headers?: Record<string, string>; /** `url` is then the path on this unix socket. */ socketPath?: string } = {},
+  }: { method?: string; body?: string; headers?: Record<string, string> /** `url` is then the path on this unix socket. */; socketPath?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const allHeaders: Record<string, string | number> = { ...headers };

@@ -152,7 +152,7 @@ export function renderSvg(run: BenchRun): string {
     out.push(`<text x="10" y="${y}" font-weight="bold">Not run, or failed</text>`);
     let line = 0;
     for (const lines of notRun) {
-      lines.forEach((text, i) => out.push(`<text x="${i === 0 ? 10 : 24}" y="${y + 18 + line++ * 16}" fill="#555">${escapeXml(text)}</text>`));
+      for (const [i, text] of lines.entries()) out.push(`<text x="${i === 0 ? 10 : 24}" y="${y + 18 + line++ * 16}" fill="#555">${escapeXml(text)}</text>`);
     }
   }
   out.push('</svg>');

@@ -139,7 +139,14 @@ export async function throughput(
     const before = await count();
 
     const rss: number[] = [];
-    const sampler = setInterval(() => void residentMb(app.pid).then((mb) => rss.push(mb), () => {}), 100);
+    const sampler = setInterval(
+      () =>
+        void residentMb(app.pid).then(
+          (mb) => rss.push(mb),
+          () => {},
+        ),
+      100,
+    );
     const stop = AbortSignal.timeout(maxSeconds * 1_000);
     const cpuBefore = await cpuSnapshot();
     const summary = await runSeed({ url: app.url, votes, concurrency, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form', signal: stop });
@@ -149,7 +156,9 @@ export async function throughput(
     clearInterval(sampler);
     const cpu = cpuByPart(cpuBefore, await cpuSnapshot(), app.pid);
     const perVote = (ms: number) => round(ms / Math.max(1, summary.accepted), 3);
-    const appCpuMs = Object.entries(cpu).filter(([part]) => part !== 'other').reduce((sum, [, ms]) => sum + ms, 0);
+    const appCpuMs = Object.entries(cpu)
+      .filter(([part]) => part !== 'other')
+      .reduce((sum, [, ms]) => sum + ms, 0);
     // After the app is idle again, so the floor has the machine to itself as the app had.
     const floorPerSecond = await httpFloor({ votes: Math.min(votes, 20_000), concurrency });
     const lost = Math.max(0, expected - rows);
@@ -238,7 +247,11 @@ export async function freshness(app: RunningApp, { samples = 200, gapMs = 10 }: 
     for (let i = 0; i < samples; i++) {
       const target = total + 1;
       const seen = new Promise<void>((resolve) => (waiter = { target, resolve }));
-      const answer = await call(agent, `${app.url}/function/vote`, { method: 'POST', body: `{"vote":"${i % 2 ? 'b' : 'a'}"}`, headers: { 'content-type': 'application/json' } });
+      const answer = await call(agent, `${app.url}/function/vote`, {
+        method: 'POST',
+        body: `{"vote":"${i % 2 ? 'b' : 'a'}"}`,
+        headers: { 'content-type': 'application/json' },
+      });
       expectStatus(answer, 200, 'POST /function/vote');
       const accepted = performance.now();
       let timer: NodeJS.Timeout | undefined;

@@ -29,9 +29,19 @@ function liveTasks(service: string): number {
   return out ? out.split('\n').length : 0;
 }
 
-export async function swarmScenarios(
-  { samples = 8, calls = 2_000, votes = 5_000, concurrency = 32, log = () => {} }: { samples?: number; calls?: number; votes?: number; concurrency?: number; log?: (line: string) => void } = {},
-): Promise<ScenarioResult[]> {
+export async function swarmScenarios({
+  samples = 8,
+  calls = 2_000,
+  votes = 5_000,
+  concurrency = 32,
+  log = () => {},
+}: {
+  samples?: number;
+  calls?: number;
+  votes?: number;
+  concurrency?: number;
+  log?: (line: string) => void;
+} = {}): Promise<ScenarioResult[]> {
   const cold = { id: 'cold-start-swarm', title: 'Cold start, swarm runtime: a call to a function at zero replicas until its answer' };
   const warm = { id: 'throughput-swarm', title: 'Throughput through the Swarm stack (warm calls, and form posts with a new voter each)' };
   const why = swarmManager();
@@ -41,7 +51,8 @@ export async function swarmScenarios(
   const secrets = mkdtempSync(join(tmpdir(), 'voting-bench-secrets-'));
   const [votePort, resultPort] = await Promise.all([freePort(), freePort()]);
   const env = { ...process.env, VOTE_PORT: String(votePort), RESULT_PORT: String(resultPort), VOTING_SECRETS: secrets, LOG_LEVEL: 'warn' };
-  const script = (...args: string[]) => execFileSync('bash', [join(repoRoot, 'infra/scripts/stack.sh'), ...args], { cwd: repoRoot, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = (...args: string[]) =>
+    execFileSync('bash', [join(repoRoot, 'infra/scripts/stack.sh'), ...args], { cwd: repoRoot, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   log(`deploying stack ${stack}...`);
   try {
     script('deploy', stack);
@@ -105,7 +116,12 @@ export async function swarmScenarios(
           { name: 'votes accepted per second', value: seed.votesPerSecond, unit: 'votes/s' },
           { name: 'votes not accepted', value: seed.failed, unit: 'votes', target: { op: '=', value: 0 } },
         ],
-        details: { calls, concurrency, warm: w, votes: { sent: seed.sent, accepted: seed.accepted, rejected: seed.rejected, errors: seed.errors, latencyMs: seed.latencyMs } },
+        details: {
+          calls,
+          concurrency,
+          warm: w,
+          votes: { sent: seed.sent, accepted: seed.accepted, rejected: seed.rejected, errors: seed.errors, latencyMs: seed.latencyMs },
+        },
       },
     ];
   } finally {

@@ -115,108 +115,131 @@ const walkedCommands = [
   'npm run bench -- --quick --no-write',
 ];
 
-test.describe.serial('the README walked on a fresh clone', () => {
-  test('npm start from a private folder: both pages answer, votes count, fn and seed work at default settings; Ctrl-C stops everything', async ({ browser }) => {
-    test.setTimeout(600_000);
-    const started = Date.now();
-    const start = sh.start('npm start');
-    let stopped: number | null | undefined;
-    await waitUntil(() => start.output().includes('Press Ctrl-C'), { timeoutMs: 300_000, intervalMs: 200, what: `npm start to be ready:\n${start.output()}` }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${start.output()}`);
-    });
-    for (const url of [`${voteUrl}/`, `http://127.0.0.1:${ports.result}/`]) expect((await fetch(url)).status, url).toBe(200);
-    console.log(`clean clone in a mode-700 folder to both pages answering: ${((Date.now() - started) / 1_000).toFixed(1)} s`);
-    walked.add('npm start');
-    try {
-      await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
-      expect(await walk('npm run fn -- list')).toMatch(/^vote\s+warm/m);
-      expect(JSON.parse(await walk('npm run fn -- invoke vote'))).toEqual({ question: 'Cats vs Dogs!', options: { a: 'Cats', b: 'Dogs' } });
-      expect(JSON.parse(await walk('npm run fn -- invoke results/options'))).toEqual({ a: 'Cats', b: 'Dogs' });
-      expect(JSON.parse(await walk(`npm run fn -- invoke vote --data '{"vote":"a"}'`))).toMatchObject({ vote: 'a' });
-      const callId = await walk(`npm run fn -- invoke vote --async --data '{"vote":"b"}'`);
-      expect(callId).toMatch(/^[0-9a-f-]{36}$/);
-      await waitUntil(async () => (await sh.run(`npm run fn -- calls ${callId}`)).stdout.includes('succeeded'), { timeoutMs: 15_000, what: 'the async call to succeed' });
-      await walk(`npm run fn -- calls ${callId}`, { as: 'npm run fn -- calls <id>' });
-      await walk('npm run fn -- scale vote 2');
-      expect(await walk('npm run fn -- logs vote --tail 20')).not.toBe('');
-      // The seed's defaults are the original's load (form posts, a new voter each, 50 at once,
-      // one address): exit 0 means every vote was accepted.
-      for (const seed of ['npm run seed', 'npm run seed -- --votes 20000 --concurrency 64', 'npm run seed -- --mode json --voters pool:1000 --ratio 1:1 --url http://localhost:8080']) {
-        console.log(`${seed}:\n${(await walk(seed)).split('\n').slice(-14).join('\n')}`);
-      }
-    } finally {
-      // As a terminal's Ctrl-C: npm itself ends by the signal once the app it runs has stopped.
-      stopped = await start.ctrlC();
-    }
-    expect([0, 130, null]).toContain(stopped); // ended by Ctrl-C, as in a terminal, not by a failure
-    expect(start.output()).toContain('SIGINT: stopping');
-    await waitUntil(() => processesMentioning(app) === '', { timeoutMs: 15_000, what: `nothing of the clone left running:\n${processesMentioning(app)}` });
-  });
-
-  test('npm run images, then compose up and down', async ({ browser }) => {
-    test.setTimeout(600_000);
-    expect(await walk('npm run images')).toMatch(/voting\/gateway:latest/);
-    const up = sh.start('infra/scripts/compose.sh up');
-    try {
-      await waitUntil(async () => (await fetch(`${voteUrl}/healthz`).catch(() => undefined))?.ok === true, { timeoutMs: 300_000, intervalMs: 500, what: 'compose up to answer' }).catch((error: Error) => {
-        throw new Error(`${error.message}\n${up.output().slice(-3_000)}`);
-      });
-      walked.add('infra/scripts/compose.sh up');
-      await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
-    } finally {
-      await up.ctrlC();
-    }
-    await walk('infra/scripts/compose.sh down', { timeoutMs: 180_000 });
-    expect(existsSync(join(app, '.secrets', 'postgres-password'))).toBe(true);
-  });
-
-  test('npm run stack:deploy, then npm run stack:rm', async ({ browser }) => {
-    test.setTimeout(600_000);
-    await walk('npm run stack:deploy', { timeoutMs: 400_000 });
-    await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
-    await walk('npm run stack:rm', { timeoutMs: 240_000 });
-  });
-
-  test('npm run bench, quick', async () => {
-    test.setTimeout(900_000);
-    const out = await walk('npm run bench -- --quick --no-write', { timeoutMs: 840_000 });
-    expect(out).toMatch(/throughput-embedded/);
-  });
-
-  test('npm start as a normal user too, from a clone in that user\'s private home', async () => {
-    test.setTimeout(600_000);
-    // As root, a user of its own is made for this (the walk runs as a normal user otherwise).
-    const user = process.getuid?.() === 0 ? 'voting-newcomer' : undefined;
-    let home = folder;
-    let madeUser = false;
-    if (user) {
-      madeUser = spawnSync('id', [user]).status !== 0;
-      if (madeUser) execFileSync('useradd', ['--create-home', '--shell', '/bin/bash', user]);
-      home = execFileSync('bash', ['-c', `getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim();
-      execFileSync('chmod', ['700', home]);
-      execFileSync('rm', ['-rf', join(home, 'app')]);
-      execFileSync('git', ['clone', '--quiet', repoRoot, join(home, 'app')]);
-      execFileSync('chown', ['-R', `${user}:${user}`, join(home, 'app')]);
-    }
-    const clone = user ? join(home, 'app') : app;
-    const as = user ? shell(clone, user) : sh;
-    const start = as.start('npm start');
-    try {
-      await waitUntil(() => start.output().includes('Press Ctrl-C'), { timeoutMs: 400_000, intervalMs: 200, what: 'npm start to be ready' }).catch((error: Error) => {
+test.describe
+  .serial('the README walked on a fresh clone', () => {
+    test('npm start from a private folder: both pages answer, votes count, fn and seed work at default settings; Ctrl-C stops everything', async ({
+      browser,
+    }) => {
+      test.setTimeout(600_000);
+      const started = Date.now();
+      const start = sh.start('npm start');
+      let stopped: number | null | undefined;
+      await waitUntil(() => start.output().includes('Press Ctrl-C'), {
+        timeoutMs: 300_000,
+        intervalMs: 200,
+        what: `npm start to be ready:\n${start.output()}`,
+      }).catch((error: Error) => {
         throw new Error(`${error.message}\n${start.output()}`);
       });
       for (const url of [`${voteUrl}/`, `http://127.0.0.1:${ports.result}/`]) expect((await fetch(url)).status, url).toBe(200);
-      const seed = await as.run('npm run seed -- --votes 500');
-      expect(seed.code, `${seed.stdout}\n${seed.stderr}`).toBe(0);
-    } finally {
-      await start.ctrlC();
-    }
-    await waitUntil(() => processesMentioning(clone) === '', { timeoutMs: 15_000, what: `nothing of the user's clone left running:\n${processesMentioning(clone)}` });
-    if (user) execFileSync('rm', ['-rf', join(home, 'app')]);
-    if (madeUser) execFileSync('userdel', ['--remove', user!]);
-  });
+      console.log(`clean clone in a mode-700 folder to both pages answering: ${((Date.now() - started) / 1_000).toFixed(1)} s`);
+      walked.add('npm start');
+      try {
+        await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
+        expect(await walk('npm run fn -- list')).toMatch(/^vote\s+warm/m);
+        expect(JSON.parse(await walk('npm run fn -- invoke vote'))).toEqual({ question: 'Cats vs Dogs!', options: { a: 'Cats', b: 'Dogs' } });
+        expect(JSON.parse(await walk('npm run fn -- invoke results/options'))).toEqual({ a: 'Cats', b: 'Dogs' });
+        expect(JSON.parse(await walk(`npm run fn -- invoke vote --data '{"vote":"a"}'`))).toMatchObject({ vote: 'a' });
+        const callId = await walk(`npm run fn -- invoke vote --async --data '{"vote":"b"}'`);
+        expect(callId).toMatch(/^[0-9a-f-]{36}$/);
+        await waitUntil(async () => (await sh.run(`npm run fn -- calls ${callId}`)).stdout.includes('succeeded'), {
+          timeoutMs: 15_000,
+          what: 'the async call to succeed',
+        });
+        await walk(`npm run fn -- calls ${callId}`, { as: 'npm run fn -- calls <id>' });
+        await walk('npm run fn -- scale vote 2');
+        expect(await walk('npm run fn -- logs vote --tail 20')).not.toBe('');
+        // The seed's defaults are the original's load (form posts, a new voter each, 50 at once,
+        // one address): exit 0 means every vote was accepted.
+        for (const seed of [
+          'npm run seed',
+          'npm run seed -- --votes 20000 --concurrency 64',
+          'npm run seed -- --mode json --voters pool:1000 --ratio 1:1 --url http://localhost:8080',
+        ]) {
+          console.log(`${seed}:\n${(await walk(seed)).split('\n').slice(-14).join('\n')}`);
+        }
+      } finally {
+        // As a terminal's Ctrl-C: npm itself ends by the signal once the app it runs has stopped.
+        stopped = await start.ctrlC();
+      }
+      expect([0, 130, null]).toContain(stopped); // ended by Ctrl-C, as in a terminal, not by a failure
+      expect(start.output()).toContain('SIGINT: stopping');
+      await waitUntil(() => processesMentioning(app) === '', { timeoutMs: 15_000, what: `nothing of the clone left running:\n${processesMentioning(app)}` });
+    });
 
-  test('walked every command it names', () => {
-    expect([...walked].filter((c) => walkedCommands.includes(c)).sort()).toEqual([...walkedCommands].sort());
+    test('npm run images, then compose up and down', async ({ browser }) => {
+      test.setTimeout(600_000);
+      expect(await walk('npm run images')).toMatch(/voting\/gateway:latest/);
+      const up = sh.start('infra/scripts/compose.sh up');
+      try {
+        await waitUntil(async () => (await fetch(`${voteUrl}/healthz`).catch(() => undefined))?.ok === true, {
+          timeoutMs: 300_000,
+          intervalMs: 500,
+          what: 'compose up to answer',
+        }).catch((error: Error) => {
+          throw new Error(`${error.message}\n${up.output().slice(-3_000)}`);
+        });
+        walked.add('infra/scripts/compose.sh up');
+        await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
+      } finally {
+        await up.ctrlC();
+      }
+      await walk('infra/scripts/compose.sh down', { timeoutMs: 180_000 });
+      expect(existsSync(join(app, '.secrets', 'postgres-password'))).toBe(true);
+    });
+
+    test('npm run stack:deploy, then npm run stack:rm', async ({ browser }) => {
+      test.setTimeout(600_000);
+      await walk('npm run stack:deploy', { timeoutMs: 400_000 });
+      await voteInBrowser(browser, `${voteUrl}/`, `http://127.0.0.1:${ports.result}/`);
+      await walk('npm run stack:rm', { timeoutMs: 240_000 });
+    });
+
+    test('npm run bench, quick', async () => {
+      test.setTimeout(900_000);
+      const out = await walk('npm run bench -- --quick --no-write', { timeoutMs: 840_000 });
+      expect(out).toMatch(/throughput-embedded/);
+    });
+
+    test("npm start as a normal user too, from a clone in that user's private home", async () => {
+      test.setTimeout(600_000);
+      // As root, a user of its own is made for this (the walk runs as a normal user otherwise).
+      const user = process.getuid?.() === 0 ? 'voting-newcomer' : undefined;
+      let home = folder;
+      let madeUser = false;
+      if (user) {
+        madeUser = spawnSync('id', [user]).status !== 0;
+        if (madeUser) execFileSync('useradd', ['--create-home', '--shell', '/bin/bash', user]);
+        home = execFileSync('bash', ['-c', `getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim();
+        execFileSync('chmod', ['700', home]);
+        execFileSync('rm', ['-rf', join(home, 'app')]);
+        execFileSync('git', ['clone', '--quiet', repoRoot, join(home, 'app')]);
+        execFileSync('chown', ['-R', `${user}:${user}`, join(home, 'app')]);
+      }
+      const clone = user ? join(home, 'app') : app;
+      const as = user ? shell(clone, user) : sh;
+      const start = as.start('npm start');
+      try {
+        await waitUntil(() => start.output().includes('Press Ctrl-C'), { timeoutMs: 400_000, intervalMs: 200, what: 'npm start to be ready' }).catch(
+          (error: Error) => {
+            throw new Error(`${error.message}\n${start.output()}`);
+          },
+        );
+        for (const url of [`${voteUrl}/`, `http://127.0.0.1:${ports.result}/`]) expect((await fetch(url)).status, url).toBe(200);
+        const seed = await as.run('npm run seed -- --votes 500');
+        expect(seed.code, `${seed.stdout}\n${seed.stderr}`).toBe(0);
+      } finally {
+        await start.ctrlC();
+      }
+      await waitUntil(() => processesMentioning(clone) === '', {
+        timeoutMs: 15_000,
+        what: `nothing of the user's clone left running:\n${processesMentioning(clone)}`,
+      });
+      if (user) execFileSync('rm', ['-rf', join(home, 'app')]);
+      if (madeUser) execFileSync('userdel', ['--remove', user!]);
+    });
+
+    test('walked every command it names', () => {
+      expect([...walked].filter((c) => walkedCommands.includes(c)).sort()).toEqual([...walkedCommands].sort());
+    });
   });
-});

@@ -37,13 +37,16 @@ export function shell(cwd: string, user?: string, settings: NodeJS.ProcessEnv = 
   const env: NodeJS.ProcessEnv = { ...process.env };
   let ids: { uid?: number; gid?: number } = {};
   if (user) {
-    const [uid, gid, home] = execFileSync('bash', ['-c', `id -u ${user}; id -g ${user}; getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim().split('\n');
+    const [uid, gid, home] = execFileSync('bash', ['-c', `id -u ${user}; id -g ${user}; getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     ids = { uid: Number(uid), gid: Number(gid) };
     Object.assign(env, { HOME: home, USER: user, LOGNAME: user });
     for (const name of Object.keys(env)) if (/^(XDG_|npm_config_|PNPM_)/.test(name)) delete env[name];
   }
   // The walk is a newcomer's: none of the test run's own settings leak into it.
-  for (const name of Object.keys(env)) if (/^(DATABASE_URL|REDIS_URL|VOTE_URL|RESULT_URL|GATEWAY_|PORT$|RESULT_PORT|DATA_DIR|RUNTIME|STACK_NAME|VOTING_SECRETS)/.test(name)) delete env[name];
+  for (const name of Object.keys(env))
+    if (/^(DATABASE_URL|REDIS_URL|VOTE_URL|RESULT_URL|GATEWAY_|PORT$|RESULT_PORT|DATA_DIR|RUNTIME|STACK_NAME|VOTING_SECRETS)/.test(name)) delete env[name];
   Object.assign(env, settings);
   return {
     run(command, { timeoutMs = 600_000, env: extra = {} } = {}) {

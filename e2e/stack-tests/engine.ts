@@ -64,10 +64,12 @@ export interface TaskInfo {
 
 export const services = (label: string) => engine<ServiceInfo[]>('GET', `/services?${filters({ label: [label] })}`);
 export const functionServices = (stack: string, fn?: string) =>
-  engine<ServiceInfo[]>('GET', `/services?${filters({ label: [`serverless-platform.swarm.owner=${stack}-fn`, ...(fn ? [`serverless-platform.swarm.function=${fn}`] : [])] })}`);
+  engine<ServiceInfo[]>(
+    'GET',
+    `/services?${filters({ label: [`serverless-platform.swarm.owner=${stack}-fn`, ...(fn ? [`serverless-platform.swarm.function=${fn}`] : [])] })}`,
+  );
 export const tasks = (service: string) => engine<TaskInfo[]>('GET', `/tasks?${filters({ service: [service] })}`);
-export const runningTasks = async (service: string) =>
-  (await tasks(service)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+export const runningTasks = async (service: string) => (await tasks(service)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
 export const replicas = (service: ServiceInfo) => service.Spec.Mode.Replicated?.Replicas;
 
 /** Everything of a stack still on the engine: services, containers, networks, volumes, secrets. */
@@ -105,7 +107,13 @@ export async function votesTable(stack: string): Promise<Map<string, string>> {
   const container = gateway?.Status.ContainerStatus?.ContainerID;
   if (!container) throw new Error(`no running gateway task in stack ${stack}`);
   const { Image: image } = await engine<{ Image: string }>('GET', `/containers/${container}/json`);
-  const password = await docker(['exec', container, 'node', '-e', "process.stdout.write(require('fs').readFileSync('/run/secrets/postgres-password', 'utf8').trim())"]);
+  const password = await docker([
+    'exec',
+    container,
+    'node',
+    '-e',
+    "process.stdout.write(require('fs').readFileSync('/run/secrets/postgres-password', 'utf8').trim())",
+  ]);
   const script = `
     const pg = require('node:module').createRequire(${JSON.stringify(join(root, 'functions/record-vote/package.json'))})('pg');
     const client = new pg.Client({ host: 'db', user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10000, statement_timeout: 10000 });
@@ -114,7 +122,22 @@ export async function votesTable(stack: string): Promise<Map<string, string>> {
       .then((result) => { process.stdout.write(JSON.stringify(result.rows)); return client.end(); })
       .catch((error) => { console.error(error.message); process.exit(1); });`;
   const out = await docker(
-    ['run', '--rm', '--read-only', '--network', `${stack}-back`, '--volume', `${root}:${root}:ro`, '--env', 'PGPASSWORD', '--entrypoint', 'node', image, '-e', script],
+    [
+      'run',
+      '--rm',
+      '--read-only',
+      '--network',
+      `${stack}-back`,
+      '--volume',
+      `${root}:${root}:ro`,
+      '--env',
+      'PGPASSWORD',
+      '--entrypoint',
+      'node',
+      image,
+      '-e',
+      script,
+    ],
     { ...process.env, PGPASSWORD: password },
   );
   return new Map((JSON.parse(out) as Array<{ id: string; vote: string }>).map((row) => [row.id, row.vote]));

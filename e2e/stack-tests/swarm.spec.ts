@@ -90,7 +90,7 @@ async function queueDepth(): Promise<number | undefined> {
 
 test('a warm function is a service scaled from zero on the first call and back to zero when idle', async () => {
   const name = `${stack()}-fn-sleepy`;
-  let sleepy = await service('sleepy');
+  const sleepy = await service('sleepy');
   expect(sleepy.Spec.Name).toBe(name);
   await expect.poll(async () => replicas(await service('sleepy')), { timeout: 15_000 }).toBe(0);
   expect(await runningTasks(name)).toEqual([]);
@@ -134,12 +134,12 @@ test('a one-shot call runs as a replicated-job service of its own, removed after
   expect(await functionServices(stack(), 'once')).toEqual([]);
   const slow = fetch(url('/function/once?sleep=1500'));
   let job: Awaited<ReturnType<typeof service>> | undefined;
-  await expect
-    .poll(async () => (job = (await functionServices(stack(), 'once'))[0]) !== undefined, { timeout: 10_000 })
-    .toBe(true);
+  await expect.poll(async () => (job = (await functionServices(stack(), 'once'))[0]) !== undefined, { timeout: 10_000 }).toBe(true);
   expect(job!.Spec.Mode.ReplicatedJob).toBeDefined();
   expect((await slow).status).toBe(200);
-  const [first, second] = await Promise.all([1, 2].map(async () => (await (await fetch(url('/function/once'))).json()) as { instance: string; env: object; body: string }));
+  const [first, second] = await Promise.all(
+    [1, 2].map(async () => (await (await fetch(url('/function/once'))).json()) as { instance: string; env: object; body: string }),
+  );
   expect(first!.env).toEqual({ GREETING: 'hello' });
   expect(second!.env).toEqual({ GREETING: 'hello' });
   const posted = await fetch(url('/function/once/x'), { method: 'POST', body: 'a body for a job' });
@@ -220,7 +220,9 @@ test('a vote and a record-vote task killed in the middle of 1,500 votes without 
   // died), nothing else.
   await expect.poll(queueDepth, { message: 'the queue drained', timeout: 60_000 }).toBe(0);
   const after = await votesTable(stack());
-  const lost = [...accepted].filter(([id, v]) => after.get(id) !== v.vote).map(([id, v]) => `${id}: accepted ${v.vote}, recorded ${after.get(id) ?? 'nothing'}`);
+  const lost = [...accepted]
+    .filter(([id, v]) => after.get(id) !== v.vote)
+    .map(([id, v]) => `${id}: accepted ${v.vote}, recorded ${after.get(id) ?? 'nothing'}`);
   expect(lost).toEqual([]);
   const unknown = [...after.keys()].filter((id) => !before.has(id) && !accepted.has(id));
   expect(unknown.length).toBeLessThanOrEqual(unanswered);

@@ -54,11 +54,13 @@ function audit(pnpmBin) {
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   process.stdout.write(output);
   if (result.status === 0) return;
-  const unreachable = /ERR_PNPM_AUDIT_BAD_RESPONSE|ERR_PNPM_AUDIT_ENDPOINT|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|responded with \d+/.test(output);
+  const unreachable = /ERR_PNPM_AUDIT_BAD_RESPONSE|ERR_PNPM_AUDIT_ENDPOINT|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|responded with \d+/.test(
+    output,
+  );
   if (unreachable) {
     process.stderr.write(
       [
-        '⚠ pnpm audit could not be done: the registry\'s advisory service did not answer (see above).',
+        "⚠ pnpm audit could not be done: the registry's advisory service did not answer (see above).",
         '  The dependencies were NOT checked for known vulnerabilities in this run.',
         '  Run `pnpm audit --audit-level high` where the registry (or its advisory endpoint',
         '  /-/npm/v1/security/advisories/bulk) can be reached.',
@@ -130,6 +132,8 @@ if (command in tools) {
     run('bash', [join(root, 'infra/scripts/ensure-test-deps.sh')]);
     step('type-checking');
     run(pnpm, ['run', 'typecheck', '--output-logs=errors-only']);
+    step('lint and format check (Biome; `npm run format` fixes the format)');
+    run(pnpm, ['run', 'lint', '--output-logs=errors-only']);
     step('unit and integration tests');
     run(pnpm, ['run', 'test:unit']);
     step('browser tests');

@@ -2,7 +2,7 @@
 // `pnpm images`: one container image per function. Each function (with the function contract
 // and its dependencies) is bundled on the host into one file, so the image only copies it in:
 // builds take a second, images hold nothing but node and that file.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';

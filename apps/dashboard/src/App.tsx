@@ -109,8 +109,7 @@ function TokenForm() {
   return (
     <form className="token" onSubmit={submit}>
       <label>
-        Status is private on this gateway: admin token{' '}
-        <input type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="off" />
+        Status is private on this gateway: admin token <input type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="off" />
       </label>
       <button type="submit">Connect</button>
     </form>

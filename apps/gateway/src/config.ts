@@ -10,7 +10,12 @@ const commaList = (fallback: string, check: (list: string[]) => unknown = () => 
   z
     .string()
     .default(fallback)
-    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .refine(
       (list) => {
         try {
@@ -35,7 +40,10 @@ export const configSchema = z.object({
   /** The Docker network function containers join (docker runtime), or the overlay network of the function tasks (swarm runtime). */
   DOCKER_NETWORK: z.string().min(1).default('bridge'),
   /** Swarm runtime: prefix of the function services' names (and their owner label); one per gateway. */
-  SWARM_PREFIX: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,30}$/).default('fn'),
+  SWARM_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,30}$/)
+    .default('fn'),
   /** Swarm runtime: the port where one-shot job tasks fetch their invocation and post their response. */
   SWARM_CALLBACK_PORT: port.default(8082),
   /** How functions reach the gateway (e.g. http://gateway:8080 in compose). */
@@ -51,7 +59,10 @@ export const configSchema = z.object({
   SECRETS_DIR: z.string().default('/run/secrets'),
   OPTION_A: z.string().min(1).max(60).default('Cats'),
   OPTION_B: z.string().min(1).max(60).default('Dogs'),
-  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('16kb'),
+  BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i)
+    .default('16kb'),
   /** Largest size of a request's headers, bytes (beyond it 431). */
   /** Live socket.io clients (result pages, dashboards) per server at most; beyond it new connections are refused. */
   MAX_LIVE_CLIENTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
@@ -84,7 +95,12 @@ export const configSchema = z.object({
   /** Wait before the first retry of a failed async call, doubled per attempt up to 30 s. */
   QUEUE_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).max(30_000).default(queueDefaults.retryBackoffMs),
   /** An async call taken but not settled within this is redelivered (a gateway that died). */
-  QUEUE_VISIBILITY_SECONDS: z.coerce.number().int().min(1).max(3_600).default(queueDefaults.visibilityTimeoutMs / 1_000),
+  QUEUE_VISIBILITY_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3_600)
+    .default(queueDefaults.visibilityTimeoutMs / 1_000),
   /** How long the status and result of an async call are kept (GET /system/calls/<id>). */
   CALL_RESULT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
   /** On SIGTERM/SIGINT, how long calls in flight may take to finish before their instances are stopped. */

@@ -132,7 +132,17 @@ async function main(): Promise<void> {
   const resultPages = join(root, 'apps/result/dist');
   const dashboard = join(root, 'apps/dashboard/dist');
   const servers = [
-    createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/system/ui', dashboard], ['/result', resultPages], ['/', votePages]], gateway.app)),
+    createServer(
+      { maxHeaderSize: config.MAX_HEADER_BYTES },
+      site(
+        [
+          ['/system/ui', dashboard],
+          ['/result', resultPages],
+          ['/', votePages],
+        ],
+        gateway.app,
+      ),
+    ),
     createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/', resultPages]], gateway.app)),
   ];
   for (const server of servers) applyServerTimeouts(server, gateway.timeouts);

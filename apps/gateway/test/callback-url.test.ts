@@ -70,9 +70,12 @@ describe('classifyAddress, IPv4', () => {
   });
 
   it('allows public addresses, as literals in a callback URL too', async () => {
-    fc.assert(fc.property(publicV4Address, (n) => {
-      expect(classifyAddress(toDotted(n))).toEqual({ kind: 'public' });
-    }), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(publicV4Address, (n) => {
+        expect(classifyAddress(toDotted(n))).toEqual({ kind: 'public' });
+      }),
+      { numRuns: 2_000 },
+    );
     await fc.assert(
       fc.asyncProperty(publicV4Address, async (n) => {
         const target = await checkCallbackUrl(`http://${toDotted(n)}:8080/done`);
@@ -107,9 +110,13 @@ describe('classifyAddress, IPv6', () => {
       [fc.tuple(fc.integer({ min: 0xfec0, max: 0xfeff }), groups(7)).map(([h, t]) => `${hex16(h)}:${t}`), 'private'],
       [fc.tuple(fc.integer({ min: 0xff00, max: 0xffff }), groups(7)).map(([h, t]) => `${hex16(h)}:${t}`), 'multicast'],
     ];
-    for (const [addresses, kind] of cases) fc.assert(fc.property(addresses, (a) => {
-      expect(classifyAddress(a).kind).toBe(kind);
-    }), { numRuns: 500 });
+    for (const [addresses, kind] of cases)
+      fc.assert(
+        fc.property(addresses, (a) => {
+          expect(classifyAddress(a).kind).toBe(kind);
+        }),
+        { numRuns: 500 },
+      );
   });
 
   it('classifies the IPv4 address inside mapped, translated, compatible, NAT64 and 6to4 forms', () => {
@@ -135,9 +142,12 @@ describe('classifyAddress, IPv6', () => {
       .map(([h, rest]) => [h, ...rest])
       .filter((parts) => !reservedGlobal(parts))
       .map((parts) => parts.map(hex16).join(':'));
-    fc.assert(fc.property(global, (a) => {
-      expect(classifyAddress(a).kind, a).toBe('public');
-    }), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(global, (a) => {
+        expect(classifyAddress(a).kind, a).toBe('public');
+      }),
+      { numRuns: 2_000 },
+    );
     for (const prefix of special) expect(classifyAddress(`${prefix}::1`).kind, prefix).toBe('reserved');
     // 6to4 carries its IPv4 address: 2002:: is 0.0.0.0's.
     expect(classifyAddress('2002::1')).toEqual({ kind: 'unspecified', ipv4: '0.0.0.0' });
@@ -255,11 +265,13 @@ describe('allowed hosts', () => {
 });
 
 describe('checkCallbackUrl with names', () => {
-  const resolver = (table: Record<string, string[]>): Resolver => async (name) => {
-    const found = table[name];
-    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
-    return found;
-  };
+  const resolver =
+    (table: Record<string, string[]>): Resolver =>
+    async (name) => {
+      const found = table[name];
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+      return found;
+    };
   const resolve = resolver({
     'public.test': ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c'],
     'loop.test': ['127.0.0.1'],

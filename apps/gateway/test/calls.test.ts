@@ -45,7 +45,12 @@ describe('async call status and the queue agree on attempts', () => {
   it('forgets the answer of a failed attempt when the call is tried again', async () => {
     const queue = await createQueue(t.databaseUrl, { name: `store-${Date.now()}`, retryBackoffMs: 10 });
     const store = new CallStore(60);
-    const call = (callId: string) => ({ callId, function: 'crashy', request: { method: 'POST', path: '/', query: {}, headers: {}, body: '' }, acceptedAt: Date.now() });
+    const call = (callId: string) => ({
+      callId,
+      function: 'crashy',
+      request: { method: 'POST', path: '/', query: {}, headers: {}, body: '' },
+      acceptedAt: Date.now(),
+    });
     await queue.enqueueMany([JSON.stringify(call('first')), JSON.stringify(call('second'))]);
     const consumer = store.recordingQueue(queue).consume(
       async (messages) => {
@@ -57,7 +62,9 @@ describe('async call status and the queue agree on attempts', () => {
       { consumer: 'store-test' },
     );
     try {
-      await waitUntil(() => ['first', 'second'].every((id) => store.get(id)?.attempts === 2 && store.get(id)?.status !== 'running'), { what: 'both calls retried' });
+      await waitUntil(() => ['first', 'second'].every((id) => store.get(id)?.attempts === 2 && store.get(id)?.status !== 'running'), {
+        what: 'both calls retried',
+      });
       for (const id of ['first', 'second']) expect(store.get(id)).toMatchObject({ status: 'succeeded', attempts: 2, result: undefined });
     } finally {
       await consumer.stop();

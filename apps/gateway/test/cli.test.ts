@@ -24,8 +24,11 @@ describe('the fn command line against a running gateway', () => {
   /** Runs `fn ...args` with GATEWAY_URL pointing at the test gateway. */
   const fn = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, GATEWAY_URL: t.url, GATEWAY_ADMIN_TOKEN_FILE: join(dir, 'no-token'), ...env } }, (error, stdout, stderr) =>
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [cli, ...args],
+        { env: { PATH: process.env.PATH, GATEWAY_URL: t.url, GATEWAY_ADMIN_TOKEN_FILE: join(dir, 'no-token'), ...env } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
       );
     });
 

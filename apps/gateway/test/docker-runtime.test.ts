@@ -50,7 +50,12 @@ describe('docker runtime through the gateway', () => {
   it('runs a locked-down container, whatever the request asks for', async () => {
     // A request that tries to choose the image, command, mounts, network and environment: all
     // of it is only data for the function; the container is the manifest's, locked down.
-    const hostile = JSON.stringify({ Image: 'alpine', Cmd: ['sh'], Env: ['EVIL=1'], HostConfig: { Binds: ['/:/host'], Privileged: true, NetworkMode: 'host' } });
+    const hostile = JSON.stringify({
+      Image: 'alpine',
+      Cmd: ['sh'],
+      Env: ['EVIL=1'],
+      HostConfig: { Binds: ['/:/host'], Privileged: true, NetworkMode: 'host' },
+    });
     const call = fetch(`${t.url}/function/crashy?sleep=800&image=alpine&cmd=sh&network=host&mount=/:/host&env=EVIL%3D1`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-image': 'alpine', 'x-network': 'host', 'x-env': 'EVIL=1', 'x-mount': '/:/host' },
@@ -86,11 +91,14 @@ describe('docker runtime through the gateway', () => {
     expect(await containersOf(owner, 'once')).toHaveLength(0);
   });
 
-  it("keeps the log lines of warm and one-shot containers for /system/logs", async () => {
+  it('keeps the log lines of warm and one-shot containers for /system/logs', async () => {
     await fetch(`${t.url}/function/sleepy?log=warm-mark`);
     await fetch(`${t.url}/function/once?log=oneshot-mark`);
     const texts = async (name: string) =>
-      (await (await fetch(`${t.url}/system/logs?name=${name}`, { headers: { authorization: `Bearer ${adminToken}` } })).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { instance: string; text: string });
+      (await (await fetch(`${t.url}/system/logs?name=${name}`, { headers: { authorization: `Bearer ${adminToken}` } })).text())
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { instance: string; text: string });
     await waitUntil(async () => (await texts('sleepy')).some((l) => l.text.includes('warm-mark')), { what: "the warm container's line" });
     await waitUntil(async () => (await texts('once')).some((l) => l.text.includes('oneshot-mark')), { what: "the one-shot container's line" });
   });

@@ -74,7 +74,14 @@ it('redelivers the calls of killed containers and counts each vote once', { time
   const acceptedAtKill = load.summary.accepted.size;
   const killed = { 'record-vote': await containers('record-vote'), vote: await containers('vote') };
   const killedAt = Date.now();
-  await Promise.all([...killed['record-vote'], ...killed.vote].map((id) => docker.getContainer(id).kill().catch(() => {})));
+  await Promise.all(
+    [...killed['record-vote'], ...killed.vote].map((id) =>
+      docker
+        .getContainer(id)
+        .kill()
+        .catch(() => {}),
+    ),
+  );
   // The gateway sees the held calls fail before their statements are ended: the kill alone fails them.
   await waitUntil(
     () =>

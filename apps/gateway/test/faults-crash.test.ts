@@ -31,7 +31,11 @@ import {
 /** The processes the given process started (its function processes). */
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -80,7 +84,10 @@ describe('function processes killed in the middle of calls', () => {
     probe = new pg.Pool({ connectionString: t.databaseUrl, max: 2 });
     const recordVote = t.gateway.pools.get('record-vote')!;
     const pidsOf = (name: string) =>
-      t!.gateway.platform.snapshot().functions.find((f) => f.name === name)!.instances.flatMap((i) => (i.pid ? [i.pid] : []));
+      t!.gateway.platform
+        .snapshot()
+        .functions.find((f) => f.name === name)!
+        .instances.flatMap((i) => (i.pid ? [i.pid] : []));
     const failures: Record<string, number> = {};
     let lastRecorded = 0;
     for (const pool of t.gateway.pools.values()) {

@@ -25,7 +25,9 @@ describe.each([
     await redis?.stop();
   });
 
-  it(queueOnRedis ? 'accepts votes while PostgreSQL is down and records every one once it is back' : 'refuses votes with 503 and Retry-After while PostgreSQL is down and records every accepted one', { timeout: 120_000 }, async () => {
+  it(queueOnRedis
+    ? 'accepts votes while PostgreSQL is down and records every one once it is back'
+    : 'refuses votes with 503 and Retry-After while PostgreSQL is down and records every accepted one', { timeout: 120_000 }, async () => {
     postgres = await startPrivatePostgres();
     redis = queueOnRedis ? await startPrivateRedis({ appendonly: true }) : undefined;
     app = await childGateway({

@@ -24,30 +24,34 @@ type Message = VoteMessage;
 
 // A voter's votes in the order cast; each delivered 1-3 times; all deliveries shuffled; sent
 // through the async route one by one or in arrays (as `vote` batches them), or put on the queue.
-const scenario = fc
-  .array(fc.array(fc.constantFrom<'a' | 'b'>('a', 'b'), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 40 })
-  .chain((voters) => {
-    const base = Date.now() * 1_000;
-    return fc.record({
+const scenario = fc.array(fc.array(fc.constantFrom<'a' | 'b'>('a', 'b'), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 40 }).chain((voters) => {
+  const base = Date.now() * 1_000;
+  return fc
+    .record({
       voters: fc.constant(voters.length),
       // Clock skew of up to 5 s either way per vote: stamps say nothing about the order.
-      messages: fc.tuple(...voters.map((votes) => fc.array(fc.integer({ min: -5_000_000, max: 5_000_000 }), { minLength: votes.length, maxLength: votes.length }))).map((skews) =>
-        voters.flatMap((votes, v) => {
-          const voterId = randomBytes(16).toString('hex');
-          return votes.map((vote, i): Message => ({ voterId, vote, seq: i + 1, votedAt: base + skews[v]![i]! }));
-        }),
-      ),
-    }).chain(({ voters: count, messages }) => fc.record({
-      voters: fc.constant(count),
-      messages: fc.constant(messages),
-      deliveries: fc
-        .tuple(...messages.map((m) => fc.tuple(fc.constant(m), fc.integer({ min: 1, max: 3 }))))
-        .map((list) => list.flatMap(([m, times]) => Array.from({ length: times }, () => m)))
-        .chain((list) => fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
-      chunk: fc.integer({ min: 1, max: 20 }),
-      direct: fc.boolean(),
-    }));
-  });
+      messages: fc
+        .tuple(...voters.map((votes) => fc.array(fc.integer({ min: -5_000_000, max: 5_000_000 }), { minLength: votes.length, maxLength: votes.length })))
+        .map((skews) =>
+          voters.flatMap((votes, v) => {
+            const voterId = randomBytes(16).toString('hex');
+            return votes.map((vote, i): Message => ({ voterId, vote, seq: i + 1, votedAt: base + skews[v]![i]! }));
+          }),
+        ),
+    })
+    .chain(({ voters: count, messages }) =>
+      fc.record({
+        voters: fc.constant(count),
+        messages: fc.constant(messages),
+        deliveries: fc
+          .tuple(...messages.map((m) => fc.tuple(fc.constant(m), fc.integer({ min: 1, max: 3 }))))
+          .map((list) => list.flatMap(([m, times]) => Array.from({ length: times }, () => m)))
+          .chain((list) => fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
+        chunk: fc.integer({ min: 1, max: 20 }),
+        direct: fc.boolean(),
+      }),
+    );
+});
 
 it('keeps the latest vote of each voter, counted once, whatever the deliveries', { timeout: 60_000 }, async () => {
   let runs = 0;
@@ -73,7 +77,11 @@ it('keeps the latest vote of each voter, counted once, whatever the deliveries',
             }),
           );
         } else {
-          const response = await fetch(`${t.url}/async-function/record-vote`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-invoke-token': TEST_INVOKE_TOKEN }, body });
+          const response = await fetch(`${t.url}/async-function/record-vote`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-invoke-token': TEST_INVOKE_TOKEN },
+            body,
+          });
           expect(response.status).toBe(202);
         }
       }

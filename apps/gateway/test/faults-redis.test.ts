@@ -74,7 +74,9 @@ it('records every accepted vote after Redis is killed and restarted, and accepts
   const atKillMissing = (await compareWithTable(t.databaseUrl, atKill)).missing;
   const sentWhileDown = answers.filter((a) => a.sentAt >= redisDownFrom && a.sentAt <= redisDownUntil);
   const answeredWhileDown = sentAndAnsweredBetween(answers, redisDownFrom, redisDownUntil);
-  const refusals = [...new Set(answers.filter((a) => a.status !== 200).map((a) => `${a.status} Retry-After: ${a.retryAfter} ${JSON.stringify({ error: a.error })}`))];
+  const refusals = [
+    ...new Set(answers.filter((a) => a.status !== 200).map((a) => `${a.status} Retry-After: ${a.retryAfter} ${JSON.stringify({ error: a.error })}`)),
+  ];
   report([
     `Redis killed (SIGKILL) and restarted after ${redisDownUntil - redisDownFrom} ms under load (append-only file, fsync every second):`,
     ['votes sent', summary.sent],

@@ -38,10 +38,13 @@ export async function compareWithTable(databaseUrl: string, accepted: Map<string
  */
 export async function waitForAllRecorded(databaseUrl: string, accepted: Map<string, 'a' | 'b'>, timeoutMs: number) {
   let last = { rows: 0, missing: [] as string[] };
-  await waitUntil(async () => {
-    last = await compareWithTable(databaseUrl, accepted);
-    return last.missing.length === 0;
-  }, { timeoutMs, intervalMs: 250, what: 'every accepted vote to be recorded' }).catch(() => undefined);
+  await waitUntil(
+    async () => {
+      last = await compareWithTable(databaseUrl, accepted);
+      return last.missing.length === 0;
+    },
+    { timeoutMs, intervalMs: 250, what: 'every accepted vote to be recorded' },
+  ).catch(() => undefined);
   return last;
 }
 
@@ -201,13 +204,20 @@ export async function callState(gatewayUrl: string, callId: string): Promise<Cal
  * to say. Not the status: a call run inside another call's batch keeps the result, so the
  * status, of its earlier attempt.
  */
-export async function waitForRedelivery(held: HeldCall[], state: (callId: string) => Promise<CallState | undefined> | CallState | undefined, timeoutMs: number) {
+export async function waitForRedelivery(
+  held: HeldCall[],
+  state: (callId: string) => Promise<CallState | undefined> | CallState | undefined,
+  timeoutMs: number,
+) {
   const done = (s: CallState | undefined) => s !== undefined && s.attempts >= 2 && s.status === 'succeeded';
   let states: Array<CallState | undefined> = [];
-  await waitUntil(async () => {
-    states = await Promise.all(held.map((h) => state(h.callId)));
-    return states.every(done);
-  }, { timeoutMs, intervalMs: 200, what: 'the held calls to be delivered again' }).catch(() => undefined);
+  await waitUntil(
+    async () => {
+      states = await Promise.all(held.map((h) => state(h.callId)));
+      return states.every(done);
+    },
+    { timeoutMs, intervalMs: 200, what: 'the held calls to be delivered again' },
+  ).catch(() => undefined);
   const statuses: Record<string, number> = {};
   for (const s of states) if (done(s)) statuses[s!.status] = (statuses[s!.status] ?? 0) + 1;
   return {

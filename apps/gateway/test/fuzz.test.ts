@@ -18,7 +18,15 @@ let port: number;
 beforeAll(async () => {
   t = await startTestGateway();
   const apps = join(import.meta.dirname, '..', '..');
-  site = createServer(pages([['/result', join(apps, 'result/dist')], ['/', join(apps, 'vote/dist')]], t.gateway.app));
+  site = createServer(
+    pages(
+      [
+        ['/result', join(apps, 'result/dist')],
+        ['/', join(apps, 'vote/dist')],
+      ],
+      t.gateway.app,
+    ),
+  );
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   port = (site.address() as { port: number }).port;
 });
@@ -51,7 +59,12 @@ function send({ method, path, headers, body }: Attempt): Promise<{ status: numbe
 }
 
 const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 });
-const anyText = fc.oneof(printable, fc.string({ unit: 'binary', maxLength: 200 }), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v)));
+const anyText = fc.oneof(
+  printable,
+  fc.string({ unit: 'binary', maxLength: 200 }),
+  fc.json(),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+);
 // Never a well-formed vote for a or b: those are the only requests that may change state.
 const notAVote = (text: string) => !/"vote"\s*:\s*"[ab]"/.test(text) && !/(^|&)vote=[ab](&|$)/.test(text);
 
@@ -76,7 +89,15 @@ const cookie = fc.oneof(
   fc.constant(undefined),
   printable.map((v) => `voter_id=${v}`),
   fc.tuple(fc.stringMatching(/^[0-9a-f]{0,40}$/), printable).map(([id, mac]) => `voter_id=${id}.${mac}`),
-  fc.constantFrom('voter_id=', 'voter_id', '=;=;', 'voter_id=a.b.c', `voter_id=${'a'.repeat(32)}.${'A'.repeat(22)}`, 'voter_id=%00', 'a=1; voter_id=x; voter_id=y'),
+  fc.constantFrom(
+    'voter_id=',
+    'voter_id',
+    '=;=;',
+    'voter_id=a.b.c',
+    `voter_id=${'a'.repeat(32)}.${'A'.repeat(22)}`,
+    'voter_id=%00',
+    'a=1; voter_id=x; voter_id=y',
+  ),
   printable,
 );
 
@@ -89,12 +110,31 @@ const segment = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }).map((s) => encodeURIComponent(s)),
 );
 const otherPath = fc.oneof(
-  fc.tuple(fc.constantFrom('/function/', '/async-function/', '/system/function/', '/system/calls/', '/system/scale-function/'), segment, fc.option(segment)).map(
-    ([prefix, name, rest]) => `${prefix}${name}${rest === null ? '' : `/${rest}`}`,
-  ),
+  fc
+    .tuple(fc.constantFrom('/function/', '/async-function/', '/system/function/', '/system/calls/', '/system/scale-function/'), segment, fc.option(segment))
+    .map(([prefix, name, rest]) => `${prefix}${name}${rest === null ? '' : `/${rest}`}`),
   fc.webPath().map((p) => p || '/'),
-  fc.constantFrom('/system/functions', '/healthz', '/metrics', '/system/openapi.json', '/function/results', '/function/results/options', '//', '/function', '/async-function'),
-  fc.constantFrom('/result/', '/result/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/assets/..%2f..%2fpackage.json', '/index.html', '/result/index.html%00', '/.env', '/../.data/secrets/cookie-secret'),
+  fc.constantFrom(
+    '/system/functions',
+    '/healthz',
+    '/metrics',
+    '/system/openapi.json',
+    '/function/results',
+    '/function/results/options',
+    '//',
+    '/function',
+    '/async-function',
+  ),
+  fc.constantFrom(
+    '/result/',
+    '/result/../../etc/passwd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/assets/..%2f..%2fpackage.json',
+    '/index.html',
+    '/result/index.html%00',
+    '/.env',
+    '/../.data/secrets/cookie-secret',
+  ),
 );
 
 const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
@@ -124,8 +164,7 @@ const attempt: fc.Arbitrary<Attempt> = fc
   });
 
 /** Routes that may answer 2xx to a request that changes nothing (reads, the vote page's question). */
-const readOnly = (a: Attempt) =>
-  a.method === 'GET' || a.method === 'HEAD' || a.method === 'OPTIONS' || /^\/function\/results(\/|\?|$)/.test(a.path);
+const readOnly = (a: Attempt) => a.method === 'GET' || a.method === 'HEAD' || a.method === 'OPTIONS' || /^\/function\/results(\/|\?|$)/.test(a.path);
 
 async function state() {
   const { rows } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes');

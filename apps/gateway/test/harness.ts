@@ -90,9 +90,7 @@ export async function startTestGateway({
   };
   if (kind === 'docker' && !docker) throw new Error('the docker runtime needs the docker option');
   const runtime: Runtime =
-    kind === 'docker'
-      ? new DockerRuntime({ ...runtimeOptions, network: docker!.network, owner: `test-${port}` })
-      : new ProcessRuntime(runtimeOptions);
+    kind === 'docker' ? new DockerRuntime({ ...runtimeOptions, network: docker!.network, owner: `test-${port}` }) : new ProcessRuntime(runtimeOptions);
   const gateway = await createGateway({
     functions: await loadFunctions(functionsDir),
     runtime,

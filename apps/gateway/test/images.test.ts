@@ -38,7 +38,10 @@ it('builds images without secrets in their files, variables or history', { timeo
   for (const image of images) {
     const info = await docker.getImage(image).inspect();
     const env = (info.Config.Env ?? []).map((e) => e.split('=')[0]!);
-    expect(env.filter((name) => /SECRET|TOKEN|PASSWORD|DATABASE_URL|KEY/i.test(name)), image).toEqual([]);
+    expect(
+      env.filter((name) => /SECRET|TOKEN|PASSWORD|DATABASE_URL|KEY/i.test(name)),
+      image,
+    ).toEqual([]);
     const history = JSON.stringify(await docker.getImage(image).history());
     const container = await docker.createContainer({ Image: image });
     let tar: Buffer;
@@ -47,7 +50,9 @@ it('builds images without secrets in their files, variables or history', { timeo
     } finally {
       await container.remove({ force: true });
     }
-    const files = execFileSync('tar', ['-t'], { input: tar, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }).split('\n').filter(Boolean);
+    const files = execFileSync('tar', ['-t'], { input: tar, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
     const secretFiles = files.filter((f) => /(^|\/)(\.env|secrets\/|cookie-secret|gateway-admin-token|gateway-invoke-token|database-url|\.data\/)/.test(f));
     expect(secretFiles, image).toEqual([]);
     for (const value of values) {
@@ -56,5 +61,9 @@ it('builds images without secrets in their files, variables or history', { timeo
     }
     seen[image] = { files: files.length, env };
   }
-  report(['images checked for secrets:', ['secret values looked for', values.length], ...Object.entries(seen).map(([image, s]): [string, unknown] => [image, s])]);
+  report([
+    'images checked for secrets:',
+    ['secret values looked for', values.length],
+    ...Object.entries(seen).map(([image, s]): [string, unknown] => [image, s]),
+  ]);
 });

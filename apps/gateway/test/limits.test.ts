@@ -57,7 +57,12 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
     expect(statuses.filter((s) => s === 200).length).toBe(7);
     expect(statuses.slice(7)).toEqual([429, 429, 429]);
     // Every route to the vote function shares the limit: the form post and the async route too.
-    const form = await fetch(`${t.url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'vote=b', redirect: 'manual' });
+    const form = await fetch(`${t.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'vote=b',
+      redirect: 'manual',
+    });
     expect(form.status).toBe(429);
     expect((await fetch(`${t.url}/async-function/vote`, { method: 'POST', headers: json, body: '{"vote":"a"}' })).status).toBe(429);
     await waitUntil(async () => (await t.queue.depth()) === 0, { what: 'queue drained' });
@@ -66,7 +71,7 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await rows()).toBe(8);
     const counts = await shed(t.url);
-    report(['rate limits (per voter 3, per address 12, per 30 s):', ['answers after the first voter\'s 4 votes', statuses], ['shed in metrics', counts]]);
+    report(['rate limits (per voter 3, per address 12, per 30 s):', ["answers after the first voter's 4 votes", statuses], ['shed in metrics', counts]]);
     expect(counts['vote rate_limit_cookie']).toBe(1);
     expect(counts['vote rate_limit_address']).toBe(5);
   });
@@ -137,7 +142,11 @@ describe('the per-address limit and shared addresses', () => {
     return t;
   };
   const voteFrom = (t: TestGateway, forwardedFor?: string) =>
-    fetch(`${t.url}/function/vote`, { method: 'POST', headers: { ...json, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) }, body: '{"vote":"a"}' });
+    fetch(`${t.url}/function/vote`, {
+      method: 'POST',
+      headers: { ...json, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) },
+      body: '{"vote":"a"}',
+    });
   const statuses = async (n: number, send: () => Promise<Response>) => {
     const seen: number[] = [];
     for (let i = 0; i < n; i++) seen.push((await send()).status);
@@ -215,12 +224,15 @@ describe('a bounded number of live clients', () => {
     const third = open();
     expect(await third.outcome).toMatch(/^refused/);
     first.socket.close();
-    await waitUntil(async () => {
-      const again = open();
-      const outcome = await again.outcome;
-      again.socket.close();
-      return outcome === 'connected';
-    }, { what: 'a connection once a client left' });
+    await waitUntil(
+      async () => {
+        const again = open();
+        const outcome = await again.outcome;
+        again.socket.close();
+        return outcome === 'connected';
+      },
+      { what: 'a connection once a client left' },
+    );
     second.socket.close();
   });
 });

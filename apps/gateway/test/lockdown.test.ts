@@ -17,7 +17,11 @@ describe('the one lockdown of function containers', () => {
     expect([container.HostConfig.Init, task.containerSpec.Init]).toEqual([true, true]);
     expect([container.HostConfig.CapDrop, task.containerSpec.CapabilityDrop]).toEqual([['ALL'], ['ALL']]);
     expect(container.HostConfig.Memory).toBe(96 * 1024 * 1024);
-    expect(task.resources.Limits).toEqual({ MemoryBytes: container.HostConfig.Memory, NanoCPUs: container.HostConfig.NanoCpus, Pids: container.HostConfig.PidsLimit });
+    expect(task.resources.Limits).toEqual({
+      MemoryBytes: container.HostConfig.Memory,
+      NanoCPUs: container.HostConfig.NanoCpus,
+      Pids: container.HostConfig.PidsLimit,
+    });
     expect(container.HostConfig.Tmpfs!['/tmp']).toContain(`size=${task.containerSpec.Mounts[0]!.TmpfsOptions.SizeBytes}`);
     expect(container.HostConfig.LogConfig!.Config).toEqual(task.logDriver.Options);
     expect(container.HostConfig.SecurityOpt).toEqual(['no-new-privileges']);

@@ -50,7 +50,13 @@ describe('the platform API', () => {
     expect(list.map((f) => f.name)).toEqual(['crashy', 'once', 'sleepy']);
     expect(await check('GET', '/system/function/{name}', await get('/system/function/sleepy'))).toMatchObject({ name: 'sleepy', replicas: 0 });
     await refused('GET', '/system/function/{name}', await get('/system/function/nope'), 404, 'function "nope" not found');
-    await refused('GET', '/system/function/{name}', await get('/system/function/Bad_Name'), 400, 'invalid function name: use lower case letters, digits and dashes');
+    await refused(
+      'GET',
+      '/system/function/{name}',
+      await get('/system/function/Bad_Name'),
+      400,
+      'invalid function name: use lower case letters, digits and dashes',
+    );
     await refused('GET', '/system/calls/{callId}', await get('/system/calls/unknown'), 404, 'call "unknown" is unknown to this gateway, or kept no longer');
     const metrics = await get('/metrics');
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -71,7 +77,13 @@ describe('the platform API', () => {
     const route = '/system/scale-function/{name}';
     const range = 'replicas must be an integer from 0 to 2 (maxInstances of sleepy)';
     for (const replicas of [3, -1, 1.5]) await refused('POST', route, await scale('sleepy', { replicas }), 400, range);
-    await refused('POST', route, await scale('sleepy', { serviceName: 'crashy', replicas: 1 }), 400, 'serviceName "crashy" does not match the path\'s function "sleepy"');
+    await refused(
+      'POST',
+      route,
+      await scale('sleepy', { serviceName: 'crashy', replicas: 1 }),
+      400,
+      'serviceName "crashy" does not match the path\'s function "sleepy"',
+    );
     for (const replicas of ['two', '1', null]) await refused('POST', route, await scale('sleepy', { replicas }), 400, 'replicas must be a number');
     await refused('POST', route, await scale('sleepy', [2]), 400, 'send a JSON object');
     await refused('POST', route, await scale('once', { replicas: 1 }), 400, 'function once runs one-shot: it has no warm instances to scale');
@@ -79,7 +91,11 @@ describe('the platform API', () => {
     await refused('POST', route, await scale('nope', { replicas: 1 }), 404, 'function "nope" not found');
     const text = await fetch(`${t.url}/system/scale-function/sleepy`, { method: 'POST', headers: { ...bearer, 'content-type': 'text/plain' }, body: '2' });
     await refused('POST', route, text, 415, 'send JSON: {"serviceName": "<name>", "replicas": <n>}');
-    const broken = await fetch(`${t.url}/system/scale-function/sleepy`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: '{' });
+    const broken = await fetch(`${t.url}/system/scale-function/sleepy`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: '{',
+    });
     await refused('POST', route, broken, 400, /JSON/);
     // None of them started anything (a scale starts its instances before it answers).
     for (const name of ['sleepy', 'crashy', 'once']) {
@@ -94,7 +110,10 @@ describe('the platform API', () => {
       const response = await get(`/system/logs?${query}`, bearer);
       expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
       const text = (await check('GET', '/system/logs', response)) as string;
-      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { name: string; instance: string; timestamp: string; text: string });
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { name: string; instance: string; timestamp: string; text: string });
     };
     await waitUntil(async () => (await lines('name=sleepy')).some((l) => l.text.includes('from-sleepy')), { what: "the warm instance's line" });
     const once = await lines('name=once&tail=5');
@@ -130,7 +149,9 @@ describe('the platform API', () => {
 
   // Break it catches: basic auth taking the admin token with any user name.
   it('refuses scaling without the right credentials: 401 with WWW-Authenticate', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, basic('admin', 'wrong'), basic('root', token), { authorization: 'Token x' }] as Array<Record<string, string>>) {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, basic('admin', 'wrong'), basic('root', token), { authorization: 'Token x' }] as Array<
+      Record<string, string>
+    >) {
       const answer = await scale('sleepy', { replicas: 1 }, headers);
       expect(answer.headers.get('www-authenticate')).toMatch(/Bearer realm="gateway", Basic realm="gateway"/);
       const problem = headers.authorization ? 'wrong credentials' : 'credentials required';
@@ -161,7 +182,13 @@ describe('the platform API', () => {
     }
     await refused('GET', '/function/{name}', await get('/function/nope'), 404, 'function "nope" not found');
     await refused('GET', '/function/{name}', await get('/function/sleepy?sleep=1500'), 504, 'function sleepy did not answer within 1 s');
-    await refused('POST', '/function/{name}', await fetch(`${t.url}/function/sleepy`, { method: 'POST', body: 'x'.repeat(20_000) }), 413, 'request body is too large');
+    await refused(
+      'POST',
+      '/function/{name}',
+      await fetch(`${t.url}/function/sleepy`, { method: 'POST', body: 'x'.repeat(20_000) }),
+      413,
+      'request body is too large',
+    );
 
     const accepted = await fetch(`${t.url}/async-function/sleepy/later`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'queued body' });
     const { callId } = (await check('POST', '/async-function/{name}', accepted)) as { callId: string };
@@ -240,7 +267,13 @@ describe('read-only status made private', () => {
   // Break it catches: /metrics served without the read check.
   it('needs credentials for /system reads, /metrics and the live data; not for invocation, health or the document', async () => {
     // With the token each answers as it would to anyone when reads are public (no call "x" is known).
-    for (const [path, status] of [['/system/functions', 200], ['/system/function/sleepy', 200], ['/system/calls/x', 404], ['/system/logs?name=once', 200], ['/metrics', 200]] as const) {
+    for (const [path, status] of [
+      ['/system/functions', 200],
+      ['/system/function/sleepy', 200],
+      ['/system/calls/x', 404],
+      ['/system/logs?name=once', 200],
+      ['/metrics', 200],
+    ] as const) {
       const refused = await fetch(`${t.url}${path}`);
       expect(refused.status, path).toBe(401);
       expect(refused.headers.get('www-authenticate')).toBeTruthy();
@@ -303,7 +336,10 @@ describe('platform events for the dashboard', () => {
     // Everyone sees that it failed; only the admin sees the words, which may carry users' data.
     expect(sleepy().lastErrors[0]).toEqual({ at: expect.any(Number), status: 504 });
     await waitUntil(() => adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors.length === 1, { timeoutMs: 3_000, what: "the admin's error" });
-    expect(adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors[0]).toMatchObject({ status: 504, message: expect.stringMatching(/did not answer within 1 s/) });
+    expect(adminLast!.functions.find((f) => f.name === 'sleepy')!.lastErrors[0]).toMatchObject({
+      status: 504,
+      message: expect.stringMatching(/did not answer within 1 s/),
+    });
   });
 
   // Break it catches: /healthz answering 200 before the workers and channels run (or while stopping) lets a

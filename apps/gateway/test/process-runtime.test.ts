@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '@platform/test-services';
 import { fixtureFunctions, startTestGateway, type TestGateway, alive } from './harness.js';
 
-
 describe('process runtime through the gateway', () => {
   let t: TestGateway;
   beforeAll(async () => {

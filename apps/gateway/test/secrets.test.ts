@@ -45,7 +45,11 @@ it('keeps secrets out of logs, answers and error messages', { timeout: 60_000 },
   await call('/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'vote=b' });
   await call('/function/record-vote', { method: 'POST', headers: { ...json, 'x-invoke-token': 'guess' }, body: '{}' });
   await call('/system/scale-function/vote', { method: 'POST', headers: { ...json, authorization: 'Bearer wrong' }, body: '{"replicas":1}' });
-  await call('/system/scale-function/vote', { method: 'POST', headers: { ...json, authorization: `Bearer ${secrets['admin token']}` }, body: '{"replicas":1}' });
+  await call('/system/scale-function/vote', {
+    method: 'POST',
+    headers: { ...json, authorization: `Bearer ${secrets['admin token']}` },
+    body: '{"replicas":1}',
+  });
   const queued = await call('/async-function/results', { method: 'POST' });
   await call(`/system/calls/${queued.headers.get('x-call-id')}`);
   await call('/system/functions');
@@ -61,7 +65,9 @@ it('keeps secrets out of logs, answers and error messages', { timeout: 60_000 },
   const code = await app.signal('SIGTERM');
   const output = app.output();
   const found = Object.entries(secrets).flatMap(([name, value]) =>
-    [value, encodeURIComponent(value), Buffer.from(value).toString('base64')].some((form) => output.includes(form) || answers.some((a) => a.includes(form))) ? [name] : [],
+    [value, encodeURIComponent(value), Buffer.from(value).toString('base64')].some((form) => output.includes(form) || answers.some((a) => a.includes(form)))
+      ? [name]
+      : [],
   );
   report([
     'secrets kept out of logs and answers:',

@@ -42,7 +42,8 @@ describe('private functions: record-vote only from functions', () => {
     expect(response.status).toBe(200);
     const { voterId } = (await response.json()) as { voterId: string };
     const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (await t.db.query('SELECT 1 FROM votes WHERE id = $1', [voterId])).rowCount === 0) await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline && (await t.db.query('SELECT 1 FROM votes WHERE id = $1', [voterId])).rowCount === 0)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await t.db.query('SELECT vote FROM votes WHERE id = $1', [voterId])).rows).toEqual([{ vote: 'a' }]);
   });
 
@@ -88,7 +89,7 @@ describe('the Docker socket', () => {
     const start = compose.indexOf('\nservices:') + 1;
     const next = compose.slice(start + 1).search(/\n[a-z]/);
     const services = compose.slice(start, next < 0 ? undefined : start + 1 + next);
-    const blocks = services.split(/\n(?=  [a-z][a-z0-9_-]*:\s*\n)/).slice(1);
+    const blocks = services.split(/\n(?= {2}[a-z][a-z0-9_-]*:\s*\n)/).slice(1);
     const withSocket = blocks.filter((block) => block.includes('docker.sock')).map((block) => block.trim().split(':')[0]);
     expect(blocks.length).toBeGreaterThanOrEqual(3);
     expect(withSocket).toEqual(['gateway']);
@@ -102,7 +103,15 @@ describe('pages and socket.io', () => {
   beforeAll(async () => {
     t = await startTestGateway({ options: { socketOrigins: ['https://allowed.example'] } });
     const root = join(import.meta.dirname, '..', '..');
-    server = createServer(site([['/result', join(root, 'result/dist')], ['/', join(root, 'vote/dist')]], t.gateway.app));
+    server = createServer(
+      site(
+        [
+          ['/result', join(root, 'result/dist')],
+          ['/', join(root, 'vote/dist')],
+        ],
+        t.gateway.app,
+      ),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.gateway.attachSockets(server);
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -117,7 +126,14 @@ describe('pages and socket.io', () => {
   it.each(['/', '/result/', '/function/vote', '/no-such-page'])('%s carries the security headers and the content security policy', async (path) => {
     const response = await fetch(`${url}${path}`);
     const csp = response.headers.get('content-security-policy') ?? '';
-    for (const directive of ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"]) {
+    for (const directive of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+      "object-src 'none'",
+      "base-uri 'none'",
+    ]) {
       expect(csp).toContain(directive);
     }
     expect(csp).not.toMatch(/script-src[^;]*unsafe/);
@@ -149,11 +165,14 @@ describe('pages and socket.io', () => {
     });
 
   // Break it catches: socket.io accepting any Origin (allowRequest not checking it), so any web site may open a live connection.
-  it.each(['websocket', 'polling'] as const)('socket.io (%s) accepts the app\'s own origin and configured ones, and refuses a foreign one', async (transport) => {
-    expect(await connect(url, transport)).toBe('connected');
-    expect(await connect('https://allowed.example', transport)).toBe('connected');
-    expect(await connect('https://evil.example', transport)).toMatch(/^refused/);
-    expect(await connect(`http://127.0.0.1.evil.example`, transport)).toMatch(/^refused/);
-    expect(await connect('null', transport)).toMatch(/^refused/);
-  });
+  it.each(['websocket', 'polling'] as const)(
+    "socket.io (%s) accepts the app's own origin and configured ones, and refuses a foreign one",
+    async (transport) => {
+      expect(await connect(url, transport)).toBe('connected');
+      expect(await connect('https://allowed.example', transport)).toBe('connected');
+      expect(await connect('https://evil.example', transport)).toMatch(/^refused/);
+      expect(await connect(`http://127.0.0.1.evil.example`, transport)).toMatch(/^refused/);
+      expect(await connect('null', transport)).toMatch(/^refused/);
+    },
+  );
 });

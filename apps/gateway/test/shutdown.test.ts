@@ -14,7 +14,11 @@ import { alive } from './harness.js';
 
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -83,7 +87,9 @@ describe('graceful shutdown on SIGTERM', () => {
     app = await childGateway({ DATABASE_URL: db.url, SHUTDOWN_GRACE_SECONDS: String(grace) });
     await app.start();
     // Warm instances of vote and results.
-    expect((await fetch(`${app.url}/function/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"vote":"a"}' })).status).toBe(200);
+    expect((await fetch(`${app.url}/function/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"vote":"a"}' })).status).toBe(
+      200,
+    );
     await waitUntil(async () => ((await (await fetch(`${app!.url}/function/results`)).json()) as { a: number }).a === 1, { what: 'the vote recorded' });
     const gatewayPid = app.pid()!;
     const functionPids = childrenOf(gatewayPid);

@@ -24,7 +24,19 @@ async function ensureSwarm(): Promise<string> {
   if (!networks.some((n) => n.Name === NETWORK)) {
     await docker.createNetwork({ Name: NETWORK, Driver: 'overlay', Attachable: true, Labels: { 'org.voting.test': 'true' } });
   }
-  // Tasks reach the host (the callback port) through docker_gwbridge, which exists once a Swarm does.
+  // Tasks reach the host (the callback port) through docker_gwbridge. The engine makes it when the first
+  // container joins an overlay network, so a new Swarm has none yet: make it as the engine would.
+  if (!(await docker.listNetworks({ filters: { name: ['docker_gwbridge'] } })).some((n) => n.Name === 'docker_gwbridge')) {
+    await docker.createNetwork({
+      Name: 'docker_gwbridge',
+      Driver: 'bridge',
+      Options: {
+        'com.docker.network.bridge.name': 'docker_gwbridge',
+        'com.docker.network.bridge.enable_icc': 'false',
+        'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      },
+    });
+  }
   const bridge = await docker.getNetwork('docker_gwbridge').inspect();
   const host = bridge.IPAM?.Config?.[0]?.Gateway as string | undefined;
   if (!host) throw new Error('docker_gwbridge has no gateway address');
@@ -58,7 +70,13 @@ describe('swarm runtime', () => {
     const spec = { ...specs.get('sleepy')!, secrets: ['api-key'] };
     await runtime.deploy(spec);
     const [service, ...more] = (await docker.listServices(owned(`${SWARM_OWNER_LABEL}=${prefix}`))) as Array<{
-      Spec: { Name: string; Labels: Record<string, string>; Mode: object; EndpointSpec: object; TaskTemplate: Record<string, any> };
+      Spec: {
+        Name: string;
+        Labels: Record<string, string>;
+        Mode: object;
+        EndpointSpec: object; // biome-ignore lint/suspicious/noExplicitAny: the Engine's task template, read field by field below
+        TaskTemplate: Record<string, any>;
+      };
     }>;
     expect(more).toEqual([]);
     expect(service!.Spec.Name).toBe(`${prefix}-sleepy`);
@@ -103,7 +121,7 @@ describe('swarm runtime', () => {
     expect(await docker.listServices(owned(`${SWARM_FUNCTION_LABEL}=once`))).toEqual([]);
   }, 90_000);
 
-  it('removes the services of its own prefix left by an earlier run, and no one else\'s', async () => {
+  it("removes the services of its own prefix left by an earlier run, and no one else's", async () => {
     const other = new SwarmRuntime({ env: {}, secret: () => undefined, network: NETWORK, prefix: `${prefix}-other`, callback: { host: '127.0.0.1', port: 1 } });
     await other.deploy(specs.get('crashy')!);
     // A later run with the first prefix (after a crash) cleans up its own.

@@ -52,7 +52,15 @@ export function steadyVotes(url: () => string, { perSecond = 100, inFlight = 16 
         signal: AbortSignal.timeout(10_000),
       });
       const body = (await response.json().catch(() => ({}))) as { voterId?: string; error?: string };
-      answer = { vote, sentAt, answeredAt: Date.now(), status: response.status, retryAfter: response.headers.get('retry-after'), error: body.error, voterId: body.voterId };
+      answer = {
+        vote,
+        sentAt,
+        answeredAt: Date.now(),
+        status: response.status,
+        retryAfter: response.headers.get('retry-after'),
+        error: body.error,
+        voterId: body.voterId,
+      };
       const cookie = response.headers.get('set-cookie')?.split(';')[0];
       if (answer.status === 200 && body.voterId && cookie) summary.cookies.set(body.voterId, cookie);
     } catch (error) {
@@ -92,8 +100,7 @@ export function steadyVotes(url: () => string, { perSecond = 100, inFlight = 16 
 }
 
 /** Votes sent at or after `from` and answered at or before `to`: wholly inside that window. */
-export const sentAndAnsweredBetween = (answers: VoteAnswer[], from: number, to: number) =>
-  answers.filter((a) => a.sentAt >= from && a.answeredAt <= to);
+export const sentAndAnsweredBetween = (answers: VoteAnswer[], from: number, to: number) => answers.filter((a) => a.sentAt >= from && a.answeredAt <= to);
 
 /** How many answers had each status (0: none). */
 export function byStatus(answers: VoteAnswer[]): Record<number, number> {
@@ -103,5 +110,4 @@ export function byStatus(answers: VoteAnswer[]): Record<number, number> {
 }
 
 /** Accepted voters of some answers, as faults.ts's `accepted` map. */
-export const acceptedOf = (answers: VoteAnswer[]) =>
-  new Map(answers.filter((a) => a.status === 200 && a.voterId).map((a) => [a.voterId!, a.vote] as const));
+export const acceptedOf = (answers: VoteAnswer[]) => new Map(answers.filter((a) => a.status === 200 && a.voterId).map((a) => [a.voterId!, a.vote] as const));

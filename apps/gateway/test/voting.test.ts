@@ -51,10 +51,13 @@ describe.each([
 
     const second = await voteJson('b', cookie);
     expect(((await second.json()) as { voterId: string }).voterId).toBe(body.voterId);
-    await waitUntil(async () => {
-      const now = await tallies();
-      return now.b === 1 && !now.a;
-    }, { what: 'changed vote recorded' });
+    await waitUntil(
+      async () => {
+        const now = await tallies();
+        return now.b === 1 && !now.a;
+      },
+      { what: 'changed vote recorded' },
+    );
     const { rows } = await t.db.query('SELECT id, vote FROM votes');
     expect(rows).toEqual([{ id: body.voterId, vote: 'b' }]);
   });
@@ -98,7 +101,10 @@ describe.each([
       const before = JSON.parse(received.at(-1)!) as { b?: number };
       const table = await tallies();
       await voteJson('b');
-      await waitUntil(() => (JSON.parse(received.at(-1)!) as { b?: number }).b === (table.b ?? 0) + 1, { timeoutMs: 2_000, what: `scores after a vote (was ${JSON.stringify(before)})` });
+      await waitUntil(() => (JSON.parse(received.at(-1)!) as { b?: number }).b === (table.b ?? 0) + 1, {
+        timeoutMs: 2_000,
+        what: `scores after a vote (was ${JSON.stringify(before)})`,
+      });
       expect(socket.connected).toBe(true);
     } finally {
       socket.close();
@@ -141,10 +147,13 @@ describe.each([
     );
     expect(responses.map((r) => r.status).filter((s) => s !== 303)).toEqual([]);
     const accepted = Date.now() - started;
-    await waitUntil(async () => {
-      const now = await tallies();
-      return now.a === 667 && now.b === 333;
-    }, { timeoutMs: 20_000, intervalMs: 50, what: 'exact tallies' });
+    await waitUntil(
+      async () => {
+        const now = await tallies();
+        return now.a === 667 && now.b === 333;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'exact tallies' },
+    );
     process.stdout.write(`1,000 votes: accepted in ${accepted} ms, tallies exact after ${Date.now() - started} ms\n`);
   });
 
@@ -155,7 +164,12 @@ describe.each([
       ['malformed JSON', { body: '{"vote":', headers: { 'content-type': 'application/json' } }, 400, /not valid JSON/],
       ['a body over 16 KB', { body: `{"vote":"a","pad":"${'x'.repeat(17_000)}"}`, headers: { 'content-type': 'application/json' } }, 413, /too large/],
       ['a wrong content type', { body: 'vote=a', headers: { 'content-type': 'text/plain' } }, 415, /Content-Type must be/],
-      ['a malformed voter cookie', { body: '{"vote":"a"}', headers: { 'content-type': 'application/json', cookie: 'voter_id=abc' } }, 400, /malformed voter_id/],
+      [
+        'a malformed voter cookie',
+        { body: '{"vote":"a"}', headers: { 'content-type': 'application/json', cookie: 'voter_id=abc' } },
+        400,
+        /malformed voter_id/,
+      ],
       [
         'a forged voter cookie',
         { body: '{"vote":"a"}', headers: { 'content-type': 'application/json', cookie: `voter_id=${'a'.repeat(32)}.${'A'.repeat(22)}` } },

@@ -27,6 +27,7 @@ export function App() {
   }, []);
   const dismissError = useCallback(() => setError(null), []);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the retry button's trigger to load again
   useEffect(() => {
     const controller = new AbortController();
     setPollState({ status: 'loading' });
@@ -97,6 +98,7 @@ export function App() {
           )}
         </h1>
 
+        {/* biome-ignore lint/a11y/useSemanticElements: a fieldset's own border and legend would fight the card layout */}
         <div className="poll__options" role="group" aria-labelledby="question">
           {OPTION_KEYS.map((option) => (
             <OptionButton

@@ -33,7 +33,14 @@ export function parseMessages(body: string): VoteMessage[] {
   return list.map((item, index) => {
     const m = item as Partial<VoteMessage> | null;
     const seq = m?.seq ?? 0;
-    if (!m || typeof m.voterId !== 'string' || !/^[0-9a-f]{8,64}$/.test(m.voterId) || (m.vote !== 'a' && m.vote !== 'b') || !natural(seq) || !natural(m.votedAt)) {
+    if (
+      !m ||
+      typeof m.voterId !== 'string' ||
+      !/^[0-9a-f]{8,64}$/.test(m.voterId) ||
+      (m.vote !== 'a' && m.vote !== 'b') ||
+      !natural(seq) ||
+      !natural(m.votedAt)
+    ) {
       throw new HttpError(400, `vote ${index} is not {"voterId": hex, "vote": "a"|"b", "seq": integer, "votedAt": integer}`);
     }
     return { voterId: m.voterId, vote: m.vote, seq, votedAt: m.votedAt };

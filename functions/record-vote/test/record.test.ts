@@ -101,10 +101,16 @@ describe('parseMessages', () => {
     expect(parseMessages('{"voterId":"abcdef12","vote":"a","votedAt":1}')).toHaveLength(1);
     expect(parseMessages('[{"voterId":"abcdef12","vote":"a","votedAt":1},{"voterId":"abcdef13","vote":"b","votedAt":2}]')).toHaveLength(2);
   });
-  it.each(['', 'nope', '[]', '{"voterId":"x","vote":"a","votedAt":1}', '{"voterId":"abcdef12","vote":"a","seq":-1,"votedAt":1}', '{"voterId":"abcdef12","vote":"a","seq":"2","votedAt":1}', '{"voterId":"abcdef12","vote":"c","votedAt":1}', '{"voterId":"abcdef12","vote":"a","votedAt":1.5}'])(
-    'rejects %j with a 400',
-    (body) => {
-      expect(() => parseMessages(body)).toThrow(expect.objectContaining({ status: 400 }));
-    },
-  );
+  it.each([
+    '',
+    'nope',
+    '[]',
+    '{"voterId":"x","vote":"a","votedAt":1}',
+    '{"voterId":"abcdef12","vote":"a","seq":-1,"votedAt":1}',
+    '{"voterId":"abcdef12","vote":"a","seq":"2","votedAt":1}',
+    '{"voterId":"abcdef12","vote":"c","votedAt":1}',
+    '{"voterId":"abcdef12","vote":"a","votedAt":1.5}',
+  ])('rejects %j with a 400', (body) => {
+    expect(() => parseMessages(body)).toThrow(expect.objectContaining({ status: 400 }));
+  });
 });

@@ -61,8 +61,12 @@ function flush(gatewayUrl: string, invokeToken: string | undefined): void {
     posting++;
     post(gatewayUrl, body, batch.map((p) => p.callId).join(','), invokeToken)
       .then(
-        () => batch.forEach((p) => p.resolve()),
-        (error: unknown) => batch.forEach((p) => p.reject(error)),
+        () => {
+          for (const p of batch) p.resolve();
+        },
+        (error: unknown) => {
+          for (const p of batch) p.reject(error);
+        },
       )
       .finally(() => {
         posting--;

@@ -58,7 +58,20 @@ describe('voter cookie', () => {
     const [, , mac] = signed.split('.');
     expect(readVoter(secret, `${id}.4.${mac}`)).toEqual({ error: 'voter_id cookie has an invalid signature' });
     expect(readVoter(secret, `${newVoter().id}.3.${mac}`)).toHaveProperty('error');
-    for (const bad of ['', 'abc', id, `${id}.`, `${id}.x.y`, `${id}.0.${mac}`, `${id}.03.${mac}`, `${id}.-1.${mac}`, `${id}.99999999999999999.${mac}`, `${id}.3.${mac}.x`, 'ZZ'.repeat(16) + '.abc', `${id.toUpperCase()}.3.${mac}`]) {
+    for (const bad of [
+      '',
+      'abc',
+      id,
+      `${id}.`,
+      `${id}.x.y`,
+      `${id}.0.${mac}`,
+      `${id}.03.${mac}`,
+      `${id}.-1.${mac}`,
+      `${id}.99999999999999999.${mac}`,
+      `${id}.3.${mac}.x`,
+      `${'ZZ'.repeat(16)}.abc`,
+      `${id.toUpperCase()}.3.${mac}`,
+    ]) {
       expect(readVoter(secret, bad), bad).toHaveProperty('error');
     }
   });

@@ -96,11 +96,28 @@ program
   .action(async () => {
     const response = await call('GET', 'system/functions');
     if (!response.ok) throw await failed(response);
-    const list = (await response.json()) as Array<{ name: string; mode: string; replicas: number; maxInstances: number; invocationCount: number; coldStarts: number }>;
+    const list = (await response.json()) as Array<{
+      name: string;
+      mode: string;
+      replicas: number;
+      maxInstances: number;
+      invocationCount: number;
+      coldStarts: number;
+    }>;
     print(list, () => {
-      const rows = [['NAME', 'MODE', 'REPLICAS', 'INVOCATIONS', 'COLD STARTS'], ...list.map((f) => [f.name, f.mode, `${f.replicas}/${f.maxInstances}`, String(f.invocationCount), String(f.coldStarts)])];
+      const rows = [
+        ['NAME', 'MODE', 'REPLICAS', 'INVOCATIONS', 'COLD STARTS'],
+        ...list.map((f) => [f.name, f.mode, `${f.replicas}/${f.maxInstances}`, String(f.invocationCount), String(f.coldStarts)]),
+      ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+      return rows
+        .map((r) =>
+          r
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n');
     });
   });
 
@@ -170,7 +187,14 @@ program
   .action(async (id: string) => {
     const response = await call('GET', `system/calls/${encodeURIComponent(id)}`);
     if (!response.ok) throw await failed(response);
-    const record = (await response.json()) as { callId: string; function: string; status: string; attempts: number; result?: { status: number; body: string }; error?: string };
+    const record = (await response.json()) as {
+      callId: string;
+      function: string;
+      status: string;
+      attempts: number;
+      result?: { status: number; body: string };
+      error?: string;
+    };
     print(record, () =>
       [
         `${record.callId}  ${record.function}  ${record.status}  (attempts: ${record.attempts})`,
@@ -185,11 +209,16 @@ program
   .command('logs')
   .description("the last lines a function's instances wrote, where the runtime keeps them")
   .argument('<name>', 'function name', name)
-  .option('-n, --tail <n>', 'lines (1 to 1000)', (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 1_000) throw new InvalidArgumentError('an integer from 1 to 1000');
-    return n;
-  }, 100)
+  .option(
+    '-n, --tail <n>',
+    'lines (1 to 1000)',
+    (value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 1_000) throw new InvalidArgumentError('an integer from 1 to 1000');
+      return n;
+    },
+    100,
+  )
   .action(async (fn: string, options: { tail: number }) => {
     const response = await call('GET', `system/logs?name=${fn}&tail=${options.tail}`);
     if (response.status === 501) {

@@ -24,9 +24,10 @@ describe('waitForPostgres', () => {
     const wrong = 'not-the-password-0123';
     const waits: Error[] = [];
     const began = Date.now();
-    const error = await waitForPostgres(withUrl((u) => (u.password = wrong)), { timeoutMs: 20_000, onWait: (e) => waits.push(e) }).catch(
-      (e: unknown) => e as Error,
-    );
+    const error = await waitForPostgres(
+      withUrl((u) => (u.password = wrong)),
+      { timeoutMs: 20_000, onWait: (e) => waits.push(e) },
+    ).catch((e: unknown) => e as Error);
     const tookMs = Date.now() - began;
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(
@@ -39,9 +40,12 @@ describe('waitForPostgres', () => {
 
   it('stops at once when the database does not exist', async () => {
     const began = Date.now();
-    await expect(waitForPostgres(withUrl((u) => (u.pathname = '/no_such_database')), { timeoutMs: 20_000 })).rejects.toThrow(
-      /has no database "no_such_database"/,
-    );
+    await expect(
+      waitForPostgres(
+        withUrl((u) => (u.pathname = '/no_such_database')),
+        { timeoutMs: 20_000 },
+      ),
+    ).rejects.toThrow(/has no database "no_such_database"/);
     expect(Date.now() - began).toBeLessThan(2_000);
   });
 
@@ -49,9 +53,12 @@ describe('waitForPostgres', () => {
     const port = await freePort();
     const waits: Error[] = [];
     const began = Date.now();
-    await expect(waitForPostgres(withUrl((u) => (u.port = String(port))), { timeoutMs: 1_500, onWait: (e) => waits.push(e) })).rejects.toThrow(
-      /^PostgreSQL did not answer within 1500 ms: .*ECONNREFUSED/,
-    );
+    await expect(
+      waitForPostgres(
+        withUrl((u) => (u.port = String(port))),
+        { timeoutMs: 1_500, onWait: (e) => waits.push(e) },
+      ),
+    ).rejects.toThrow(/^PostgreSQL did not answer within 1500 ms: .*ECONNREFUSED/);
     expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
     expect(waits.length).toBeGreaterThanOrEqual(3);
   });

@@ -2,11 +2,7 @@ import type { FunctionContext, FunctionDefinition, FunctionResponse, Invocation 
 import { errorResponse, HttpError } from './respond.js';
 
 /** Runs the handler for one invocation; a thrown error becomes a JSON error response, never a crash. */
-export async function runHandler(
-  definition: FunctionDefinition,
-  invocation: Invocation,
-  base: Omit<FunctionContext, 'callId'>,
-): Promise<FunctionResponse> {
+export async function runHandler(definition: FunctionDefinition, invocation: Invocation, base: Omit<FunctionContext, 'callId'>): Promise<FunctionResponse> {
   const context: FunctionContext = { ...base, callId: invocation.callId, log: base.log.child({ callId: invocation.callId }) };
   try {
     const response = await definition.handler(invocation.request, context);

@@ -1,5 +1,5 @@
 import { text } from 'node:stream/consumers';
-import type { FunctionDefinition } from './types.js';
+import type { FunctionDefinition, Invocation } from './types.js';
 import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
 import { parseInvocation, runHandler } from './invoke.js';
@@ -12,7 +12,7 @@ import { parseInvocation, runHandler } from './invoke.js';
 export async function runOneShot(definition: FunctionDefinition, settings: InstanceSettings): Promise<void> {
   const log = createLogger(settings);
   const url = settings.invocationUrl;
-  let invocation;
+  let invocation: Invocation;
   try {
     invocation = parseInvocation(url ? await fetchInvocation(url) : await text(process.stdin));
   } catch (error) {
@@ -29,9 +29,7 @@ export async function runOneShot(definition: FunctionDefinition, settings: Insta
       if (!posted.ok) throw new Error(`the platform refused the response: ${posted.status}`);
       return;
     }
-    await new Promise<void>((resolve, reject) =>
-      process.stdout.write(JSON.stringify(response), (error) => (error ? reject(error) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => process.stdout.write(JSON.stringify(response), (error) => (error ? reject(error) : resolve())));
   } finally {
     await definition.teardown?.();
   }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import type { FunctionDefinition } from './types.js';
+import type { FunctionDefinition, Invocation } from './types.js';
 import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
 import { parseInvocation, runHandler } from './invoke.js';
@@ -35,7 +35,7 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
     inFlight++;
     lastCall = Date.now();
     try {
-      let invocation;
+      let invocation: Invocation;
       try {
         invocation = parseInvocation(await text(req));
       } catch (error) {

@@ -115,8 +115,7 @@ describe('warm mode', () => {
     await waitUntil(async () => (await fetch(`${base}/_/health`)).ok, { what: 'warm instance health' });
     return base;
   }
-  const invoke = (base: string, invocation: Invocation) =>
-    fetch(`${base}/_/invoke`, { method: 'POST', body: JSON.stringify(invocation) });
+  const invoke = (base: string, invocation: Invocation) => fetch(`${base}/_/invoke`, { method: 'POST', body: JSON.stringify(invocation) });
 
   // Break it catches: a logger that retries a failed write to stderr at exit forever (sonic-boom's
   // flushSync on EPIPE), leaving an instance running after its platform died.

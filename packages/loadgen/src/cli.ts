@@ -32,7 +32,9 @@ const program = new Command('seed')
       .argParser(wrap(parseVoters))
       .default({ kind: 'new' }, 'new'),
   )
-  .addOption(new Option('-m, --mode <mode>', 'form: POST / vote=a (303); json: POST /function/vote {"vote":"a"} (200)').choices(['form', 'json']).default('form'))
+  .addOption(
+    new Option('-m, --mode <mode>', 'form: POST / vote=a (303); json: POST /function/vote {"vote":"a"} (200)').choices(['form', 'json']).default('form'),
+  )
   .option('--json', 'print the summary as JSON on stdout')
   .option('-q, --quiet', 'no progress bar')
   .addHelpText(

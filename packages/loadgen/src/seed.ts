@@ -71,14 +71,11 @@ function send(agent: Agent, url: URL, path: string, contentType: string, body: s
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': Buffer.byteLength(body) };
     if (cookie) headers.cookie = cookie;
-    const req = request(
-      { host: url.hostname, port: url.port || 80, path, method: 'POST', agent, headers, timeout: timeoutMs },
-      (res) => {
-        res.resume();
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] }));
-      },
-    );
+    const req = request({ host: url.hostname, port: url.port || 80, path, method: 'POST', agent, headers, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] }));
+    });
     req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in time'), { code: 'TIMEOUT' })));
     req.on('error', reject);
     req.end(body);

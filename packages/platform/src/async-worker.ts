@@ -96,7 +96,13 @@ export function startAsyncWorker({
     const request =
       calls.length === 1 && pool.spec.batchSize === 1
         ? first.request
-        : { ...first.request, body: `[${calls.map((c) => batchItems(c.call.request.body)).filter(Boolean).join(',')}]` };
+        : {
+            ...first.request,
+            body: `[${calls
+              .map((c) => batchItems(c.call.request.body))
+              .filter(Boolean)
+              .join(',')}]`,
+          };
     const started = Date.now();
     let response: FunctionResponse;
     try {

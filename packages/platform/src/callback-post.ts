@@ -9,12 +9,7 @@ import type { CallbackTarget } from './callback-url.js';
  * its address after the check cannot redirect it; TLS still verifies the URL's host name.
  * Redirects are not followed: a 3xx is the callback's answer.
  */
-export function postCallback(
-  { url, address, family }: CallbackTarget,
-  body: string,
-  headers: Record<string, string>,
-  timeoutMs = 10_000,
-): Promise<number> {
+export function postCallback({ url, address, family }: CallbackTarget, body: string, headers: Record<string, string>, timeoutMs = 10_000): Promise<number> {
   const pinned: LookupFunction = (_hostname, options, callback) => {
     if (options.all) callback(null, [{ address, family }]);
     else callback(null, address, family);

@@ -6,16 +6,7 @@ import ipaddr from 'ipaddr.js';
 import { InvocationError } from './errors.js';
 
 /** What an address is; only `public` ones are callback targets unless their host is allowed. */
-export type AddressKind =
-  | 'public'
-  | 'loopback'
-  | 'private'
-  | 'carrier-grade NAT'
-  | 'link-local'
-  | 'unspecified'
-  | 'multicast'
-  | 'broadcast'
-  | 'reserved';
+export type AddressKind = 'public' | 'loopback' | 'private' | 'carrier-grade NAT' | 'link-local' | 'unspecified' | 'multicast' | 'broadcast' | 'reserved';
 
 export interface AddressClass {
   kind: AddressKind;
@@ -152,7 +143,10 @@ async function resolveOnce(resolve: Resolver, hostname: string): Promise<string[
 function refused(what: string, address: string | undefined, { kind, ipv4 }: AddressClass): InvocationError {
   const article = /^[aeiou]/.test(kind) ? 'an' : 'a';
   const shown = address === undefined ? '' : ` ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''},`;
-  return new InvocationError(400, `${what}${shown} ${article} ${kind} address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS`);
+  return new InvocationError(
+    400,
+    `${what}${shown} ${article} ${kind} address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS`,
+  );
 }
 
 /**

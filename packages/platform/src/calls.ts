@@ -86,7 +86,6 @@ export class CallStore {
    * or its last attempt failed) or queued again for a retry.
    */
   recordingQueue(queue: Queue): Queue {
-    const store = this;
     const consume: Queue['consume'] = (handler, options) => {
       const recorded: BatchHandler = async (messages) => {
         const calls = new Map<string, AsyncCall>();
@@ -95,7 +94,7 @@ export class CallStore {
             const call = JSON.parse(message.body) as AsyncCall;
             calls.set(message.id, call);
             // A new attempt: what an earlier one answered no longer says how this call ends.
-            store.update(call.callId, call.function, { status: 'running', attempts: message.attempt, error: undefined, result: undefined }, call.acceptedAt);
+            this.update(call.callId, call.function, { status: 'running', attempts: message.attempt, error: undefined, result: undefined }, call.acceptedAt);
           } catch {
             // not a call: the worker reports it
           }
@@ -109,10 +108,10 @@ export class CallStore {
           if (error !== undefined) {
             // The queue's own limit: the record says failed exactly when the queue gives up.
             const last = message.attempt >= queue.maxAttempts;
-            store.update(call.callId, call.function, { status: last ? 'failed' : 'queued', error });
+            this.update(call.callId, call.function, { status: last ? 'failed' : 'queued', error });
           } else {
-            const status = store.get(call.callId)?.result?.status;
-            store.update(call.callId, call.function, { status: status !== undefined && status >= 400 ? 'failed' : 'succeeded' });
+            const status = this.get(call.callId)?.result?.status;
+            this.update(call.callId, call.function, { status: status !== undefined && status >= 400 ? 'failed' : 'succeeded' });
           }
         }
         return outcome;

@@ -117,7 +117,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     for (const alias of options.aliases ?? []) if (alias.function === limit.function) app[alias.method](alias.path, ...limiters);
   }
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
-  app.use(functionRoutes({ pools, queue, calls, invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }));
+  app.use(
+    functionRoutes({ pools, queue, calls, invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }),
+  );
   app.use(systemRoutes({ pools, runtime, auth, calls, metrics, ready: () => started && !closing }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
@@ -198,4 +200,3 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 }
-

@@ -109,10 +109,7 @@ export function shedCounter(registry: Registry, pools: Map<string, FunctionPool>
 export async function queueDepth(queue: Queue, timeoutMs: number): Promise<number | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      queue.depth(),
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
-    ]);
+    return await Promise.race([queue.depth(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
   } catch {
     return undefined;
   } finally {

@@ -49,7 +49,7 @@ export const openapiDocument = {
     title: 'Function gateway',
     version: '1.0.0',
     description:
-      "Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /healthz) behave like it; /system/calls is this gateway's own. Errors are always JSON {\"error\": \"...\"}.",
+      'Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /healthz) behave like it; /system/calls is this gateway\'s own. Errors are always JSON {"error": "..."}.',
   },
   tags: [{ name: 'functions' }, { name: 'system' }],
   paths: {
@@ -137,7 +137,7 @@ export const openapiDocument = {
     '/system/calls/{callId}': {
       get: {
         tags: ['system'],
-        summary: "Status and result of an async call, kept CALL_RESULT_SECONDS by the gateway that accepted or ran it",
+        summary: 'Status and result of an async call, kept CALL_RESULT_SECONDS by the gateway that accepted or ran it',
         operationId: 'getCall',
         security: readSecurity,
         parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
@@ -151,7 +151,8 @@ export const openapiDocument = {
     '/system/logs': {
       get: {
         tags: ['system'],
-        summary: "The last lines a function's instances wrote (as OpenFaaS's /system/logs), where the runtime keeps them; admin only, since functions may log users' data",
+        summary:
+          "The last lines a function's instances wrote (as OpenFaaS's /system/logs), where the runtime keeps them; admin only, since functions may log users' data",
         operationId: 'getLogs',
         security: adminSecurity,
         parameters: [

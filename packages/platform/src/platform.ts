@@ -61,7 +61,12 @@ export class Platform {
       this.errors.set(name, []);
       pool.on('instanceStarted', (e) => {
         this.instances.get(name)!.set(e.instance, { id: e.instance, pid: e.pid, startedAt: Date.now(), coldStartMs: e.coldStartMs, reason: e.reason });
-        this.record({ function: name, kind: 'started', instance: e.instance, detail: `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms` });
+        this.record({
+          function: name,
+          kind: 'started',
+          instance: e.instance,
+          detail: `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms`,
+        });
       });
       pool.on('instanceStopped', (e) => {
         this.instances.get(name)!.delete(e.instance);

@@ -77,9 +77,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
         this.release();
       }
     } catch (error) {
-      const failure = signal.aborted
-        ? new InvocationError(504, `function ${this.spec.name} did not answer within ${this.spec.timeoutSeconds} s`)
-        : error;
+      const failure = signal.aborted ? new InvocationError(504, `function ${this.spec.name} did not answer within ${this.spec.timeoutSeconds} s`) : error;
       status = failure instanceof InvocationError ? failure.status : 502;
       response = {
         status,
@@ -194,10 +192,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     const canGrow = live.length + this.starting.length < this.spec.maxInstances;
     if (best && (best.inFlight < share || !canGrow)) return best;
     const next = canGrow ? this.startInstance('call') : this.starting[0]!;
-    return await Promise.race([
-      next,
-      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
-    ]);
+    return await Promise.race([next, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
   }
 
   private startInstance(reason: 'call' | 'scaled'): Promise<WarmSlot> {
@@ -249,11 +244,9 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     }
     if (this.waiters.length >= this.spec.maxQueued) {
       return Promise.reject(
-        new InvocationError(
-          429,
-          `function ${this.spec.name} is busy: ${this.inFlight} calls in flight and ${this.waiters.length} waiting`,
-          { 'retry-after': '1' },
-        ),
+        new InvocationError(429, `function ${this.spec.name} is busy: ${this.inFlight} calls in flight and ${this.waiters.length} waiting`, {
+          'retry-after': '1',
+        }),
       );
     }
     return new Promise<void>((resolve, reject) => {

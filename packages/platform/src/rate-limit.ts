@@ -77,10 +77,15 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
         limit: perCookie.limit,
         skip: (req) => exempt.has(req.method) || cookieValue(req, perCookie.name) === undefined,
         // A digest: any cookie value, however long or odd, is one short key.
-        keyGenerator: (req) => createHash('sha256').update(holder(cookieValue(req, perCookie.name)!)).digest('base64url'),
+        keyGenerator: (req) =>
+          createHash('sha256')
+            .update(holder(cookieValue(req, perCookie.name)!))
+            .digest('base64url'),
         handler: (_req, res) => {
           onShed('rate_limit_cookie');
-          res.status(429).json({ error: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s` });
+          res
+            .status(429)
+            .json({ error: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s` });
         },
       }),
     );

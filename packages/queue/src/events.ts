@@ -16,4 +16,3 @@ export function assertTopic(topic: string): void {
     throw new Error(`invalid event topic ${JSON.stringify(topic)}: use 1-60 letters, digits, '.', '_' or '-'`);
   }
 }
-

@@ -126,8 +126,12 @@ export class PostgresQueue implements Queue {
     this.flushing++;
     this.enqueueMany(batch.map((p) => p.body))
       .then(
-        (ids) => batch.forEach((p, i) => p.resolve(ids[i]!)),
-        (error: unknown) => batch.forEach((p) => p.reject(error)),
+        (ids) => {
+          for (const [i, p] of batch.entries()) p.resolve(ids[i]!);
+        },
+        (error: unknown) => {
+          for (const p of batch) p.reject(error);
+        },
       )
       .finally(() => {
         this.flushing--;
@@ -261,4 +265,3 @@ class PostgresSource implements MessageSource<null> {
     this.removeSignal();
   }
 }
-

@@ -281,9 +281,7 @@ class RedisSource implements MessageSource<string> {
     try {
       await this.ready;
       if (!this.groupReady) await this.createGroup();
-      const untilDue = Number(
-        await this.client.eval(MOVE_DUE_SCRIPT, { keys: [this.keys.retry, this.keys.retryMsg, this.keys.stream], arguments: ['500'] }),
-      );
+      const untilDue = Number(await this.client.eval(MOVE_DUE_SCRIPT, { keys: [this.keys.retry, this.keys.retryMsg, this.keys.stream], arguments: ['500'] }));
       if (untilDue >= 0) next = Math.min(next, untilDue);
       // Reclaiming twice per visibility timeout keeps redelivery within 1.5 timeouts.
       const reclaimEvery = Math.min(this.options.pollIntervalMs, this.options.visibilityTimeoutMs / 2);

@@ -36,12 +36,7 @@ export function checkConsumeOptions(options: ConsumeOptions): { batchSize: numbe
 /** How long a failed settle (ack or failure of a batch) is retried before leaving it to redelivery. */
 const SETTLE_RETRY_MS = 15_000;
 
-export function runConsumer<Ref>(
-  source: MessageSource<Ref>,
-  handler: BatchHandler,
-  options: ConsumeOptions,
-  onError: (error: Error) => void,
-): RunningConsumer {
+export function runConsumer<Ref>(source: MessageSource<Ref>, handler: BatchHandler, options: ConsumeOptions, onError: (error: Error) => void): RunningConsumer {
   const { batchSize, concurrency } = checkConsumeOptions(options);
 
   let stopping = false;
@@ -122,10 +117,7 @@ export function runConsumer<Ref>(
       }
       if (Number.isFinite(graceMs)) {
         let timer: NodeJS.Timeout | undefined;
-        const timedOut = await Promise.race([
-          drained.then(() => false),
-          new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, true))),
-        ]);
+        const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, true)))]);
         clearTimeout(timer);
         if (timedOut) abandoned = true;
       } else {

@@ -34,13 +34,11 @@ describe('PostgreSQL adapters', () => {
     try {
       const got: string[] = [];
       await events.subscribe('big.payloads', (p) => got.push(p));
-      const largest = 'é'.repeat((MAX_NOTIFY_PAYLOAD_BYTES - 1) / 2) + 'x'; // 7999 bytes
+      const largest = `${'é'.repeat((MAX_NOTIFY_PAYLOAD_BYTES - 1) / 2)}x`; // 7999 bytes
       await events.publish('big.payloads', largest);
       await waitUntil(() => got.length === 1, { what: 'the large event' });
       expect(got[0]).toBe(largest);
-      await expect(events.publish('big.payloads', 'x'.repeat(MAX_NOTIFY_PAYLOAD_BYTES + 1))).rejects.toThrow(
-        /8000 bytes|at most 7999/,
-      );
+      await expect(events.publish('big.payloads', 'x'.repeat(MAX_NOTIFY_PAYLOAD_BYTES + 1))).rejects.toThrow(/8000 bytes|at most 7999/);
     } finally {
       await events.close();
     }

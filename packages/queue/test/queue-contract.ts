@@ -142,10 +142,13 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       record(q, seen, {}, async (batch) => {
         throw new Error(`boom on attempt ${batch[0]!.attempt}`);
       });
-      const dead = await waitUntil(async () => {
-        const letters = await q.deadLetters();
-        return letters.length > 0 ? letters : undefined;
-      }, { what: 'a dead letter' });
+      const dead = await waitUntil(
+        async () => {
+          const letters = await q.deadLetters();
+          return letters.length > 0 ? letters : undefined;
+        },
+        { what: 'a dead letter' },
+      );
       expect(dead).toEqual([{ id, body: 'poison', attempt: 3, enqueuedAt: seen[0]!.enqueuedAt, error: 'boom on attempt 3' }]);
       expect(seen.map((m) => m.attempt)).toEqual([1, 2, 3]);
       expect(await q.depth()).toBe(0);
@@ -167,7 +170,12 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       await sleep(200);
       expect(seen.map((m) => `${m.body}${m.attempt}`).sort()).toEqual(['a1', 'b1', 'b2', 'c1']);
       expect(seen.find((m) => m.attempt === 2)!.id).toBe(b);
-      expect(seen.filter((m) => m.attempt === 1).map((m) => m.id).sort()).toEqual([a, b, c].sort());
+      expect(
+        seen
+          .filter((m) => m.attempt === 1)
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual([a, b, c].sort());
     });
 
     it('lets two consumers share 500 messages, each handled and none lost', async () => {
@@ -237,10 +245,13 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       const survivor = queue(options);
       const seen: Seen[] = [];
       record(survivor, seen, { consumer: 'survivor' });
-      const dead = await waitUntil(async () => {
-        const letters = await survivor.deadLetters();
-        return letters.length > 0 ? letters : undefined;
-      }, { what: 'the dead letter', timeoutMs: 5_000 });
+      const dead = await waitUntil(
+        async () => {
+          const letters = await survivor.deadLetters();
+          return letters.length > 0 ? letters : undefined;
+        },
+        { what: 'the dead letter', timeoutMs: 5_000 },
+      );
       expect(dead[0]).toMatchObject({ id, body: 'too slow', attempt: 1 });
       expect(dead[0]!.error).toMatch(/visibility timeout/);
       expect(seen).toEqual([]);

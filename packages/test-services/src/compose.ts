@@ -25,7 +25,11 @@ export async function startComposeApp({
   project = `voting-${process.pid}`,
   env: extra = {},
   log = (line: string) => process.stdout.write(`${line}\n`),
-}: { project?: string; env?: NodeJS.ProcessEnv; log?: (line: string) => void } = {}): Promise<ComposeApp> {
+}: {
+  project?: string;
+  env?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+} = {}): Promise<ComposeApp> {
   run('bash', ['infra/scripts/ensure-docker.sh']);
   log(run(process.execPath, ['infra/scripts/build-images.mjs']));
   const images = run('bash', ['infra/scripts/standin-images.sh']);

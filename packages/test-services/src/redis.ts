@@ -43,11 +43,12 @@ export async function startRedis(): Promise<RedisServer> {
 export async function startPrivateRedis({
   appendonly = false,
   appendfsync = 'everysec',
-}: { appendonly?: boolean; appendfsync?: 'always' | 'everysec' | 'no' } = {}): Promise<RestartableRedis> {
+}: {
+  appendonly?: boolean;
+  appendfsync?: 'always' | 'everysec' | 'no';
+} = {}): Promise<RestartableRedis> {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error(
-      'redis-server is not installed and REDIS_URL is not set: run `npm test` (it installs Debian\'s redis-server) or set REDIS_URL',
-    );
+    throw new Error("redis-server is not installed and REDIS_URL is not set: run `npm test` (it installs Debian's redis-server) or set REDIS_URL");
   }
   const port = await freePort();
   const dir = appendonly ? await mkdtemp(join(tmpdir(), 'voting-redis-')) : undefined;

@@ -58,7 +58,14 @@ export class DockerRuntime implements Runtime {
   /** Removes containers a previous run of this gateway left behind (after a crash). */
   async removeLeftovers(): Promise<number> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=${this.options.owner}`] } });
-    await Promise.all(found.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    await Promise.all(
+      found.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    );
     return found.length;
   }
 
@@ -177,6 +184,13 @@ export class DockerRuntime implements Runtime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live].map((c) => c.stop({ t: 10 }).catch(() => {}).then(() => this.forget(c))));
+    await Promise.all(
+      [...this.live].map((c) =>
+        c
+          .stop({ t: 10 })
+          .catch(() => {})
+          .then(() => this.forget(c)),
+      ),
+    );
   }
 }

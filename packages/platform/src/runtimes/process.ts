@@ -58,9 +58,7 @@ export class ProcessRuntime implements Runtime {
     child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.stdin!.on('error', () => {}); // a function that exits without reading stdin
     child.stdin!.end(JSON.stringify(invocation));
-    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.once('close', (c, s) => resolve([c, s])),
-    );
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
     signal.removeEventListener('abort', kill);
     if (signal.aborted) throw signal.reason;
     const output = Buffer.concat(chunks).toString('utf8');
@@ -74,15 +72,20 @@ export class ProcessRuntime implements Runtime {
 
   async startInstance(fn: FunctionSpec): Promise<Instance> {
     const id = `${fn.name}-${randomBytes(3).toString('hex')}`;
-    const child = this.spawn(fn, {
-      FN_MODE: 'warm',
-      FN_INSTANCE: id,
-      FN_SOCKET: join(this.socketDir, `${id}.sock`),
-      FN_MAX_INFLIGHT: String(fn.maxConcurrency),
-      FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
-      // The pipe on stdin closes if the gateway dies, so no instance outlives it.
-      FN_EXIT_WITH_PARENT: '1',
-    }, id, true);
+    const child = this.spawn(
+      fn,
+      {
+        FN_MODE: 'warm',
+        FN_INSTANCE: id,
+        FN_SOCKET: join(this.socketDir, `${id}.sock`),
+        FN_MAX_INFLIGHT: String(fn.maxConcurrency),
+        FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
+        // The pipe on stdin closes if the gateway dies, so no instance outlives it.
+        FN_EXIT_WITH_PARENT: '1',
+      },
+      id,
+      true,
+    );
     child.stdout!.pipe(this.lines.sink(fn.name, id, process.stdout));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let url: string;

@@ -41,11 +41,12 @@ export class JobDesk {
 
   private listen(): Promise<void> {
     this.listening ??= new Promise<void>((resolve, reject) => {
-      const server = createServer((req, res) =>
-        void this.serve(req).then(
-          ([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(body),
-          () => res.writeHead(400).end(),
-        ),
+      const server = createServer(
+        (req, res) =>
+          void this.serve(req).then(
+            ([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(body),
+            () => res.writeHead(400).end(),
+          ),
       );
       server.once('error', reject);
       server.listen(this.where.port, this.where.listen ?? '0.0.0.0', () => resolve());

@@ -108,7 +108,7 @@ export class SwarmRuntime implements Runtime {
   async check(): Promise<void> {
     const info = (await this.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string } };
     if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
-      throw new Error('RUNTIME=swarm needs a Swarm manager\'s Docker Engine (docker swarm init, and the gateway placed on a manager)');
+      throw new Error("RUNTIME=swarm needs a Swarm manager's Docker Engine (docker swarm init, and the gateway placed on a manager)");
     }
     this.nodeId = info.Swarm.NodeID;
   }
@@ -117,9 +117,23 @@ export class SwarmRuntime implements Runtime {
   async removeLeftovers(): Promise<number> {
     const owned = { filters: JSON.stringify({ label: [`${SWARM_OWNER_LABEL}=${this.options.prefix}`] }) };
     const services = (await this.docker.listServices(owned)) as Array<{ ID: string }>;
-    await Promise.all(services.map((s) => this.docker.getService(s.ID).remove().catch(() => {})));
+    await Promise.all(
+      services.map((s) =>
+        this.docker
+          .getService(s.ID)
+          .remove()
+          .catch(() => {}),
+      ),
+    );
     const secrets = await this.docker.listSecrets(owned);
-    await Promise.all(secrets.map((s) => this.docker.getSecret(s.ID).remove().catch(() => {})));
+    await Promise.all(
+      secrets.map((s) =>
+        this.docker
+          .getSecret(s.ID)
+          .remove()
+          .catch(() => {}),
+      ),
+    );
     return services.length;
   }
 
@@ -138,7 +152,11 @@ export class SwarmRuntime implements Runtime {
     if (fn.mode === 'oneshot') return;
     const name = this.serviceName(fn);
     const existing = (await this.docker.listServices({ filters: JSON.stringify({ name: [name] }) })) as Array<{ ID: string; Spec: { Name: string } }>;
-    for (const service of existing.filter((s) => s.Spec.Name === name)) await this.docker.getService(service.ID).remove().catch(() => {});
+    for (const service of existing.filter((s) => s.Spec.Name === name))
+      await this.docker
+        .getService(service.ID)
+        .remove()
+        .catch(() => {});
     await this.docker.createService(this.serviceSpec(fn, 'warm') as unknown as Docker.CreateServiceOptions);
     this.services.set(fn.name, {
       fn,
@@ -226,7 +244,10 @@ export class SwarmRuntime implements Runtime {
       for (let attempt = 0; ; attempt++) {
         try {
           const service = this.docker.getService(state.name);
-          const info = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> & { Mode: { Replicated?: { Replicas: number } } } };
+          const info = (await service.inspect()) as {
+            Version: { Index: number };
+            Spec: Record<string, unknown> & { Mode: { Replicated?: { Replicas: number } } };
+          };
           if (info.Spec.Mode.Replicated?.Replicas === state.desired) return;
           await service.update({ version: info.Version.Index, ...info.Spec, Mode: { Replicated: { Replicas: state.desired } } });
           return;
@@ -325,7 +346,15 @@ export class SwarmRuntime implements Runtime {
       state.claiming.add(task.ID);
       let done!: () => void;
       const exited = new Promise<void>((resolve) => (done = resolve));
-      instance = { id: `${fn.name}-${task.Slot ?? 0}-${task.ID.slice(0, 8)}`, url: `http://${this.address(task)}:${PORT}`, taskId: task.ID, exited, ready: false, stopping: false, done };
+      instance = {
+        id: `${fn.name}-${task.Slot ?? 0}-${task.ID.slice(0, 8)}`,
+        url: `http://${this.address(task)}:${PORT}`,
+        taskId: task.ID,
+        exited,
+        ready: false,
+        stopping: false,
+        done,
+      };
       state.instances.add(instance);
       state.claiming.delete(task.ID);
       // Until its container runs, nothing answers at the task's address (a connection attempt
@@ -377,7 +406,11 @@ export class SwarmRuntime implements Runtime {
   private async killLocal(state: ServiceState, taskId: string): Promise<void> {
     const task = state.tasks.find((t) => t.ID === taskId);
     const container = task?.Status.ContainerStatus?.ContainerID;
-    if (container && task?.NodeID === this.nodeId) await this.docker.getContainer(container).kill().catch(() => {});
+    if (container && task?.NodeID === this.nodeId)
+      await this.docker
+        .getContainer(container)
+        .kill()
+        .catch(() => {});
   }
 
   // --- one-shot calls: a replicated-job service per call ---
@@ -401,12 +434,20 @@ export class SwarmRuntime implements Runtime {
       if (serviceId) {
         this.jobServices.delete(serviceId);
         const tasks = await this.listTasks(serviceId).catch(() => []);
-        await this.docker.getService(serviceId).remove().catch(() => {});
+        await this.docker
+          .getService(serviceId)
+          .remove()
+          .catch(() => {});
         // Swarm keeps a finished job task's container even once its service is gone.
         await Promise.all(
           tasks
             .filter((t) => t.NodeID === this.nodeId && t.Status.ContainerStatus?.ContainerID)
-            .map((t) => this.docker.getContainer(t.Status.ContainerStatus!.ContainerID!).remove({ force: true }).catch(() => {})),
+            .map((t) =>
+              this.docker
+                .getContainer(t.Status.ContainerStatus!.ContainerID!)
+                .remove({ force: true })
+                .catch(() => {}),
+            ),
         );
       }
     }
@@ -425,7 +466,10 @@ export class SwarmRuntime implements Runtime {
         await Promise.race([answered, sleep(500)]);
         if (done) break;
         const code = ended.Status.ContainerStatus?.ExitCode;
-        throw new InvocationError(502, `function ${fn.name} ${ended.Status.State}${code !== undefined ? ` with ${code}` : ''} before answering${ended.Status.Err ? `: ${ended.Status.Err}` : ''}`);
+        throw new InvocationError(
+          502,
+          `function ${fn.name} ${ended.Status.State}${code !== undefined ? ` with ${code}` : ''} before answering${ended.Status.Err ? `: ${ended.Status.Err}` : ''}`,
+        );
       }
     }
     return new Promise<never>(() => {});
@@ -435,14 +479,25 @@ export class SwarmRuntime implements Runtime {
     this.closed = true;
     const services = [...this.services.values()].map((s) => s.name);
     this.services.clear();
-    for (const id of [...services, ...this.jobServices]) await this.docker.getService(id).remove().catch(() => {});
+    for (const id of [...services, ...this.jobServices])
+      await this.docker
+        .getService(id)
+        .remove()
+        .catch(() => {});
     await this.desk.close();
     // Secrets go once no service uses them any more.
     const owned = { filters: JSON.stringify({ label: [`${SWARM_OWNER_LABEL}=${this.options.prefix}`] }) };
     for (let attempt = 0; attempt < 20; attempt++) {
       const left = await this.docker.listSecrets(owned).catch(() => []);
       if (left.length === 0) break;
-      await Promise.all(left.map((s) => this.docker.getSecret(s.ID).remove().catch(() => {})));
+      await Promise.all(
+        left.map((s) =>
+          this.docker
+            .getSecret(s.ID)
+            .remove()
+            .catch(() => {}),
+        ),
+      );
       await sleep(250);
     }
   }
