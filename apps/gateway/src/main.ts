@@ -9,7 +9,7 @@ import { loadFunctions } from '@platform/function-contract/manifest';
 import { migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@platform/queue';
 import { loadConfig } from './config.js';
-import { applyServerTimeouts, createGateway, createRuntime, localSecret, secretResolver, site, type Runtime } from '@platform/core';
+import { applyServerTimeouts, createGateway, createRuntime, localSecret, migratePlatform, secretResolver, site, type Runtime } from '@platform/core';
 import { voterOfCookie, votingComposition } from './voting.js';
 import { startBanner } from './banner.js';
 
@@ -58,7 +58,10 @@ async function main(): Promise<void> {
     databaseUrl = embedded.url;
     log.info(`embedded PostgreSQL on port ${config.EMBEDDED_POSTGRES_PORT}, data in ${embedded.dataDir}`);
   }
-  const applied = await migrate(databaseUrl, { dir: join(root, 'infra/migrations') });
+  const applied = [
+    ...(await migratePlatform(databaseUrl, { dir: join(root, 'packages/platform/migrations') })),
+    ...(await migrate(databaseUrl, { dir: join(root, 'infra/migrations') })),
+  ];
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
 
   const queueUrl = config.QUEUE_URL ?? databaseUrl;

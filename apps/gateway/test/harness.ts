@@ -12,6 +12,7 @@ import { ProcessRuntime } from '@platform/core/runtimes/process';
 import { DockerRuntime } from '@platform/core/runtimes/docker';
 import type { Runtime, RuntimeOptions } from '@platform/core/runtimes/runtime';
 import { secretResolver } from '@platform/core/secrets';
+import { migratePlatform } from '@platform/core/store/migrate';
 import { votingComposition } from '../src/voting.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
@@ -72,6 +73,7 @@ export async function startTestGateway({
   databaseServer?: string;
 } = {}): Promise<TestGateway> {
   const db = await createTestDatabase(databaseServer);
+  await migratePlatform(db.url);
   await migrate(db.url);
   const port = await freePort();
   const queue = await createQueue(queueUrl ?? db.url, { name: `calls-${port}`, ...queueOptions });

@@ -12,3 +12,4 @@ export { localSecret, secretResolver } from './secrets.js';
 export { site } from './pages.js';
 export { applyServerTimeouts } from './timeouts.js';
 export { parseHostPattern } from './callback-url.js';
+export { migratePlatform } from './store/migrate.js';
