@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import { containerLockdown, taskLockdown } from '@platform/core/runtimes/lockdown';
+import { containerLockdown, taskLockdown } from '../src/runtimes/lockdown.js';
 
 // Break it catches: one runtime's container settings edited apart from the other's (a limit or a
 // lockdown that holds for containers but not for Swarm tasks). The engines' own view of them is
