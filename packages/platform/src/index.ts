@@ -13,3 +13,4 @@ export { site } from './pages.js';
 export { applyServerTimeouts } from './timeouts.js';
 export { parseHostPattern } from './callback-url.js';
 export { migratePlatform } from './store/migrate.js';
+export { Leadership, lockKey, LEASE_MARGIN_MS, SERVER_DROPS_SILENT_CLIENT_MS, type LeadershipOptions } from './cluster/leadership.js';
