@@ -67,7 +67,7 @@ remove() {
   fi
   local gateway="${stack}_gateway"
   if docker service inspect "$gateway" >/dev/null 2>&1; then
-    # The gateway first: when it stops it removes the function services it started.
+    # The gateway first, so that it scales nothing up again while the function services go.
     say "stopping the gateway of $stack"
     docker service rm "$gateway" >/dev/null
     for _ in $(seq 1 120); do

@@ -2,7 +2,7 @@
 // be) and the fixture image built before the tests; if that cannot be done they fail with the
 // reason, they never skip.
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { waitUntil } from '@platform/test-services';
 import { LABELS } from '@platform/core/labels';
 import { MANAGED_LABEL, DockerRuntime } from '@platform/core/runtimes/docker';
@@ -112,14 +112,36 @@ describe('docker runtime through the gateway', () => {
     await waitUntil(async () => (await containersOf(owner, 'sleepy')).length === 0, { timeoutMs: 10_000, what: 'the stuck container to go' });
   });
 
-  it('finds and removes the containers a crashed gateway left behind', async () => {
-    // Another gateway's runtime starts a warm container and "crashes" (is never closed).
-    const crashed = new DockerRuntime({ env: {}, secret: () => undefined, network: TEST_NETWORK, owner: `${owner}-crashed` });
+  it("leaves another live controller's containers alone, and removes them once it is gone", async () => {
+    // Break it catches: leftover cleanup by the label alone (removing a live controller's instances), or never removing a dead one's.
     const spec = t.gateway.pools.get('crashy')!.spec;
-    await crashed.startInstance(spec);
-    expect(await containersOf(`${owner}-crashed`)).toHaveLength(1);
-    const restarted = new DockerRuntime({ env: {}, secret: () => undefined, network: TEST_NETWORK, owner: `${owner}-crashed` });
-    expect(await restarted.removeLeftovers()).toBe(1);
-    expect(await containersOf(`${owner}-crashed`)).toHaveLength(0);
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => `${owner}-${x}-${process.pid}`) as [string, string, string];
+    let aAlive = true;
+    const options = { env: {}, secret: () => undefined, network: TEST_NETWORK };
+    const removeAll = async () => {
+      for (const c of [...(await containersOf(a)), ...(await containersOf(b))])
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {});
+    };
+    onTestFinished(removeAll);
+    // Controller A runs an instance, then "crashes" (is never closed).
+    const first = new DockerRuntime({ ...options, owner: a });
+    const instance = await first.startInstance(spec);
+    const second = new DockerRuntime({ ...options, owner: b, isOwnerAlive: async (o) => o !== a || aAlive });
+    const own = await second.startInstance(spec);
+    // B removes nothing of A's, nor its own live instance; C, told nothing of the others, nothing either.
+    expect(await second.removeLeftovers()).toBe(0);
+    expect(await new DockerRuntime({ ...options, owner: c }).removeLeftovers()).toBe(0);
+    expect((await containersOf(a)).map((c) => c.State)).toEqual(['running']);
+    // A is declared gone (its id is no longer among the live ones): its container goes.
+    aAlive = false;
+    expect(await second.removeLeftovers()).toBe(1);
+    expect(await containersOf(a)).toHaveLength(0);
+    await instance.exited;
+    expect((await containersOf(b)).map((c) => c.State)).toEqual(['running']);
+    await second.stopInstance(own, 'kill');
+    await waitUntil(async () => (await containersOf(b)).length === 0, { timeoutMs: 10_000, what: "B's container to go" });
   });
 });

@@ -2,13 +2,17 @@
 // initialised when the engine is in none; if that cannot be done the tests fail, never skip).
 // Warm instances are served over the overlay network, which the host running these tests cannot
 // reach: scaling, calls and killed tasks are tested in the deployed stack (e2e/stack-tests).
-// Here: the services and secrets it makes, one-shot calls as job services, and what it removes.
+// Here: the services and secrets it makes, one-shot calls as job services, how it shares the warm
+// services with other processes of the same deployment, and what it removes.
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '@platform/test-services';
 import { loadFunctions, type FunctionSpec } from '@platform/function-contract/manifest';
 import { MANAGED_LABEL } from '@platform/core/runtimes/docker';
-import { SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL, SwarmRuntime } from '@platform/core/runtimes/swarm';
+import { LABELS } from '@platform/core/labels';
+import { SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL, SwarmRuntime } from '@platform/core/runtimes/swarm/index';
+import { jobServiceSpec } from '@platform/core/runtimes/swarm/spec';
 import { fixtureFunctions } from './harness.js';
 import { prepareDocker } from './docker-network.js';
 
@@ -16,6 +20,14 @@ const docker = new Docker();
 const NETWORK = 'voting-test-overlay';
 const prefix = `t${process.pid}`;
 const owned = (label: string) => ({ filters: JSON.stringify({ label: [label] }) });
+
+interface ServiceInfo {
+  ID: string;
+  Version: { Index: number };
+  Spec: { Name: string; Labels: Record<string, string>; Mode: { Replicated?: { Replicas: number } }; TaskTemplate: { ContainerSpec: { Env: string[] } } };
+}
+const inspect = async (name: string) => (await docker.getService(name).inspect()) as ServiceInfo;
+const servicesOf = async (label: string) => (await docker.listServices(owned(label))) as unknown as ServiceInfo[];
 
 async function ensureSwarm(): Promise<string> {
   const info = (await docker.info()) as { Swarm: { LocalNodeState: string } };
@@ -52,15 +64,20 @@ describe('swarm runtime', () => {
     specs = new Map((await loadFunctions(fixtureFunctions)).map((f) => [f.name, { ...f, timeoutSeconds: 30 }]));
     runtime = new SwarmRuntime({
       env: {},
-      secret: (name) => (name === 'api-key' ? 'swarm-test-secret' : undefined),
+      secret: runtimeSecret,
       network: NETWORK,
       prefix,
       callback: { host, port: 18000 + (process.pid % 1000) },
     });
     await runtime.check();
   }, 180_000);
+  /** Another process of the same deployment (same prefix), with its own controller id. */
+  const another = (options: Partial<ConstructorParameters<typeof SwarmRuntime>[0]> = {}) =>
+    new SwarmRuntime({ env: {}, secret: runtimeSecret, network: NETWORK, prefix, callback: { host: '127.0.0.1', port: 1 }, ...options });
+  const runtimeSecret = (name: string) => (name === 'api-key' ? 'swarm-test-secret' : undefined);
   afterAll(async () => {
     await runtime?.close();
+    await runtime?.removeAll();
     expect(await docker.listServices(owned(`${SWARM_OWNER_LABEL}=${prefix}`))).toEqual([]);
     expect(await docker.listSecrets(owned(`${SWARM_OWNER_LABEL}=${prefix}`))).toEqual([]);
     expect(await docker.listContainers({ all: true, ...owned(`${SWARM_OWNER_LABEL}=${prefix}`) })).toEqual([]);
@@ -121,15 +138,90 @@ describe('swarm runtime', () => {
     expect(await docker.listServices(owned(`${SWARM_FUNCTION_LABEL}=once`))).toEqual([]);
   }, 90_000);
 
-  it("removes the services of its own prefix left by an earlier run, and no one else's", async () => {
+  it('deploys again without recreating or updating the service', async () => {
+    // Break it catches: a deploy that removes and recreates the service, or updates it when nothing changed.
+    const spec = { ...specs.get('sleepy')!, secrets: ['api-key'] };
+    await runtime.deploy(spec);
+    const before = await inspect(`${prefix}-sleepy`);
+    await runtime.deploy(spec);
+    await another().deploy(spec);
+    const after = await inspect(`${prefix}-sleepy`);
+    expect(after.ID).toBe(before.ID);
+    expect(after.Version.Index).toBe(before.Version.Index);
+  });
+
+  it("updates a changed spec in place and keeps the service's replicas", async () => {
+    // Break it catches: an update (or a second process's deploy) that writes the new spec's zero replicas over the count.
+    const spec = specs.get('crashy')!;
+    await runtime.deploy(spec);
+    const created = await inspect(`${prefix}-crashy`);
+    // The replicas another process (the one scaling) set meanwhile.
+    await docker.getService(created.ID).update({ version: created.Version.Index, ...created.Spec, Mode: { Replicated: { Replicas: 2 } } });
+    await another().deploy(spec);
+    const same = await inspect(`${prefix}-crashy`);
+    expect(same.Version.Index).toBe(created.Version.Index + 1);
+    await another({ env: { GATEWAY_URL: 'http://changed:8080' } }).deploy({ ...spec, env: { GATEWAY_URL: 'http://gateway:8080' }, memoryMb: 96 });
+    const updated = await inspect(`${prefix}-crashy`);
+    expect(updated.ID).toBe(created.ID);
+    expect(updated.Version.Index).toBeGreaterThan(same.Version.Index);
+    expect(updated.Spec.TaskTemplate.ContainerSpec.Env).toContain('GATEWAY_URL=http://changed:8080');
+    expect(updated.Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
+  });
+
+  it('sets the replicas to its own count when it takes over the scaling', async () => {
+    // Break it catches: replicas a previous scaling process left running never brought back to this process's count.
+    const spec = specs.get('crashy')!;
+    await runtime.deploy(spec);
+    const before = await inspect(`${prefix}-crashy`);
+    await docker.getService(before.ID).update({ version: before.Version.Index, ...before.Spec, Mode: { Replicated: { Replicas: 1 } } });
+    await runtime.takeOverReplicas();
+    expect((await inspect(`${prefix}-crashy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
+  });
+
+  it('leaves the warm services alone when another process of the deployment starts and stops', async () => {
+    // Break it catches: start-up cleanup or close() removing the warm services every process shares.
+    await runtime.deploy(specs.get('sleepy')!);
+    const before = (await servicesOf(`${SWARM_OWNER_LABEL}=${prefix}`)).map((s) => s.ID).sort();
+    const second = another();
+    await second.check();
+    expect(await second.removeLeftovers()).toBe(0);
+    await second.deploy(specs.get('sleepy')!);
+    await second.close();
+    expect((await servicesOf(`${SWARM_OWNER_LABEL}=${prefix}`)).map((s) => s.ID).sort()).toEqual(before);
+  });
+
+  it('removes the job services of controllers that are gone, never those of one still waiting', async () => {
+    // Break it catches: cleanup removing a live controller's one-shot call in flight, or keeping a dead controller's job.
+    const spec = specs.get('once')!;
+    await runtime.deploy(spec);
+    const image = ((await docker.getImage(spec.image!).inspect()) as { Id: string }).Id;
+    const context = { prefix, network: NETWORK, options: { env: {}, secret: () => undefined } };
+    const job = { token: 'ffffffffffffffff', invocationUrl: 'http://127.0.0.1:1/invocations/none', controller: 'gone-controller' };
+    await docker.createService(jobServiceSpec(context, spec, { image, secrets: [] }, job) as unknown as Docker.CreateServiceOptions);
+    const invocation = { callId: 'c3', request: { method: 'GET', path: '/', query: { sleep: '6000' }, headers: {}, body: '' } };
+    const call = runtime.runOnce(spec, invocation, AbortSignal.timeout(60_000));
+    const jobs = async () => (await servicesOf(`${SWARM_FUNCTION_LABEL}=once`)).map((s) => s.Spec.Labels[LABELS.managedBy]).sort();
+    await waitUntil(async () => (await jobs()).length === 2, { what: 'both job services' });
+    // Knowing nothing of the others, a starting process removes nothing of theirs.
+    expect(await another().removeLeftovers()).toBe(0);
+    expect(await another({ isOwnerAlive: async (owner) => owner !== 'gone-controller' }).removeLeftovers()).toBe(1);
+    expect(await jobs()).toEqual([runtime.controller]);
+    expect((await call).status).toBe(200);
+    expect(await jobs()).toEqual([]);
+  }, 90_000);
+
+  it("removes everything of its prefix when told to, and no one else's", async () => {
+    // Break it catches: a teardown that leaves services or secrets behind, or takes another prefix's.
     const other = new SwarmRuntime({ env: {}, secret: () => undefined, network: NETWORK, prefix: `${prefix}-other`, callback: { host: '127.0.0.1', port: 1 } });
     await other.deploy(specs.get('crashy')!);
-    // A later run with the first prefix (after a crash) cleans up its own.
-    const restarted = new SwarmRuntime({ env: {}, secret: () => undefined, network: NETWORK, prefix, callback: { host: '127.0.0.1', port: 1 } });
-    expect(await restarted.removeLeftovers()).toBe(1);
+    await runtime.deploy({ ...specs.get('sleepy')!, secrets: ['api-key'] });
+    const ours = await servicesOf(`${SWARM_OWNER_LABEL}=${prefix}`);
+    expect(await docker.listSecrets(owned(`${SWARM_OWNER_LABEL}=${prefix}`))).not.toEqual([]);
+    expect(await another().removeAll()).toBe(ours.length);
     expect(await docker.listServices(owned(`${SWARM_OWNER_LABEL}=${prefix}`))).toEqual([]);
+    expect(await docker.listSecrets(owned(`${SWARM_OWNER_LABEL}=${prefix}`))).toEqual([]);
     expect(await docker.listServices(owned(`${SWARM_OWNER_LABEL}=${prefix}-other`))).toHaveLength(1);
-    await other.close();
+    await other.removeAll();
     expect(await docker.listServices(owned(`${SWARM_OWNER_LABEL}=${prefix}-other`))).toEqual([]);
-  });
+  }, 60_000);
 });

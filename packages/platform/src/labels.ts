@@ -5,7 +5,7 @@
 const prefix = 'serverless-platform';
 
 export const LABELS = {
-  /** docker runtime: the controller that owns a container. */
+  /** The controller that owns a container (docker runtime) or a one-shot job service (swarm runtime). */
   managedBy: `${prefix}.managed-by`,
   /** The function a container, service or image serves. */
   function: `${prefix}.function`,

@@ -59,10 +59,17 @@ export async function startComposeApp({
     adminToken: readFileSync(join(secrets, 'gateway-admin-token'), 'utf8').trim(),
     compose,
     async stop() {
-      // The gateway labels its function containers with its host name, the container's short id.
+      // The gateway labels its function containers with its controller id, `<host>-<pid>-<random>`,
+      // where the host name is the container's short id.
       const gateway = compose('ps', '-q', 'gateway').slice(0, 12);
       compose('down', '-v', '--timeout', '20');
-      const left = gateway ? run('docker', ['ps', '-a', '--filter', `label=serverless-platform.managed-by=${gateway}`, '--format', '{{.Names}}']) : '';
+      const label = 'serverless-platform.managed-by';
+      const listed = gateway ? run('docker', ['ps', '-a', '--filter', `label=${label}`, '--format', `{{.Names}} {{.Label "${label}"}}`]) : '';
+      const left = listed
+        .split('\n')
+        .filter((line) => line.split(' ')[1]?.startsWith(`${gateway}-`))
+        .map((line) => line.split(' ')[0])
+        .join('\n');
       if (left) throw new Error(`function containers left after docker compose down: ${left.split('\n').join(', ')}`);
     },
   };

@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
+import { goneOwners, type OwnerAlive } from './controller-id.js';
 import { functionEnv } from './function-env.js';
 import { containerLockdown, declaredImage } from './lockdown.js';
 import { FunctionLogs } from './logs.js';
@@ -20,8 +21,10 @@ export interface DockerRuntimeOptions extends RuntimeOptions {
   docker?: Docker;
   /** The network function containers join: the one thing they can reach. */
   network: string;
-  /** Distinguishes this gateway's containers from other gateways' on the same engine. */
+  /** This controller's id (see newControllerId): its containers carry it, apart from other controllers' on the same engine. */
   owner: string;
+  /** Whether another owner still runs; its containers are left alone unless this says it is gone. Default: all alive. */
+  isOwnerAlive?: OwnerAlive;
 }
 
 interface ContainerInstance extends Instance {
@@ -55,18 +58,26 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  /** Removes containers a previous run of this gateway left behind (after a crash). */
+  /**
+   * Removes the containers of owners that are gone (a controller that crashed, as `isOwnerAlive`
+   * tells) and those of this owner that it no longer runs. Another owner's containers stay as long
+   * as it may be alive: two controllers on one engine never remove each other's live instances.
+   */
   async removeLeftovers(): Promise<number> {
-    const found = await this.docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=${this.options.owner}`] } });
+    const found = await this.docker.listContainers({ all: true, filters: { label: [MANAGED_LABEL] } });
+    const mine = new Set([...this.live].map((c) => c.id));
+    const gone = goneOwners(this.options.owner, this.options.isOwnerAlive);
+    const leftovers = [];
+    for (const c of found) if (!mine.has(c.Id) && (await gone(c.Labels[MANAGED_LABEL]))) leftovers.push(c);
     await Promise.all(
-      found.map((c) =>
+      leftovers.map((c) =>
         this.docker
           .getContainer(c.Id)
           .remove({ force: true })
           .catch(() => {}),
       ),
     );
-    return found.length;
+    return leftovers.length;
   }
 
   /** Locked down (lockdown.ts), on the configured network only. */

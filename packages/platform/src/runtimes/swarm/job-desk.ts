@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import type Docker from 'dockerode';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -35,8 +37,13 @@ export class JobDesk {
     };
   }
 
+  /** Stops listening; connections still open (a task that went away mid-request) are cut. */
   close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    if (!server) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    return closed;
   }
 
   private listen(): Promise<void> {
@@ -76,5 +83,21 @@ export class JobDesk {
       return [204, ''];
     }
     return [405, '{"error":"use GET once, then POST"}'];
+  }
+}
+
+/**
+ * This process's own address on `network` when it runs in a container attached to it (a
+ * container's host name is its ID), for job tasks to call back: a service name shared by several
+ * processes would send a job's answer to any one of them, not the one waiting. Undefined when
+ * not in such a container.
+ */
+export async function ownAddress(docker: Docker, network: string): Promise<string | undefined> {
+  try {
+    const self = await docker.getContainer(hostname()).inspect();
+    if (self.Config.Hostname !== hostname()) return undefined;
+    return self.NetworkSettings.Networks[network]?.IPAddress || undefined;
+  } catch {
+    return undefined;
   }
 }
