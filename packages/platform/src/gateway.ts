@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Consumer, EventBus, Queue } from '@platform/queue';
 import type { Runtime } from './runtimes/runtime.js';
+import type { Capacity } from './capacity.js';
+import { Controller } from './controller/controller.js';
 import { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
 import { errorHandler, functionRoutes, invokeHandler, lookup } from './routes/functions.js';
@@ -14,6 +16,7 @@ import { startAsyncWorker } from './async-worker.js';
 import { startChannel, type Channel } from './fanout.js';
 import type { AdminAuth } from './auth.js';
 import { CallStore } from './calls.js';
+import { sharedState } from './store/index.js';
 import { createMetrics, shedCounter } from './metrics.js';
 import { rateLimiters, type RateLimit } from './rate-limit.js';
 import { Platform } from './platform.js';
@@ -22,7 +25,11 @@ import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
 export interface GatewayOptions {
   functions: FunctionSpec[];
-  runtime: Runtime;
+  /**
+   * Where instances come from: a runtime (this process is also the controller, and starts them)
+   * or a controller elsewhere (this process is an edge only, and holds no runtime).
+   */
+  runtime: Runtime | { capacity: Capacity };
   queue: Queue;
   events: EventBus;
   channels?: Channel[];
@@ -45,6 +52,12 @@ export interface GatewayOptions {
   auth?: AdminAuth;
   /** How long the status and result of an async call are kept (default 3600 s). */
   callResultSeconds?: number;
+  /**
+   * PostgreSQL shared by the gateway's edges (its platform tables, see migratePlatform): async call
+   * records and rate-limit counters kept there are the same whichever edge a request reaches.
+   * Without it, this gateway keeps them in its own memory.
+   */
+  databaseUrl?: string;
   /**
    * The token functions send (header `X-Invoke-Token`) to call private functions; without it
    * private functions cannot be invoked through the gateway at all.
@@ -82,12 +95,11 @@ const MAX_ROOMS_PER_SOCKET = 16;
  * they run and which events reach browsers are all options; it knows nothing about any one app.
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const { runtime, queue, events, log } = options;
+  const { queue, events, log } = options;
+  const owned = 'capacity' in options.runtime ? undefined : await Controller.start(options.runtime, options.functions);
+  const capacity = owned ?? (options.runtime as { capacity: Capacity }).capacity;
   const pools = new Map<string, FunctionPool>();
-  for (const spec of options.functions) {
-    await runtime.deploy(spec);
-    pools.set(spec.name, new FunctionPool(spec, runtime));
-  }
+  for (const spec of options.functions) pools.set(spec.name, new FunctionPool(spec, capacity));
 
   const app = express();
   app.disable('x-powered-by');
@@ -104,23 +116,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const rawBody = express.raw({ type: () => true, limit: options.bodyLimit ?? '16kb' });
   app.use(['/function', '/async-function'], rawBody);
   const auth = options.auth ?? {};
-  const calls = new CallStore(options.callResultSeconds ?? 3_600);
+  const callResultSeconds = options.callResultSeconds ?? 3_600;
+  const state = sharedState(options.databaseUrl, { callResultSeconds, onError: (error) => log.warn(error.message) });
+  const calls = new CallStore(callResultSeconds, state.calls);
   calls.watch(pools.values());
   const metrics = createMetrics(pools, queue);
   const platform = new Platform(pools, queue, auth);
   const shed = shedCounter(metrics, pools);
   for (const limit of options.rateLimits ?? []) {
     lookup(pools, limit.function);
-    const limiters = rateLimiters(limit, (reason) => shed(limit.function, reason));
+    const limiters = rateLimiters(limit, (reason) => shed(limit.function, reason), { store: (prefix, ms) => state.rateLimitStore(prefix, ms), log });
     if (limiters.length === 0) continue;
     app.use([`/function/${limit.function}`, `/async-function/${limit.function}`], ...limiters);
     for (const alias of options.aliases ?? []) if (alias.function === limit.function) app[alias.method](alias.path, ...limiters);
   }
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
   app.use(
-    functionRoutes({ pools, queue, calls, invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }),
+    // Each accepted call is recorded as it is queued (see CallStore.acceptingQueue).
+    functionRoutes({ pools, queue: calls.acceptingQueue(queue), invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }),
   );
-  app.use(systemRoutes({ pools, runtime, auth, calls, metrics, ready: () => started && !closing }));
+  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, ready: () => started && !closing }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
     app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
@@ -197,6 +212,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await worker?.stop();
       await Promise.all(stops.map((stop) => stop()));
       await Promise.all([...pools.values()].map((pool) => pool.close()));
+      // Last: calls accepted while the others stopped are recorded too.
+      await state.close();
+      await owned?.close();
     },
   };
 }

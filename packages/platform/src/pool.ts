@@ -1,22 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import type { Instance, Runtime } from './runtimes/runtime.js';
+import type { Capacity, CapacityEvents, InstanceInfo } from './capacity.js';
 import { InvocationError } from './errors.js';
 import { invokeInstance } from './instance-client.js';
 
 /** Connection errors that mean the instance is gone, not that one call failed. */
 const gone = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-interface WarmSlot {
-  instance: Instance;
-  inFlight: number;
-  lastUsed: number;
-  /** Takes no new calls; stopped once its calls are done (idle, or after a timed-out call). */
-  retiring: boolean;
-  /** Why it is being stopped, once it is. */
-  stopReason?: string;
-}
 
 export interface FunctionStatusCounts {
   replicas: number;
@@ -27,38 +17,39 @@ export interface FunctionStatusCounts {
   coldStarts: number;
 }
 
-/** Events for observers (dashboard, metrics): instance started/stopped, call finished. */
-export interface PoolEvents {
-  instanceStarted: [{ function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
-  instanceStopped: [{ function: string; instance: string; reason: string }];
+/** Events for observers (dashboard, metrics): instances as the controller reports them, and calls finished here. */
+export interface PoolEvents extends CapacityEvents {
   /** `response` is what the caller got: the function's answer, or the gateway's error for it. */
   callFinished: [{ function: string; callId: string; status: number; durationMs: number; response: FunctionResponse }];
-  scaled: [{ function: string; from: number; to: number }];
 }
 
 /**
- * One function's instances and limits, the same for every runtime: at most maxConcurrency
- * calls in flight and maxQueued waiting (beyond that 429), each call bounded by the manifest's
- * timeout (504), warm instances started on demand up to maxInstances and stopped when idle.
+ * One function as an edge serves it, the same for every runtime: at most its share of
+ * maxConcurrency calls in flight and maxQueued waiting (beyond that 429), each call bounded by the
+ * manifest's timeout (504), sent to the least busy instance within this edge's share of it. Which
+ * instances exist is the controller's decision (`Capacity`); this pool only asks for more.
  */
 export class FunctionPool extends EventEmitter<PoolEvents> {
-  private readonly slots: WarmSlot[] = [];
-  private readonly starting: Promise<WarmSlot>[] = [];
   private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** This edge's calls in flight on each instance. */
+  private readonly onInstance = new Map<string, number>();
   private inFlight = 0;
-  private oneShotsRunning = 0;
   private invocationCount = 0;
-  private coldStarts = 0;
-  private readonly reaper: NodeJS.Timeout;
   private closed = false;
+  private readonly forward: { [K in keyof CapacityEvents]: (...args: CapacityEvents[K]) => void };
 
   constructor(
     readonly spec: FunctionSpec,
-    private readonly runtime: Runtime,
+    private readonly capacity: Capacity,
   ) {
     super();
-    const every = Math.min(1_000, (spec.idleSeconds * 1_000) / 4);
-    this.reaper = setInterval(() => this.stopIdle(), every).unref();
+    // The controller announces every function's instances; this pool passes on its own function's.
+    const mine = <K extends keyof CapacityEvents>(event: K) =>
+      ((e: CapacityEvents[K][0]) => {
+        if (e.function === spec.name) (this.emit as (k: K, a: CapacityEvents[K][0]) => boolean)(event, e);
+      }) as never;
+    this.forward = { instanceStarted: mine('instanceStarted'), instanceStopped: mine('instanceStopped'), scaled: mine('scaled') };
+    for (const [event, listener] of Object.entries(this.forward)) capacity.on(event as keyof CapacityEvents, listener as never);
   }
 
   async invoke(invocation: Invocation): Promise<FunctionResponse> {
@@ -97,148 +88,76 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  /**
-   * Sets the number of warm instances now (`POST /system/scale-function`): starts instances up
-   * to `replicas` (at most maxInstances) or stops idle ones down to it. The idle reaper still
-   * applies afterwards, so instances started this way go away after idleSeconds without calls.
-   */
-  async scaleTo(replicas: number): Promise<{ replicas: number }> {
-    if (this.closed) throw new InvocationError(503, 'gateway is shutting down');
-    if (this.spec.mode === 'oneshot') {
-      if (replicas !== 0) throw new InvocationError(400, `function ${this.spec.name} runs one-shot: it has no warm instances to scale`);
-      return { replicas: 0 };
-    }
-    if (!Number.isInteger(replicas) || replicas < 0 || replicas > this.spec.maxInstances) {
-      throw new InvocationError(400, `replicas must be an integer from 0 to ${this.spec.maxInstances} (maxInstances of ${this.spec.name})`);
-    }
-    const live = () => this.slots.filter((s) => !s.retiring).length + this.starting.length;
-    const from = live();
-    const starts: Promise<WarmSlot>[] = [];
-    while (live() < replicas) starts.push(this.startInstance('scaled'));
-    const stops: Promise<void>[] = [];
-    // Fewer: the least busy go first; their calls in flight finish (drain) before they stop.
-    const candidates = this.slots.filter((s) => !s.retiring).sort((a, b) => a.inFlight - b.inFlight);
-    while (live() > replicas && candidates.length) stops.push(this.stop(candidates.shift()!, 'drain', 'scaled'));
-    if (from !== replicas) this.emit('scaled', { function: this.spec.name, from, to: replicas });
-    try {
-      await Promise.all([...starts, ...stops]);
-    } catch (error) {
-      throw new InvocationError(502, `could not start an instance of ${this.spec.name}: ${(error as Error).message}`);
-    }
-    for (const slot of this.slots) slot.lastUsed = Date.now();
-    return { replicas: live() };
+  /** `POST /system/scale-function`: the controller's to do. */
+  scaleTo(replicas: number): Promise<{ replicas: number }> {
+    if (this.closed) return Promise.reject(new InvocationError(503, 'gateway is shutting down'));
+    return this.capacity.scaleTo(this.spec.name, replicas);
   }
 
   status(): FunctionStatusCounts {
-    const live = this.slots.filter((s) => !s.retiring).length;
-    return {
-      replicas: this.slots.length + this.starting.length + this.oneShotsRunning,
-      availableReplicas: live + this.oneShotsRunning,
-      inFlight: this.inFlight,
-      queued: this.waiters.length,
-      invocationCount: this.invocationCount,
-      coldStarts: this.coldStarts,
-    };
+    return { ...this.capacity.counts(this.spec.name), inFlight: this.inFlight, queued: this.waiters.length, invocationCount: this.invocationCount };
   }
 
   instanceIds(): string[] {
-    return this.slots.map((s) => s.instance.id);
+    return this.capacity.instances(this.spec.name).map((i) => i.id);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.reaper);
     for (const waiter of this.waiters.splice(0)) waiter.reject(new InvocationError(503, 'gateway is shutting down'));
-    await Promise.allSettled(this.starting);
-    await Promise.all(this.slots.map((slot) => this.stop(slot, 'drain', 'shutdown')));
+    for (const [event, listener] of Object.entries(this.forward)) this.capacity.off(event as keyof CapacityEvents, listener as never);
   }
 
   private async run(invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
-    if (this.spec.mode === 'oneshot') {
-      this.oneShotsRunning++;
-      this.coldStarts++;
-      try {
-        return await this.runtime.runOnce(this.spec, invocation, signal);
-      } finally {
-        this.oneShotsRunning--;
-      }
-    }
-    const slot = await this.pick(signal);
-    slot.inFlight++;
+    if (this.spec.mode === 'oneshot') return await this.capacity.runOnce(this.spec.name, invocation, signal);
+    const instance = await this.pick(signal);
+    this.count(instance, +1);
     try {
-      return await invokeInstance(slot.instance.url, invocation, signal);
+      return await invokeInstance(instance.url, invocation, signal);
     } catch (error) {
-      if (signal.aborted) slot.retiring = true; // a stuck call: stop the instance once it is otherwise idle
-      // Nothing listens there any more (the process or container died): take no more calls to it,
+      // A stuck call: the instance is stopped once it is otherwise idle.
+      if (signal.aborted) this.capacity.retire(this.spec.name, instance.id, 'timeout');
+      // Nothing listens there any more (the process or container died): no more calls to it,
       // whether or not the runtime has noticed the exit yet.
-      if (!signal.aborted && gone.has((error as NodeJS.ErrnoException).code ?? '')) {
-        slot.retiring = true;
-        slot.stopReason ??= 'instance unreachable';
-      }
+      else if (gone.has((error as NodeJS.ErrnoException).code ?? '')) this.capacity.retire(this.spec.name, instance.id, 'unreachable');
       if (signal.aborted || error instanceof InvocationError) throw error;
-      throw new InvocationError(502, `instance ${slot.instance.id} failed: ${(error as Error).message}`);
+      throw new InvocationError(502, `instance ${instance.id} failed: ${(error as Error).message}`);
     } finally {
-      slot.inFlight--;
-      slot.lastUsed = Date.now();
-      if (slot.retiring && slot.inFlight === 0) void this.stop(slot, 'kill', 'call timed out');
+      this.count(instance, -1);
     }
   }
 
-  /** The least busy live instance, or a new one when all are at their share and the limit allows. */
-  private async pick(signal: AbortSignal): Promise<WarmSlot> {
-    const live = this.slots.filter((s) => !s.retiring);
-    const best = live.reduce<WarmSlot | undefined>((a, b) => (a && a.inFlight <= b.inFlight ? a : b), undefined);
-    const share = Math.ceil(this.spec.maxConcurrency / this.spec.maxInstances);
-    const canGrow = live.length + this.starting.length < this.spec.maxInstances;
-    if (best && (best.inFlight < share || !canGrow)) return best;
-    const next = canGrow ? this.startInstance('call') : this.starting[0]!;
-    return await Promise.race([next, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
+  private count(instance: InstanceInfo, delta: number): void {
+    const now = (this.onInstance.get(instance.id) ?? 0) + delta;
+    if (now > 0) this.onInstance.set(instance.id, now);
+    else this.onInstance.delete(instance.id);
+    this.capacity.used(this.spec.name, instance.id, now);
   }
 
-  private startInstance(reason: 'call' | 'scaled'): Promise<WarmSlot> {
-    const began = Date.now();
-    this.coldStarts++;
-    const promise = this.runtime.startInstance(this.spec).then((instance) => {
-      const slot: WarmSlot = { instance, inFlight: 0, lastUsed: Date.now(), retiring: false };
-      this.slots.push(slot);
-      const pid = (instance as { child?: { pid?: number } }).child?.pid;
-      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs: Date.now() - began, reason });
-      void instance.exited.then(() => this.forget(slot, slot.stopReason ?? 'exited'));
-      if (this.closed) void this.stop(slot, 'drain', 'shutdown');
-      return slot;
-    });
-    this.starting.push(promise);
-    const done = () => this.starting.splice(this.starting.indexOf(promise), 1);
-    promise.then(done, done);
-    return promise;
-  }
-
-  private stopIdle(): void {
-    const idleMs = this.spec.idleSeconds * 1_000;
-    for (const slot of this.slots) {
-      if (!slot.retiring && slot.inFlight === 0 && Date.now() - slot.lastUsed >= idleMs) {
-        void this.stop(slot, 'drain', 'idle');
-      }
+  /**
+   * The least busy instance while this edge's calls on it stay within its share (an instance's
+   * concurrency split among the edges), else a new one when the limit allows, else the least busy.
+   */
+  private async pick(signal: AbortSignal): Promise<InstanceInfo> {
+    const share = Math.max(1, Math.ceil(Math.ceil(this.spec.maxConcurrency / this.spec.maxInstances) / this.capacity.edges()));
+    for (;;) {
+      const live = this.capacity.instances(this.spec.name);
+      const load = (i: InstanceInfo) => this.onInstance.get(i.id) ?? 0;
+      const best = live.reduce<InstanceInfo | undefined>((a, b) => (a && load(a) <= load(b) ? a : b), undefined);
+      if (best && load(best) < share) return best;
+      const grown = await this.capacity.grow(this.spec.name, signal);
+      if (grown) return grown;
+      if (best) return best;
+      // At the limit with every instance retiring: wait a moment for one to go, then ask again.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (signal.aborted) throw signal.reason;
     }
-  }
-
-  private async stop(slot: WarmSlot, how: 'drain' | 'kill', reason: string): Promise<void> {
-    slot.retiring = true;
-    slot.stopReason ??= reason;
-    await this.runtime.stopInstance(slot.instance, how).catch(() => {});
-    this.forget(slot, reason);
-  }
-
-  private forget(slot: WarmSlot, reason: string): void {
-    const index = this.slots.indexOf(slot);
-    if (index < 0) return;
-    this.slots.splice(index, 1);
-    this.emit('instanceStopped', { function: this.spec.name, instance: slot.instance.id, reason });
   }
 
   private acquire(signal: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new InvocationError(503, 'gateway is shutting down'));
-    if (this.inFlight < this.spec.maxConcurrency) {
+    const limit = Math.max(1, Math.ceil(this.spec.maxConcurrency / this.capacity.edges()));
+    if (this.inFlight < limit) {
       this.inFlight++;
       return Promise.resolve();
     }

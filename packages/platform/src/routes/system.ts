@@ -38,7 +38,7 @@ function functionStatus(pool: FunctionPool) {
 
 export interface SystemRouteOptions {
   pools: Map<string, FunctionPool>;
-  runtime: Runtime;
+  runtime: Pick<Runtime, 'kind' | 'logs'>;
   auth: AdminAuth;
   calls: CallStore;
   metrics: Registry;
@@ -90,9 +90,13 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, ready }: Sy
     res.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
   });
   // A status read although it holds a result: its random id, known only to whoever queued the call, is the key.
-  router.get('/system/calls/:callId', reader, (req, res) => {
-    const call = calls.get(String(req.params.callId));
-    if (!call) throw new InvocationError(404, `call "${String(req.params.callId)}" is unknown to this gateway, or kept no longer`);
+  // Any edge answers: the records are the ones every edge writes (shared when the gateway has a database).
+  router.get('/system/calls/:callId', reader, async (req, res) => {
+    const callId = String(req.params.callId);
+    const call = await calls.read(callId).catch(() => {
+      throw new InvocationError(503, 'the records of async calls cannot be read now', { 'retry-after': '1' });
+    });
+    if (!call) throw new InvocationError(404, `call "${callId}" is unknown to this gateway, or kept no longer`);
     res.json(call);
   });
   router.get('/system/openapi.json', (_req, res) => {

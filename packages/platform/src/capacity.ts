@@ -1,0 +1,45 @@
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { EventEmitter } from 'node:events';
+import type { LogLine } from './runtimes/logs.js';
+
+/** A warm instance as an edge sees it: where to send calls. */
+export interface InstanceInfo {
+  id: string;
+  url: string;
+}
+
+/** What the controller tells edges about instances coming and going (the dashboard, metrics). */
+export interface CapacityEvents {
+  instanceStarted: [{ function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
+  instanceStopped: [{ function: string; instance: string; reason: string }];
+  scaled: [{ function: string; from: number; to: number }];
+}
+
+/**
+ * An edge's view of the controller, the one place that starts and stops instances. Edges admit,
+ * time and route calls; they only report what they use and ask for more. In one process the
+ * controller is called directly; across processes and hosts, over HTTP: one contract for both.
+ */
+export interface Capacity extends EventEmitter<CapacityEvents> {
+  /** The runtime's name (process, docker, swarm). */
+  readonly kind: string;
+  /** How many edges share each instance's concurrency. */
+  edges(): number;
+  /** The live instances of a function that take calls. */
+  instances(fn: string): InstanceInfo[];
+  /** One more instance of fn, started now or already starting; null when fn is at its limit. */
+  grow(fn: string, signal: AbortSignal): Promise<InstanceInfo | null>;
+  /** This edge's calls in flight on an instance changed: the controller's idle clock goes by it. */
+  used(fn: string, instance: string, inFlight: number): void;
+  /** No more calls to this instance: it is unreachable, or a call on it got stuck. */
+  retire(fn: string, instance: string, reason: 'unreachable' | 'timeout'): void;
+  /** A one-shot call in a fresh instance (only the controller may start one). */
+  runOnce(fn: string, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse>;
+  /** `POST /system/scale-function`: the number of warm instances, now. */
+  scaleTo(fn: string, replicas: number): Promise<{ replicas: number }>;
+  /** Instances of fn: all (starting, running one-shot calls included) and those taking calls. */
+  counts(fn: string): { replicas: number; availableReplicas: number; coldStarts: number };
+  /** The last lines a function's instances wrote, where the runtime keeps them. */
+  logs?(fn: string, tail: number): LogLine[];
+  close(): Promise<void>;
+}
