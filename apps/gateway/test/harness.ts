@@ -44,8 +44,10 @@ export interface TestGateway {
 }
 
 /**
- * A gateway on a free port with the process runtime, real functions, a fresh database, and the
- * queue and events on PostgreSQL (or on `queueUrl`/`eventsUrl`, e.g. a real Redis).
+ * A gateway on a free port with the process runtime, real functions, a fresh database (or
+ * `database`, shared with other gateways as edges share one), and the queue and events on
+ * PostgreSQL (or on `queueUrl`/`eventsUrl`, e.g. a real Redis). Its call records and rate-limit
+ * counters are in that database.
  */
 export async function startTestGateway({
   functionsDir = repoFunctions,
@@ -54,6 +56,7 @@ export async function startTestGateway({
   runtime: kind = 'process',
   docker,
   databaseServer = process.env.DATABASE_URL!,
+  database,
   options = {},
   queueOptions = {},
   start = true,
@@ -71,8 +74,10 @@ export async function startTestGateway({
   /** For the docker runtime: the network and the host's address on it, which functions use. */
   docker?: { network: string; hostAddress: string };
   databaseServer?: string;
+  /** An existing database to use (migrated here too), left as it is on close: several gateways on one database. */
+  database?: string;
 } = {}): Promise<TestGateway> {
-  const db = await createTestDatabase(databaseServer);
+  const db = database === undefined ? await createTestDatabase(databaseServer) : { url: database, drop: async () => {} };
   await migratePlatform(db.url);
   await migrate(db.url);
   const port = await freePort();
@@ -101,6 +106,7 @@ export async function startTestGateway({
     log,
     ...(functionsDir === repoFunctions ? votingComposition : {}),
     invokeToken: TEST_INVOKE_TOKEN,
+    databaseUrl: db.url,
     ...options,
   });
   const server: Server = createServer(gateway.app);

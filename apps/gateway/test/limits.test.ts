@@ -100,6 +100,51 @@ describe('rate limits on the vote path, a bounded line of queue writes', () => {
   });
 });
 
+describe('rate limits shared by the edges on one database', () => {
+  let db: { url: string; drop(): Promise<void> };
+  const edges: TestGateway[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase(process.env.DATABASE_URL!);
+    for (let i = 0; i < 2; i++) {
+      edges.push(
+        await startTestGateway({
+          database: db.url,
+          options: {
+            rateLimits: [
+              { function: 'vote', windowSeconds: 30, perAddress: 6, exemptAddresses: [], perCookie: { name: 'voter_id', limit: 3, holder: voterOfCookie } },
+            ],
+          },
+        }),
+      );
+    }
+  });
+  afterAll(async () => {
+    for (const t of edges) await t.close();
+    await db?.drop();
+  });
+
+  // Break it catches: counters kept by each gateway (a voter, or an address, gets each limit once per edge).
+  it('holds the per-voter and per-address limits whichever edge each vote reaches', async () => {
+    const [a, b] = edges as [TestGateway, TestGateway];
+    const first = await vote(a.url);
+    expect(first.status).toBe(200);
+    let cookie = cookieOf(first);
+    const statuses: number[] = [];
+    for (const t of [b, a, b, a, b]) {
+      const next = await vote(t.url, '/function/vote', cookie);
+      statuses.push(next.status);
+      if (next.status === 200) cookie = cookieOf(next);
+      else expect(Number(next.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    // The voter's 3 votes with a cookie, then refused by both edges.
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    // The address has 6 calls per window on the two edges together: 6 counted above, so new voters are refused too.
+    expect((await vote(a.url)).status).toBe(429);
+    expect((await vote(b.url)).status).toBe(429);
+    expect([(await shed(a.url))['vote rate_limit_address'], (await shed(b.url))['vote rate_limit_address']]).toEqual([1, 1]);
+  });
+});
+
 describe('limits as settings of the app', () => {
   let app: ChildGateway | undefined;
   let db: { url: string; drop(): Promise<void> } | undefined;

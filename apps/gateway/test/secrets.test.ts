@@ -1,6 +1,14 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { afterAll, expect, it } from 'vitest';
-import { startPrivatePostgres, type RestartablePostgres } from '@platform/test-services';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, startPrivatePostgres, type RestartablePostgres } from '@platform/test-services';
+import pg from 'pg';
+import { sharedSecret } from '@platform/core/secrets';
+import { migratePlatform } from '@platform/core/store/migrate';
 import { childGateway, report, sleep, type ChildGateway } from './faults.js';
 
 // The app run with known secret values, logging at debug level, through votes, bad input, wrong
@@ -80,4 +88,97 @@ it('keeps secrets out of logs, answers and error messages', { timeout: 60_000 },
   expect(output).toMatch(/database|connect|ECONNREFUSED/i); // the outage was logged at all
   expect(answers.some((a) => a.startsWith('503'))).toBe(true);
   expect(found).toEqual([]);
+});
+
+describe('secrets no one configured, the same for every gateway', () => {
+  const folders: string[] = [];
+  const databases: Array<{ url: string; drop(): Promise<void> }> = [];
+  const apps: ChildGateway[] = [];
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    for (const database of databases) await database.drop();
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+  });
+  const database = async () => {
+    const created = await createTestDatabase(process.env.DATABASE_URL!);
+    databases.push(created);
+    await migratePlatform(created.url);
+    return created.url;
+  };
+
+  // Break it catches: each process making a value of its own, or the secret read back in the insert's own statement (its snapshot misses a concurrent insert).
+  it('gives two processes asking for the same secrets at once the same values', { timeout: 60_000 }, async () => {
+    const url = await database();
+    const names = Array.from({ length: 20 }, (_, i) => `secret-${i}`);
+    // Both processes start asking at the same moment, every name at once.
+    const at = Date.now() + 1_500;
+    const script = `
+      import { sharedSecret } from '@platform/core/secrets';
+      const [url, at, ...names] = process.argv.slice(1);
+      await new Promise((r) => setTimeout(r, Number(at) - Date.now()));
+      const values = await Promise.all(names.map((name) => sharedSecret(url, name)));
+      process.stdout.write(JSON.stringify(values));`;
+    const ask = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, url, String(at), ...names], { cwd: import.meta.dirname });
+    const [one, other] = (await Promise.all([ask(), ask()])).map((out) => JSON.parse(out.stdout) as string[]);
+    expect(one).toHaveLength(names.length);
+    expect(new Set(one).size).toBe(names.length);
+    for (const value of one!) expect(value).toMatch(/^[\w-]{43}$/);
+    expect(other).toEqual(one);
+    // One asking while another's insert is not committed yet waits for it, and reads the value it committed.
+    const first = new pg.Client({ connectionString: url });
+    await first.connect();
+    await first.query('BEGIN');
+    await first.query(`INSERT INTO platform_secrets (name, value) VALUES ('held', 'the-first-value')`);
+    const asked = sharedSecret(url, 'held');
+    await sleep(300);
+    await first.query('COMMIT');
+    await first.end();
+    expect(await asked).toBe('the-first-value');
+  });
+
+  // Break it catches: the secret file created empty and then written (a process starting meanwhile reads an empty secret, or another value).
+  it('makes a local secret file whole: processes making it at the same moment all read its one value', { timeout: 60_000 }, async () => {
+    const base = await mkdtemp(join(tmpdir(), 'voting-secret-'));
+    folders.push(base);
+    const rounds = 100;
+    // Each process makes the secret of a new folder every 5 ms, all at the same moments (busy-waiting for them).
+    const script = `
+      import { join } from 'node:path';
+      import { localSecret } from '@platform/core/secrets';
+      const [base, start, rounds] = process.argv.slice(1);
+      const values = [];
+      for (let round = 0; round < Number(rounds); round++) {
+        const at = Number(start) + round * 5;
+        while (Date.now() < at) {}
+        values.push(await localSecret(join(base, String(round)), 'gateway-admin-token'));
+      }
+      process.stdout.write(JSON.stringify(values));`;
+    const start = Date.now() + 2_000;
+    const make = () =>
+      promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, base, String(start), String(rounds)], { cwd: import.meta.dirname });
+    const made = (await Promise.all([make(), make(), make(), make()])).map((out) => JSON.parse(out.stdout) as string[]);
+    const disagreeing = Array.from({ length: rounds }, (_, round) => made.map((values) => values[round]!)).filter(
+      (values) => new Set(values).size !== 1 || !/^[\w-]{43}$/.test(values[0]!),
+    );
+    expect(disagreeing).toEqual([]);
+    // Nothing left behind but the secret.
+    for (let round = 0; round < rounds; round++) expect(await readdir(join(base, String(round), 'secrets'))).toEqual(['gateway-admin-token']);
+  });
+
+  // Break it catches: a cookie key or an invoke token of each gateway's own (a voter, or votes queued through the other gateway, refused).
+  it('lets two gateways on one database share the cookie key and the invoke token', { timeout: 90_000 }, async () => {
+    const url = await database();
+    const other = await childGateway({ DATABASE_URL: url });
+    // Its functions queue their calls to record-vote through the other gateway, with its invoke token.
+    const one = await childGateway({ DATABASE_URL: url, FUNCTION_GATEWAY_URL: other.url });
+    apps.push(one, other);
+    await Promise.all([one.start(), other.start()]);
+    const json = { 'content-type': 'application/json' };
+    const first = await fetch(`${one.url}/function/vote`, { method: 'POST', headers: json, body: '{"vote":"a"}' });
+    expect(first.status).toBe(200);
+    const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+    const again = await fetch(`${other.url}/function/vote`, { method: 'POST', headers: { ...json, cookie }, body: '{"vote":"b"}' });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { voterId: string }).voterId).toBe(cookie.slice('voter_id='.length).split('.')[0]);
+  });
 });

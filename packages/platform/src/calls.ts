@@ -2,6 +2,8 @@ import type { FunctionResponse } from '@platform/function-contract';
 import type { BatchHandler, Queue } from '@platform/queue';
 import type { AsyncCall } from './async-worker.js';
 import type { FunctionPool } from './pool.js';
+import { MemoryCallRecords } from './store/memory.js';
+import type { CallPhase, CallRecords, CallWrite } from './store/state.js';
 
 export type CallState = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -20,64 +22,83 @@ export interface CallRecord {
   error?: string;
 }
 
+const parseCall = (body: string): AsyncCall | undefined => {
+  try {
+    const call = JSON.parse(body) as AsyncCall;
+    return typeof call?.callId === 'string' ? call : undefined;
+  } catch {
+    return undefined; // not a call: the worker reports it
+  }
+};
+
 /**
- * Status and result of async calls, kept in this gateway's memory for `ttlSeconds` (at most
- * `maxEntries`, the oldest dropped first). Each gateway knows the calls it accepted or ran:
- * with several gateways on one queue, ask the one that ran the call.
+ * Status and result of async calls, kept `ttlSeconds` after their last change in `records`: this
+ * gateway's memory by default, or records every edge on one database shares (store/postgres.ts),
+ * so that any edge answers for a call whichever edge accepted or ran it.
+ *
+ * What is written: a call's record when it is accepted (stored before its 202 is sent, so any edge
+ * finds the call its caller was told of), when an attempt starts (not waited for), and when the
+ * attempt settled (stored before the queue hears the outcome: a call acknowledged is never left
+ * `running`). Each is the call's whole record, ordered by attempt and phase, so writes of several
+ * edges may land in any order; an adapter may gather them into one write per batch.
  */
 export class CallStore {
-  private readonly calls = new Map<string, CallRecord & { expires: number }>();
+  /** What this gateway itself recorded, in its memory (the records themselves when none are shared). */
+  private readonly local: MemoryCallRecords;
+  private readonly records: CallRecords;
+  /** Calls in a batch this gateway is handling, with the answer their invocation got once it did. */
+  private readonly running = new Map<string, { result?: CallRecord['result'] }>();
 
-  constructor(
-    private readonly ttlSeconds: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+  constructor(ttlSeconds: number, records?: CallRecords) {
+    this.local = records instanceof MemoryCallRecords ? records : new MemoryCallRecords(ttlSeconds);
+    this.records = records ?? this.local;
+  }
 
+  /** What this gateway itself last recorded of a call, at once (diagnostics, tests); `read` answers for every edge. */
   get(callId: string): CallRecord | undefined {
-    const record = this.calls.get(callId);
-    if (!record) return undefined;
-    if (record.expires <= Date.now()) {
-      this.calls.delete(callId);
-      return undefined;
-    }
-    const { expires: _expires, ...rest } = record;
-    return rest;
+    return this.local.peek(callId);
   }
 
-  has(callId: string): boolean {
-    return this.get(callId) !== undefined;
+  /** The call's record, whichever edge wrote it. */
+  read(callId: string): Promise<CallRecord | undefined> {
+    return this.records.get(callId);
   }
 
-  update(callId: string, fn: string, change: Partial<CallRecord>, acceptedAt?: number): void {
-    const now = Date.now();
-    const previous = this.calls.get(callId);
-    this.calls.delete(callId); // re-inserted last: the Map's order is the age order
-    const record = {
-      callId,
-      function: fn,
-      status: 'queued' as CallState,
-      attempts: 0,
-      acceptedAt: new Date(acceptedAt ?? now).toISOString(),
-      ...(previous && previous.expires > now ? previous : {}),
-      ...change,
-      updatedAt: new Date(now).toISOString(),
-      expires: now + this.ttlSeconds * 1_000,
+  /** Records an accepted call; resolves once every edge can read it. */
+  accepted(call: AsyncCall): Promise<void> {
+    this.put(call, 0, { status: 'queued', attempts: 0 });
+    return this.records.flush();
+  }
+
+  /** Called with the pool's callFinished: keeps the response of a call this gateway is running. */
+  finished(callId: string, _fn: string, response: FunctionResponse): void {
+    const running = this.running.get(callId);
+    if (running) running.result = { status: response.status, headers: response.headers ?? {}, body: response.body ?? '' };
+  }
+
+  /**
+   * The queue as the routes see it, with every call recorded as it is queued: the record is written
+   * while the call is, and enqueue resolves (the route answers 202) once both are stored. A call
+   * the queue refused leaves a record no one is told the id of.
+   */
+  acceptingQueue(queue: Queue): Queue {
+    const accept = (body: string) => {
+      const call = parseCall(body);
+      if (call) this.put(call, 0, { status: 'queued', attempts: 0 });
     };
-    this.calls.set(callId, record);
-    this.prune(now);
-  }
-
-  accepted(call: AsyncCall): void {
-    if (this.has(call.callId)) return; // already picked up by the worker
-    this.update(call.callId, call.function, { status: 'queued' }, call.acceptedAt);
-  }
-
-  /** Called with the pool's callFinished: records the response of a call this store knows. */
-  finished(callId: string, fn: string, response: FunctionResponse): void {
-    if (!this.calls.has(callId)) return;
-    this.update(callId, fn, {
-      result: { status: response.status, headers: response.headers ?? {}, body: response.body ?? '' },
-    });
+    return {
+      ...this.passThrough(queue),
+      enqueue: async (body) => {
+        accept(body);
+        const [id] = await Promise.all([queue.enqueue(body), this.records.flush()]);
+        return id;
+      },
+      enqueueMany: async (bodies) => {
+        for (const body of bodies) accept(body);
+        const [ids] = await Promise.all([queue.enqueueMany(bodies), this.records.flush()]);
+        return ids;
+      },
+    };
   }
 
   /**
@@ -88,58 +109,83 @@ export class CallStore {
   recordingQueue(queue: Queue): Queue {
     const consume: Queue['consume'] = (handler, options) => {
       const recorded: BatchHandler = async (messages) => {
-        const calls = new Map<string, AsyncCall>();
+        const calls = new Map<string, { call: AsyncCall; running: { result?: CallRecord['result'] } }>();
         for (const message of messages) {
-          try {
-            const call = JSON.parse(message.body) as AsyncCall;
-            calls.set(message.id, call);
-            // A new attempt: what an earlier one answered no longer says how this call ends.
-            this.update(call.callId, call.function, { status: 'running', attempts: message.attempt, error: undefined, result: undefined }, call.acceptedAt);
-          } catch {
-            // not a call: the worker reports it
-          }
-        }
-        const outcome = await handler(messages);
-        const failed = new Map((outcome?.failed ?? []).map((f) => [f.id, f.error]));
-        for (const message of messages) {
-          const call = calls.get(message.id);
+          const call = parseCall(message.body);
           if (!call) continue;
-          const error = failed.get(message.id);
-          if (error !== undefined) {
-            // The queue's own limit: the record says failed exactly when the queue gives up.
-            const last = message.attempt >= queue.maxAttempts;
-            this.update(call.callId, call.function, { status: last ? 'failed' : 'queued', error });
-          } else {
-            const status = this.get(call.callId)?.result?.status;
-            this.update(call.callId, call.function, { status: status !== undefined && status >= 400 ? 'failed' : 'succeeded' });
-          }
+          // A new attempt: what an earlier one answered no longer says how this call ends.
+          const running = {};
+          calls.set(message.id, { call, running });
+          this.running.set(call.callId, running);
+          this.put(call, 1, { status: 'running', attempts: message.attempt });
         }
-        return outcome;
+        try {
+          const outcome = await handler(messages);
+          const failed = new Map((outcome?.failed ?? []).map((f) => [f.id, f.error]));
+          for (const message of messages) {
+            const entry = calls.get(message.id);
+            if (!entry) continue;
+            const { call, running } = entry;
+            const { result } = running;
+            const error = failed.get(message.id);
+            if (error !== undefined) {
+              // The queue's own limit: the record says failed exactly when the queue gives up.
+              const last = message.attempt >= queue.maxAttempts;
+              this.put(call, 2, { status: last ? 'failed' : 'queued', attempts: message.attempt, result, error });
+            } else {
+              const status = result?.status;
+              this.put(call, 2, { status: status !== undefined && status >= 400 ? 'failed' : 'succeeded', attempts: message.attempt, result });
+            }
+          }
+          await this.records.flush();
+          return outcome;
+        } finally {
+          for (const { call, running } of calls.values()) if (this.running.get(call.callId) === running) this.running.delete(call.callId);
+        }
       };
       return queue.consume(recorded, options);
     };
-    return {
-      maxAttempts: queue.maxAttempts,
-      enqueue: (body) => queue.enqueue(body),
-      enqueueMany: (bodies) => queue.enqueueMany(bodies),
-      consume,
-      depth: () => queue.depth(),
-      deadLetters: (limit) => queue.deadLetters(limit),
-      close: () => queue.close(),
-    };
+    return { ...this.passThrough(queue), consume };
   }
 
-  /** Records the responses of calls the store knows, from the pools' callFinished events. */
+  /** Records the responses of calls being run here, from the pools' callFinished events. */
   watch(pools: Iterable<FunctionPool>): void {
     for (const pool of pools) {
       pool.on('callFinished', ({ callId, function: fn, response }) => this.finished(callId, fn, response));
     }
   }
 
-  private prune(now: number): void {
-    for (const [id, record] of this.calls) {
-      if (this.calls.size <= this.maxEntries && record.expires > now) break;
-      this.calls.delete(id);
-    }
+  private put(
+    call: AsyncCall,
+    phase: CallPhase,
+    { status, attempts, result, error }: { status: CallState; attempts: number; result?: CallRecord['result'] | undefined; error?: string },
+  ): void {
+    const write: CallWrite = {
+      phase,
+      record: {
+        callId: call.callId,
+        function: call.function,
+        status,
+        acceptedAt: new Date(call.acceptedAt).toISOString(),
+        updatedAt: new Date().toISOString(),
+        attempts,
+        ...(result === undefined ? {} : { result }),
+        ...(error === undefined ? {} : { error }),
+      },
+    };
+    this.local.put(write);
+    if (this.records !== this.local) this.records.put(write);
+  }
+
+  private passThrough(queue: Queue): Queue {
+    return {
+      maxAttempts: queue.maxAttempts,
+      enqueue: (body) => queue.enqueue(body),
+      enqueueMany: (bodies) => queue.enqueueMany(bodies),
+      consume: (handler, options) => queue.consume(handler, options),
+      depth: () => queue.depth(),
+      deadLetters: (limit) => queue.deadLetters(limit),
+      close: () => queue.close(),
+    };
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import { compile } from 'proxy-addr';
 
 /** Rate limits of the calls to one function (its sync and async routes and its aliases). */
@@ -34,14 +34,29 @@ function cookieValue(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+/** Where the limiters count: a store per limiter, its keys under `prefix` (undefined: this process's memory). */
+export interface RateLimitCounters {
+  store(prefix: string, windowMs: number): Store | undefined;
+  /** Where a failing store is reported, at most every 10 s. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
 /**
  * The limits as Express middleware: 429 with Retry-After (seconds until the window ends) and a
- * JSON error, counted by `onShed`. Counts are kept in this gateway's memory (express-rate-limit's
- * store, which forgets a window's keys when the window ends, so memory stays bounded).
+ * JSON error, counted by `onShed`. Counts are kept in `counters`' stores: shared by every edge on
+ * one database, or in this gateway's memory (express-rate-limit's store, which forgets a window's
+ * keys when the window ends, so memory stays bounded). A store that fails lets requests through
+ * uncounted: while it is unreachable, the other limits (load shedding) still hold.
  */
-export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => void): RequestHandler[] {
+export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => void, counters?: RateLimitCounters): RequestHandler[] {
   const exempt = new Set(limit.exemptMethods ?? ['GET', 'HEAD', 'OPTIONS']);
   const windowMs = limit.windowSeconds * 1_000;
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  const report = (error: unknown, message?: string) => {
+    if (Date.now() - reportedAt < 10_000) return;
+    reportedAt = Date.now();
+    counters?.log?.warn({ err: error }, message ?? 'rate limit');
+  };
   const common = {
     windowMs,
     standardHeaders: 'draft-7' as const,
@@ -49,6 +64,12 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
     // The client's address is req.ip: the connection's, or X-Forwarded-For's only when the
     // connection comes from a trusted proxy (the app's `trust proxy` setting); forged headers change nothing.
     validate: { xForwardedForHeader: false, trustProxy: false },
+    passOnStoreError: true,
+    ...(counters?.log ? { logger: { error: report, warn: report } } : {}),
+  };
+  const store = (kind: string) => {
+    const shared = counters?.store(`${limit.function}:${kind}:`, windowMs);
+    return shared ? { store: shared } : {};
   };
   const handlers: RequestHandler[] = [];
   if (limit.perAddress > 0) {
@@ -59,6 +80,7 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
       rateLimit({
         ...common,
         limit: limit.perAddress,
+        ...store('address'),
         skip: (req) => exempt.has(req.method) || exemptAddress(address(req), 0),
         keyGenerator: (req) => ipKeyGenerator(address(req)),
         handler: (_req, res) => {
@@ -75,6 +97,7 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
       rateLimit({
         ...common,
         limit: perCookie.limit,
+        ...store(`cookie:${perCookie.name}`),
         skip: (req) => exempt.has(req.method) || cookieValue(req, perCookie.name) === undefined,
         // A digest: any cookie value, however long or odd, is one short key.
         keyGenerator: (req) =>

@@ -5,7 +5,6 @@ import type { FunctionPool } from '../pool.js';
 import { InvocationError } from '../errors.js';
 import { pathAfter, sendFunctionResponse, toFunctionRequest } from '../http-function.js';
 import type { AsyncCall } from '../async-worker.js';
-import type { CallStore } from '../calls.js';
 import type { ShedReason } from '../rate-limit.js';
 import { checkCallbackUrl, type HostPattern } from '../callback-url.js';
 
@@ -63,7 +62,6 @@ async function callbackUrl(req: Request, allowedHosts: HostPattern[]): Promise<s
 export interface FunctionRouteOptions {
   pools: Map<string, FunctionPool>;
   queue: Queue;
-  calls?: CallStore | undefined;
   invokeToken?: string | undefined;
   /** Async calls being written to the queue at once at most; beyond it 503. */
   maxPendingEnqueues: number;
@@ -72,7 +70,7 @@ export interface FunctionRouteOptions {
   callbackHosts?: HostPattern[];
 }
 
-export function functionRoutes({ pools, queue, calls, invokeToken, maxPendingEnqueues, shed, callbackHosts: allowedHosts = [] }: FunctionRouteOptions): Router {
+export function functionRoutes({ pools, queue, invokeToken, maxPendingEnqueues, shed, callbackHosts: allowedHosts = [] }: FunctionRouteOptions): Router {
   let pendingEnqueues = 0;
   const router = Router();
   const nameParam = (req: Request) => String(req.params.name);
@@ -107,7 +105,6 @@ export function functionRoutes({ pools, queue, calls, invokeToken, maxPendingEnq
     } finally {
       pendingEnqueues--;
     }
-    calls?.accepted(call);
     res.status(202).setHeader('x-call-id', call.callId).json({ callId: call.callId });
   });
 

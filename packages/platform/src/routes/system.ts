@@ -1,7 +1,7 @@
 import express, { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { FunctionPool } from '../pool.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { Capacity } from '../capacity.js';
 import type { CallStore } from '../calls.js';
 import { requireAdmin, requireReader, type AdminAuth } from '../auth.js';
 import { InvocationError } from '../errors.js';
@@ -38,7 +38,7 @@ function functionStatus(pool: FunctionPool) {
 
 export interface SystemRouteOptions {
   pools: Map<string, FunctionPool>;
-  runtime: Pick<Runtime, 'kind' | 'logs'>;
+  runtime: Pick<Capacity, 'kind' | 'logs'>;
   auth: AdminAuth;
   calls: CallStore;
   metrics: Registry;
@@ -79,14 +79,14 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, ready }: Sy
   );
   // OpenFaaS's log route: newline-delimited JSON, one {name, instance, timestamp, text} per line.
   // Always the admin's: functions log what they choose, users' data included.
-  router.get('/system/logs', admin, (req, res) => {
+  router.get('/system/logs', admin, async (req, res) => {
     const name = typeof req.query.name === 'string' ? req.query.name : '';
     if (!name) throw new InvocationError(400, 'name the function: /system/logs?name=<function>');
     const pool = lookup(pools, name);
     const tail = req.query.tail === undefined ? 100 : Number(req.query.tail);
     if (!Number.isInteger(tail) || tail < 1 || tail > 1_000) throw new InvocationError(400, 'tail must be an integer from 1 to 1000');
     if (!runtime.logs) throw new InvocationError(501, `the ${runtime.kind} runtime keeps no logs of its functions`);
-    const lines = runtime.logs(pool.spec.name, tail).map((line) => JSON.stringify({ name: pool.spec.name, namespace: 'default', ...line }));
+    const lines = (await runtime.logs(pool.spec.name, tail)).map((line) => JSON.stringify({ name: pool.spec.name, namespace: 'default', ...line }));
     res.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
   });
   // A status read although it holds a result: its random id, known only to whoever queued the call, is the key.
@@ -96,7 +96,7 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, ready }: Sy
     const call = await calls.read(callId).catch(() => {
       throw new InvocationError(503, 'the records of async calls cannot be read now', { 'retry-after': '1' });
     });
-    if (!call) throw new InvocationError(404, `call "${callId}" is unknown to this gateway, or kept no longer`);
+    if (!call) throw new InvocationError(404, `call "${callId}" is unknown, or kept no longer`);
     res.json(call);
   });
   router.get('/system/openapi.json', (_req, res) => {
