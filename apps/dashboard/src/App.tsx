@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type { LiveFunction, LiveInstance, TimelineEvent } from '@platform/protocol';
+import type { GatewayMember, LiveFunction, LiveInstance, TimelineEvent } from '@platform/protocol';
 import { storeToken, storedToken, usePlatform } from './usePlatform';
+import { useGateways } from './useGateways';
 
 const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
@@ -99,6 +100,44 @@ function Timeline({ events }: { events: TimelineEvent[] }) {
   );
 }
 
+const ago = (now: number, iso: string) => `${Math.max(0, Math.round((now - Date.parse(iso)) / 1_000))} s`;
+
+/** The gateway tier: its controllers (the leader marked), then its edges. */
+function Tier({ members, problem, now }: { members: GatewayMember[]; problem: string | null; now: number }) {
+  return (
+    <section className="tier" aria-label="gateway tier">
+      <h2>
+        Gateways <span data-testid="gateway-count">{members.length}</span>
+        {problem ? <span className="tier-problem"> · {problem}</span> : null}
+      </h2>
+      <table data-testid="gateways">
+        <thead>
+          <tr>
+            <th>role</th>
+            <th>id</th>
+            <th>pid</th>
+            <th>in flight</th>
+            <th>up</th>
+            <th>seen</th>
+          </tr>
+        </thead>
+        <tbody>
+          {members.map((m) => (
+            <tr key={m.id} className={m.leader ? 'leader' : m.role}>
+              <td>{m.role === 'controller' ? (m.leader ? 'controller ★ leader' : 'controller (standby)') : 'edge'}</td>
+              <td className="tier-id">{m.id}</td>
+              <td>{m.pid}</td>
+              <td>{m.inFlight}</td>
+              <td>{ago(now, m.startedAt)}</td>
+              <td>{ago(now, m.lastSeenAt)} ago</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 function TokenForm() {
   const [value, setValue] = useState('');
   const submit = (event: FormEvent) => {
@@ -119,6 +158,7 @@ function TokenForm() {
 export function App() {
   const [token] = useState(storedToken);
   const { snapshot, connection } = usePlatform(token);
+  const tier = useGateways(token);
   const now = useNow();
   return (
     <main>
@@ -134,6 +174,7 @@ export function App() {
         </div>
       </header>
       {connection === 'unauthorized' ? <TokenForm /> : null}
+      {tier.members ? <Tier members={tier.members} problem={tier.problem} now={now} /> : null}
       <div className="layout">
         <div className="cards">
           {(snapshot?.functions ?? []).map((fn) => (

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
-import { waitUntil } from '@platform/test-services';
+import { createTestDatabase, waitUntil } from '@platform/test-services';
+import { MemberRegistry } from '@platform/core/cluster/members';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { check, documentedOperations, exercised } from './openapi-check.js';
 import type { PlatformSnapshot } from '@platform/protocol';
@@ -57,7 +58,7 @@ describe('the platform API', () => {
       400,
       'invalid function name: use lower case letters, digits and dashes',
     );
-    await refused('GET', '/system/calls/{callId}', await get('/system/calls/unknown'), 404, 'call "unknown" is unknown to this gateway, or kept no longer');
+    await refused('GET', '/system/calls/{callId}', await get('/system/calls/unknown'), 404, 'call "unknown" is unknown, or kept no longer');
     const metrics = await get('/metrics');
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     await check('GET', '/metrics', metrics);
@@ -225,6 +226,23 @@ describe('the platform API', () => {
     // Once the queue is empty and no call runs or waits, nothing more can run: sleepy ran no more.
     await settled(t);
     expect(await invocations()).toBe(before);
+  });
+
+  // Break it catches: /system/gateways not mounted by createGateway, or answering other fields than its document says.
+  it("lists the tier's members at /system/gateways as documented; 501 on a gateway without a member list", async () => {
+    await refused('GET', '/system/gateways', await get('/system/gateways'), 501, "this gateway keeps no list of the tier's members");
+    const database = await createTestDatabase(process.env.DATABASE_URL!);
+    const members = new MemberRegistry({ database: database.url });
+    const edge = await startTestGateway({ functionsDir: fixtureFunctions, database: database.url, options: { members } });
+    try {
+      const { id } = await members.join({ role: 'edge', url: edge.url, inFlight: () => 0 });
+      const list = await check('GET', '/system/gateways', await fetch(`${edge.url}/system/gateways`));
+      expect(list).toEqual([expect.objectContaining({ id, role: 'edge', leader: false, inFlight: 0 })]);
+    } finally {
+      await edge.close();
+      await members.close();
+      await database.drop();
+    }
   });
 
   it('exercised every operation of the document', () => {

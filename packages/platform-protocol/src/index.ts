@@ -46,3 +46,22 @@ export interface PlatformSnapshot {
   queueDepth: number | null;
   timeline: TimelineEvent[];
 }
+
+/** Where the gateway lists its tier's members: GET, a JSON array of GatewayMember (501 where it keeps no list). */
+export const GATEWAYS_PATH = '/system/gateways';
+
+/** One live member of the gateway tier (an edge, or a controller: the leader or a standby), as it last reported itself. */
+export interface GatewayMember {
+  id: string;
+  role: 'edge' | 'controller';
+  host: string;
+  pid: number;
+  /** True for the leading controller only. */
+  leader: boolean;
+  /** ISO 8601: its first heartbeat. */
+  startedAt: string;
+  /** ISO 8601: its last heartbeat. */
+  lastSeenAt: string;
+  /** Calls in flight at its last heartbeat. */
+  inFlight: number;
+}

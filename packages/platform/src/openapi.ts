@@ -137,7 +137,7 @@ export const openapiDocument = {
     '/system/calls/{callId}': {
       get: {
         tags: ['system'],
-        summary: 'Status and result of an async call, kept CALL_RESULT_SECONDS by the gateway that accepted or ran it',
+        summary: 'Status and result of an async call, kept CALL_RESULT_SECONDS in the shared database: every edge answers the same',
         operationId: 'getCall',
         security: readSecurity,
         parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
@@ -145,6 +145,24 @@ export const openapiDocument = {
           '200': { description: 'the call', content: json(ref('Call')) },
           '401': unauthorized,
           '404': error('unknown call, or kept no longer'),
+          '503': error('the records of async calls cannot be read now'),
+        },
+      },
+    },
+    '/system/gateways': {
+      get: {
+        tags: ['system'],
+        summary: "The gateway tier's live members: its edges and its controllers (the leader and the standbys), as each last reported itself",
+        operationId: 'listGateways',
+        security: readSecurity,
+        responses: {
+          '200': {
+            description: 'every member seen within the last few seconds, controllers first, each by age',
+            content: json({ type: 'array', items: ref('GatewayMember') }),
+          },
+          '401': unauthorized,
+          '501': error('this gateway keeps no list of the members (it shares no database with others)'),
+          '503': { ...error('the list cannot be read now (the database is unreachable)'), headers: { 'Retry-After': { schema: { type: 'string' } } } },
         },
       },
     },
@@ -259,6 +277,21 @@ export const openapiDocument = {
           maxInstances: { type: 'integer' },
           idleSeconds: { type: 'number' },
         },
+      },
+      GatewayMember: {
+        type: 'object',
+        required: ['id', 'role', 'host', 'pid', 'leader', 'startedAt', 'lastSeenAt', 'inFlight'],
+        properties: {
+          id: { type: 'string', description: 'unique per process: <role>-<host>-<pid>-<random>' },
+          role: { enum: ['edge', 'controller'] },
+          host: { type: 'string' },
+          pid: { type: 'integer' },
+          leader: { type: 'boolean', description: 'true for the leading controller only' },
+          startedAt: { type: 'string', format: 'date-time', description: 'its first heartbeat' },
+          lastSeenAt: { type: 'string', format: 'date-time', description: 'its last heartbeat (one a second)' },
+          inFlight: { type: 'integer', minimum: 0, description: 'calls in flight at its last heartbeat' },
+        },
+        additionalProperties: false,
       },
       Call: {
         type: 'object',
