@@ -19,11 +19,13 @@ export interface BannerOptions {
   runtime: string;
   functions: string[];
   adminTokenFile?: string | undefined;
+  /** Edge processes serving the ports (1: the whole gateway in one process). */
+  edges?: number;
   interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
 }
 
 /** What `npm start` prints once ready: where to vote, watch and manage, on every address it listens on. */
-export function startBanner({ host, port, resultPort, runtime, functions, adminTokenFile, interfaces }: BannerOptions): string {
+export function startBanner({ host, port, resultPort, runtime, functions, adminTokenFile, edges = 1, interfaces }: BannerOptions): string {
   const everywhere = host === '0.0.0.0' || host === '::';
   const shown = everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   const network = everywhere ? networkAddresses(interfaces) : [];
@@ -33,6 +35,7 @@ export function startBanner({ host, port, resultPort, runtime, functions, adminT
     `  Result:    http://${shown}:${resultPort}/  (also http://${shown}:${port}/result/)`,
     `  Dashboard: http://${shown}:${port}/system/ui/`,
     `  Gateway:   http://${shown}:${port}/system/functions  (runtime: ${runtime}, functions: ${functions.join(', ')})`,
+    `  Edges:     ${edges === 1 ? 'one process serves everything (GATEWAY_WORKERS=1)' : `${edges} processes share the ports, one controller starts the instances`}`,
   ];
   if (network.length > 0) {
     lines.push('', '  On the network (phones in the room):');

@@ -37,6 +37,11 @@ export const configSchema = z.object({
   PORT: port.default(8080),
   RESULT_PORT: port.default(8081),
   RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
+  /**
+   * Edge processes on the one port pair, beside the controller (e.g. the number of cores,
+   * `availableParallelism()`); 1, the default, runs the whole gateway in one process.
+   */
+  GATEWAY_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** The Docker network function containers join (docker runtime), or the overlay network of the function tasks (swarm runtime). */
   DOCKER_NETWORK: z.string().min(1).default('bridge'),
   /** Swarm runtime: prefix of the function services' names (and their owner label); one per gateway. */

@@ -1,27 +1,57 @@
-// The voting app, composed: database, queue and events, the functions, the gateway and the pages.
-import { randomBytes } from 'node:crypto';
+// The voting app, composed: database, queue and events, the functions, the controller that starts
+// their instances, the edges that serve the pages and routes. `npm start` runs the controller in this
+// process and GATEWAY_WORKERS edges beside it on the same ports; with 1, one process plays both roles.
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { loadFunctions } from '@platform/function-contract/manifest';
+import { loadFunctions, type FunctionSpec } from '@platform/function-contract/manifest';
 import { migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@platform/queue';
 import { loadConfig } from './config.js';
-import { applyServerTimeouts, createGateway, createRuntime, localSecret, migratePlatform, secretResolver, site, type Runtime } from '@platform/core';
+import {
+  applyServerTimeouts,
+  Controller,
+  Leadership,
+  MemberRegistry,
+  serveControllerApi,
+  createGateway,
+  createRuntime,
+  localSecret,
+  migratePlatform,
+  RemoteCapacity,
+  secretResolver,
+  site,
+  type Capacity,
+  type Runtime,
+} from '@platform/core';
+import { sharedSecret } from '@platform/core/secrets';
+import { secretEnvName } from '@platform/core/runtimes/function-env';
+import { acceptSticky, reportSessions } from '@platform/core/edge/sticky';
+import { superviseEdges, type EdgeSupervisor } from '@platform/core/edge/supervisor';
 import { voterOfCookie, votingComposition } from './voting.js';
 import { startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
-const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
+/** This process's part: the controller with edges beside it, an edge it started, or both in one. */
+const role: 'all' | 'controller' | 'edge' = cluster.isWorker ? 'edge' : config.GATEWAY_WORKERS > 1 ? 'controller' : 'all';
+const log = pino({ name: role === 'edge' ? 'edge' : 'gateway', level: config.LOG_LEVEL });
 /** What main() started, for shutdown() to stop in the right order. */
 const started: {
   embedded?: { stop(): Promise<void> };
   queue?: { close(): Promise<void> };
   events?: { close(): Promise<void> };
   runtime?: Runtime;
+  controller?: { close(): Promise<void> };
+  controllerApi?: { close(): void };
+  capacity?: { close(): Promise<void> };
+  edges?: EdgeSupervisor;
+  members?: MemberRegistry;
+  leadership?: Leadership;
   gateway?: Awaited<ReturnType<typeof createGateway>>;
   servers: Server[];
 } = { servers: [] };
@@ -41,11 +71,10 @@ async function listen(server: Server, port: number): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
-  // Manifests first: a bad one stops the start before anything is started.
-  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
-  const dataDir = resolve(root, config.DATA_DIR);
+/** The database (embedded unless configured), brought up to date; an edge is given its URL. */
+async function database(dataDir: string): Promise<string> {
   let databaseUrl = config.DATABASE_URL && withPassword(config.DATABASE_URL, config.DATABASE_PASSWORD_FILE);
+  if (role === 'edge') return databaseUrl!;
   if (databaseUrl) {
     await waitForPostgres(databaseUrl, { onWait: (e) => log.warn(`waiting for PostgreSQL at ${redact(databaseUrl!)}: ${e.message}`) });
   } else {
@@ -63,31 +92,20 @@ async function main(): Promise<void> {
     ...(await migrate(databaseUrl, { dir: join(root, 'infra/migrations') })),
   ];
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
+  return databaseUrl;
+}
 
-  const queueUrl = config.QUEUE_URL ?? databaseUrl;
-  const eventsUrl = config.EVENTS_URL ?? databaseUrl;
-  // Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
-  const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
-  // A call running longer than the visibility timeout would be delivered twice while it runs.
-  const longest = Math.max(...functions.map((f) => f.timeoutSeconds));
-  if (config.QUEUE_VISIBILITY_SECONDS <= longest) {
-    throw new Error(`QUEUE_VISIBILITY_SECONDS (${config.QUEUE_VISIBILITY_SECONDS}) must be longer than the longest function timeout (${longest} s)`);
-  }
-  const queue = await createQueue(queueUrl, {
-    onError,
-    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
-    retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
-    visibilityTimeoutMs: config.QUEUE_VISIBILITY_SECONDS * 1_000,
-  });
-  const events = await createEventBus(eventsUrl, { onError });
-  Object.assign(started, { queue, events });
-
+/** The secrets functions and the gateway use: Docker secrets or env, else made once and shared. */
+async function secrets(dataDir: string, databaseUrl: string, eventsUrl: string) {
   const secretsDir = config.SECRETS_DIR;
   const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
   const configured = secretResolver(secretsDir, fixed);
-  if (configured('cookie-secret') === undefined) fixed['cookie-secret'] = await localSecret(dataDir, 'cookie-secret');
-  // Lets functions invoke private functions; one per start unless configured (several gateways share one).
-  if (configured('gateway-invoke-token') === undefined) fixed['gateway-invoke-token'] = randomBytes(32).toString('base64url');
+  // Unless configured, the cookie key and the invoke token (with which functions invoke private
+  // functions) are made once into the database and read by every gateway on it.
+  if (configured('cookie-secret') === undefined) {
+    fixed['cookie-secret'] = await sharedSecret(databaseUrl, 'cookie-secret', { fromFile: join(dataDir, 'secrets', 'cookie-secret') });
+  }
+  if (configured('gateway-invoke-token') === undefined) fixed['gateway-invoke-token'] = await sharedSecret(databaseUrl, 'gateway-invoke-token');
   const invokeToken = configured('gateway-invoke-token')!;
   // Credentials of /system mutations: the secret `gateway-admin-token` (or $GATEWAY_ADMIN_TOKEN), else one made here.
   let adminToken = configured('gateway-admin-token');
@@ -96,17 +114,43 @@ async function main(): Promise<void> {
     adminToken = await localSecret(dataDir, 'gateway-admin-token');
     adminTokenFile = join(dataDir, 'secrets', 'gateway-admin-token');
   }
+  fixed['gateway-admin-token'] = adminToken;
+  return { resolve: secretResolver(secretsDir, fixed), fixed, invokeToken, adminToken, adminTokenFile };
+}
 
+/** The controller's part: the runtime, the only holder of the Docker socket. */
+async function startRuntime(secret: (name: string) => string | undefined): Promise<Runtime> {
   const runtime = await createRuntime(config.RUNTIME, {
     env: { OPTION_A: config.OPTION_A, OPTION_B: config.OPTION_B, GATEWAY_URL: config.FUNCTION_GATEWAY_URL ?? `http://127.0.0.1:${config.PORT}` },
-    secret: secretResolver(secretsDir, fixed),
+    secret,
     dockerNetwork: config.DOCKER_NETWORK,
     swarm: { prefix: config.SWARM_PREFIX, callbackPort: config.SWARM_CALLBACK_PORT },
     log: (message) => log.info(message),
   });
+  started.runtime = runtime;
+  return runtime;
+}
+
+/** The edge's part: the gateway (routes, limits, async worker, live channels) and the two pages' servers. */
+async function startEdge(
+  functions: FunctionSpec[],
+  instances: Runtime | { capacity: Capacity },
+  { databaseUrl, eventsUrl, invokeToken, adminToken }: { databaseUrl: string; eventsUrl: string; invokeToken: string; adminToken: string },
+) {
+  const queueUrl = config.QUEUE_URL ?? databaseUrl;
+  // Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
+  const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
+  const queue = await createQueue(queueUrl, {
+    onError,
+    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+    retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
+    visibilityTimeoutMs: config.QUEUE_VISIBILITY_SECONDS * 1_000,
+  });
+  const events = await createEventBus(eventsUrl, { onError });
+  Object.assign(started, { queue, events });
   const gateway = await createGateway({
     functions,
-    runtime,
+    runtime: instances,
     queue,
     events,
     log,
@@ -116,9 +160,11 @@ async function main(): Promise<void> {
     ...votingComposition,
     auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },
     callResultSeconds: config.CALL_RESULT_SECONDS,
+    databaseUrl,
     invokeToken,
     trustProxy: config.TRUST_PROXY,
     callbackAllowedHosts: config.CALLBACK_ALLOWED_HOSTS,
+    members: started.members,
     rateLimits: [
       {
         function: 'vote',
@@ -129,7 +175,8 @@ async function main(): Promise<void> {
       },
     ],
   });
-  Object.assign(started, { runtime, gateway });
+  started.gateway = gateway;
+  await started.members?.join({ role: 'edge', inFlight: () => [...gateway.pools.values()].reduce((sum, pool) => sum + pool.status().inFlight, 0) });
 
   const votePages = join(root, 'apps/vote/dist');
   const resultPages = join(root, 'apps/result/dist');
@@ -149,12 +196,78 @@ async function main(): Promise<void> {
     createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/', resultPages]], gateway.app)),
   ];
   for (const server of servers) applyServerTimeouts(server, gateway.timeouts);
-  await listen(servers[0]!, config.PORT);
-  await listen(servers[1]!, config.RESULT_PORT);
-  for (const server of servers) gateway.attachSockets(server);
   started.servers = servers;
+  if (role === 'edge') {
+    // The primary listens and hands connections over, each socket.io session to the edge holding it.
+    acceptSticky({ vote: servers[0]!, result: servers[1]! });
+    for (const server of servers) reportSessions(gateway.attachSockets(server));
+  } else {
+    await listen(servers[0]!, config.PORT);
+    await listen(servers[1]!, config.RESULT_PORT);
+    for (const server of servers) gateway.attachSockets(server);
+  }
   await gateway.start();
+}
 
+async function main(): Promise<void> {
+  // Manifests first: a bad one stops the start before anything is started.
+  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
+  // A call running longer than the visibility timeout would be delivered twice while it runs.
+  const longest = Math.max(...functions.map((f) => f.timeoutSeconds));
+  if (config.QUEUE_VISIBILITY_SECONDS <= longest) {
+    throw new Error(`QUEUE_VISIBILITY_SECONDS (${config.QUEUE_VISIBILITY_SECONDS}) must be longer than the longest function timeout (${longest} s)`);
+  }
+  const dataDir = resolve(root, config.DATA_DIR);
+  const databaseUrl = await database(dataDir);
+  const eventsUrl = config.EVENTS_URL ?? databaseUrl;
+  const keys = await secrets(dataDir, databaseUrl, eventsUrl);
+  const tokens = { databaseUrl, eventsUrl, invokeToken: keys.invokeToken, adminToken: keys.adminToken };
+  // Every process of the tier is listed (GET /system/gateways); controllers elect a leader.
+  started.members = new MemberRegistry({ database: databaseUrl, log: (message) => log.warn(message) });
+  if (role !== 'edge') {
+    const leadership = new Leadership({ databaseUrl, name: 'controller', log: (message) => log.info(message) });
+    leadership.start();
+    started.leadership = leadership;
+    await started.members.join({ role: 'controller', inFlight: () => 0, leader: () => leadership.isLeader() });
+  }
+
+  if (role === 'edge') {
+    const capacity = await RemoteCapacity.connect({
+      url: process.env.CONTROLLER_URL!,
+      token: keys.invokeToken,
+      edgeId: `edge-${hostname()}-${process.pid}`,
+      kind: config.RUNTIME,
+      log,
+    });
+    started.capacity = capacity;
+    await startEdge(functions, { capacity }, tokens);
+    // Without its primary (the controller) an edge has no one to restart it or to hand it connections.
+    process.on('disconnect', () => void shutdown('controller gone', 1));
+    process.send?.({ type: 'platform:ready' });
+    return;
+  }
+  const runtime = await startRuntime(keys.resolve);
+  if (role === 'all') {
+    await startEdge(functions, runtime, tokens);
+  } else {
+    const controller = await Controller.start(runtime, functions);
+    started.controller = controller;
+    const api = await serveControllerApi(controller, { functions, token: keys.invokeToken, log, host: '127.0.0.1', port: 0 });
+    started.controllerApi = api;
+    // The edges get what they cannot make themselves: the database's URL and the shared secrets.
+    const env: Record<string, string> = { DATABASE_URL: databaseUrl, CONTROLLER_URL: api.url };
+    for (const [name, value] of Object.entries(keys.fixed)) env[secretEnvName(name)] = value;
+    started.edges = superviseEdges({
+      count: config.GATEWAY_WORKERS,
+      ports: [
+        { name: 'vote', port: config.PORT, host: config.HOST },
+        { name: 'result', port: config.RESULT_PORT, host: config.HOST },
+      ],
+      env,
+      log,
+    });
+    await started.edges.ready;
+  }
   process.stdout.write(
     startBanner({
       host: config.HOST,
@@ -162,7 +275,8 @@ async function main(): Promise<void> {
       resultPort: config.RESULT_PORT,
       runtime: runtime.kind,
       functions: functions.map((f) => f.name),
-      adminTokenFile,
+      adminTokenFile: keys.adminTokenFile,
+      edges: role === 'controller' ? config.GATEWAY_WORKERS : 1,
     }),
   );
 }
@@ -198,7 +312,13 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     return Promise.race([started.gateway.close(), deadline]).finally(() => clearTimeout(timer));
   });
   for (const server of started.servers) server.closeAllConnections();
-  await step('stopping function instances', () => started.runtime?.close());
+  await step('stopping the edges', () => started.edges?.stop(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'));
+  started.controllerApi?.close();
+  await step('closing the controller link', () => started.capacity?.close());
+  await step('stopping function instances', () => started.controller?.close());
+  await step('stopping the runtime', () => started.runtime?.close());
+  await step('leaving the member list', () => started.members?.close());
+  await step('giving up the lead', () => started.leadership?.stop());
   await step('closing the queue', () => started.queue?.close());
   await step('closing the event bus', () => started.events?.close());
   await step('stopping PostgreSQL', () => started.embedded?.stop());

@@ -6,8 +6,25 @@ import { COOKIE_NAME, cookieValue, newVoter, readVoter, setCookieHeader, signVot
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** Posts queued votes to the gateway; resolves once it answered 202 (durably queued). */
-function post(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
+/** A connection that broke before any answer: nothing was queued through it, or a copy was, which is harmless. */
+const broken = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE']);
+
+/**
+ * Posts queued votes to the gateway; resolves once it answered 202 (durably queued). A kept-alive
+ * connection to a gateway process that has just gone breaks: the post is sent once more on a new
+ * one, which reaches a live process. A vote queued twice is recorded once (record-vote keeps the
+ * newest of each voter).
+ */
+async function post(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
+  try {
+    await postOnce(gatewayUrl, body, callId, invokeToken);
+  } catch (error) {
+    if (!broken.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await postOnce(gatewayUrl, body, callId, invokeToken);
+  }
+}
+
+function postOnce(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       `${gatewayUrl}/async-function/record-vote`,

@@ -40,6 +40,6 @@ export interface Capacity extends EventEmitter<CapacityEvents> {
   /** Instances of fn: all (starting, running one-shot calls included) and those taking calls. */
   counts(fn: string): { replicas: number; availableReplicas: number; coldStarts: number };
   /** The last lines a function's instances wrote, where the runtime keeps them. */
-  logs?(fn: string, tail: number): LogLine[];
+  logs?(fn: string, tail: number): LogLine[] | Promise<LogLine[]>;
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
 import { errorHandler, functionRoutes, invokeHandler, lookup } from './routes/functions.js';
 import { systemRoutes } from './routes/system.js';
+import { gatewaysRoutes, type MemberList } from './routes/gateways.js';
 import { startAsyncWorker } from './async-worker.js';
 import { startChannel, type Channel } from './fanout.js';
 import type { AdminAuth } from './auth.js';
@@ -71,6 +72,8 @@ export interface GatewayOptions {
   maxPendingEnqueues?: number;
   /** Hosts (host, host:port, *.domain) async callbacks may reach whatever their address; others only public addresses. */
   callbackAllowedHosts?: string[];
+  /** The tier's members (a MemberRegistry), listed at GET /system/gateways; without it that route answers 501. */
+  members?: MemberList;
 }
 
 export interface Gateway {
@@ -81,7 +84,7 @@ export interface Gateway {
   /** The HTTP server timeouts the manifests call for: apply them to every server of the gateway. */
   timeouts: ServerTimeouts;
   /** Adds the socket.io endpoint to a listening HTTP server; call once per server. */
-  attachSockets(server: HttpServer): void;
+  attachSockets(server: HttpServer): SocketServer;
   /** Starts the async worker and the live channels. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -133,9 +136,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
   app.use(
     // Each accepted call is recorded as it is queued (see CallStore.acceptingQueue).
-    functionRoutes({ pools, queue: calls.acceptingQueue(queue), invokeToken: options.invokeToken, maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000, shed, callbackHosts }),
+    functionRoutes({
+      pools,
+      queue: calls.acceptingQueue(queue),
+      invokeToken: options.invokeToken,
+      maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000,
+      shed,
+      callbackHosts,
+    }),
   );
   app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, ready: () => started && !closing }));
+  app.use(gatewaysRoutes({ members: options.members, auth }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
     app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
@@ -195,6 +206,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       });
       platform.attach(io);
       sockets.push(io);
+      return io;
     },
     async start() {
       platform.start();

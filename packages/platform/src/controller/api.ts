@@ -1,0 +1,162 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import express, { Router, type Request } from 'express';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
+import type { CapacityEvents } from '../capacity.js';
+import { InvocationError } from '../errors.js';
+import { errorHandler } from '../routes/functions.js';
+import type { Controller } from './controller.js';
+
+/** An edge not heard from for this long no longer counts among those sharing the instances. */
+export const EDGE_GONE_MS = 5_000;
+/** How long a state request waits for a change before answering with the same version. */
+const LONG_POLL_MS = 10_000;
+const EVENTS_KEPT = 500;
+
+type Announced = { [K in keyof CapacityEvents]: { kind: K; version: number; data: CapacityEvents[K][0] } }[keyof CapacityEvents];
+
+/** What `GET /controller/state` answers: the instances of every function, and what happened since. */
+export interface ControllerState {
+  version: number;
+  edges: number;
+  functions: Record<string, { instances: Array<{ id: string; url: string }>; counts: { replicas: number; availableReplicas: number; coldStarts: number } }>;
+  events: Announced[];
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * The controller's API for edges in other processes or on other hosts (OpenFaaS's provider API in
+ * spirit): the state of instances as a long poll, and the few things edges ask of the controller.
+ * Only holders of the token (the platform's invoke token) may call it; edges only, never browsers.
+ */
+export function controllerApi(
+  controller: Controller,
+  { functions, token, log }: { functions: FunctionSpec[]; token: string; log: { error(obj: object, msg: string): void } },
+): { router: Router; stop(): void } {
+  const router = Router();
+  let version = 0;
+  const events: Announced[] = [];
+  const waiting = new Set<() => void>();
+  const seen = new Map<string, number>();
+  const changed = () => {
+    version++;
+    for (const wake of [...waiting]) wake();
+  };
+  const announce = <K extends keyof CapacityEvents>(kind: K) =>
+    controller.on(kind, ((data: CapacityEvents[K][0]) => {
+      events.push({ kind, version: version + 1, data } as Announced);
+      if (events.length > EVENTS_KEPT) events.splice(0, events.length - EVENTS_KEPT);
+      changed();
+    }) as never);
+  announce('instanceStarted');
+  announce('instanceStopped');
+  announce('scaled');
+  // Edges come and go: each one's share of an instance follows how many there are.
+  const countEdges = () => {
+    const now = Date.now();
+    for (const [edge, at] of seen) if (now - at > EDGE_GONE_MS) seen.delete(edge);
+    const count = Math.max(1, seen.size);
+    if (count !== controller.edges()) {
+      controller.setEdges(count);
+      changed();
+    }
+  };
+  const timer = setInterval(countEdges, 1_000).unref();
+  router.use('/controller', (req, _res, next) => {
+    const given = req.get('authorization')?.replace(/^Bearer /, '') ?? '';
+    if (!timingSafeEqual(digest(given), digest(token))) return next(new InvocationError(401, 'the controller API needs the platform token'));
+    const edge = req.get('x-edge-id');
+    if (edge) {
+      const isNew = !seen.has(edge);
+      seen.set(edge, Date.now());
+      if (isNew) countEdges();
+    }
+    next();
+  });
+  const state = (after: number): ControllerState => ({
+    version,
+    edges: controller.edges(),
+    functions: Object.fromEntries(functions.map((f) => [f.name, { instances: controller.instances(f.name), counts: controller.counts(f.name) }])),
+    events: events.filter((e) => e.version > after),
+  });
+  router.get('/controller/state', async (req, res) => {
+    const after = Number(req.query.after ?? -1);
+    if (after >= version) {
+      await new Promise<void>((resolve) => {
+        const timeout = setTimeout(done, LONG_POLL_MS);
+        function done() {
+          clearTimeout(timeout);
+          waiting.delete(done);
+          resolve();
+        }
+        waiting.add(done);
+        req.once('close', done);
+      });
+    }
+    res.json(state(after));
+  });
+  const json = express.json({ limit: '1mb' });
+  const fnOf = (req: Request) => String(req.params.fn);
+  const abortOnClose = (req: Request) => {
+    const controllerSide = new AbortController();
+    req.socket.once('close', () => controllerSide.abort(new InvocationError(499, 'the edge went away')));
+    return controllerSide.signal;
+  };
+  router.post('/controller/functions/:fn/grow', async (req, res) => {
+    res.json({ instance: await controller.grow(fnOf(req), abortOnClose(req)) });
+  });
+  router.post('/controller/functions/:fn/run-once', json, async (req, res) => {
+    res.json(await controller.runOnce(fnOf(req), req.body, abortOnClose(req)));
+  });
+  router.post('/controller/functions/:fn/scale', json, async (req, res) => {
+    res.json(await controller.scaleTo(fnOf(req), Number((req.body as { replicas?: unknown }).replicas)));
+  });
+  router.post('/controller/functions/:fn/retire', json, (req, res) => {
+    const { instance, reason } = req.body as { instance: string; reason: 'unreachable' | 'timeout' };
+    controller.retire(fnOf(req), instance, reason === 'timeout' ? 'timeout' : 'unreachable');
+    res.status(204).end();
+  });
+  router.post('/controller/usage', json, (req, res) => {
+    const edge = req.get('x-edge-id') ?? 'unknown';
+    for (const { fn, instance, inFlight } of req.body as Array<{ fn: string; instance: string; inFlight: number }>) {
+      controller.used(fn, instance, inFlight, edge);
+    }
+    res.status(204).end();
+  });
+  router.get('/controller/functions/:fn/logs', (req, res) => {
+    res.json(controller.logs(fnOf(req), Number(req.query.tail ?? 100)));
+  });
+  router.use(errorHandler(log));
+  return {
+    router,
+    // Stopping: long polls answer at once.
+    stop() {
+      clearInterval(timer);
+      changed();
+    },
+  };
+}
+
+/** The controller API on its own server (e.g. loopback, port 0 for any free one); resolves with its URL. */
+export async function serveControllerApi(
+  controller: Controller,
+  options: { functions: FunctionSpec[]; token: string; log: { error(obj: object, msg: string): void }; host: string; port: number },
+): Promise<{ url: string; close(): void }> {
+  const api = controllerApi(controller, options);
+  const server = createServer(express().disable('x-powered-by').use(api.router));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${port}`,
+    close() {
+      api.stop();
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { EventEmitter } from 'node:events';
+import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
+import type { ControllerState } from '../controller/api.js';
+import { InvocationError } from '../errors.js';
+import type { LogLine } from '../runtimes/logs.js';
+
+/** Usage reports are sent at most this often; an unchanged busy instance is reported again each second. */
+const REPORT_EVERY_MS = 100;
+const REPORT_AGAIN_MS = 1_000;
+
+/**
+ * The controller as an edge in another process sees it: instances from a long poll of its state,
+ * requests for more over HTTP. Calls go straight from the edge to the instances, so they go on
+ * while the controller restarts or hands over; only growing and one-shot calls wait for it.
+ */
+export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capacity {
+  kind = 'remote';
+  private state: ControllerState | undefined;
+  private readonly usage = new Map<string, { fn: string; instance: string; inFlight: number }>();
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly keepReporting: NodeJS.Timeout;
+  private readonly polling = new AbortController();
+  private closed = false;
+
+  private constructor(
+    private readonly url: string,
+    private readonly token: string,
+    readonly edgeId: string,
+    private readonly log: { warn(message: string): void },
+  ) {
+    super();
+    this.setMaxListeners(0);
+    this.keepReporting = setInterval(() => this.report(), REPORT_AGAIN_MS).unref();
+  }
+
+  /** Connects to the controller at `url` (e.g. `http://127.0.0.1:8090`); resolves once its state is known. */
+  static async connect(options: { url: string; token: string; edgeId: string; kind?: string; log: { warn(message: string): void } }): Promise<RemoteCapacity> {
+    const capacity = new RemoteCapacity(options.url.replace(/\/$/, ''), options.token, options.edgeId, options.log);
+    if (options.kind) capacity.kind = options.kind;
+    capacity.state = await capacity.fetchState(-1);
+    void capacity.poll();
+    return capacity;
+  }
+
+  edges(): number {
+    return this.state?.edges ?? 1;
+  }
+
+  instances(fn: string): InstanceInfo[] {
+    return this.state?.functions[fn]?.instances ?? [];
+  }
+
+  counts(fn: string) {
+    return this.state?.functions[fn]?.counts ?? { replicas: 0, availableReplicas: 0, coldStarts: 0 };
+  }
+
+  async grow(fn: string, signal: AbortSignal): Promise<InstanceInfo | null> {
+    const { instance } = await this.call<{ instance: InstanceInfo | null }>('POST', `/controller/functions/${fn}/grow`, undefined, signal);
+    // Usable at once, before the next state says so.
+    const known = this.state?.functions[fn];
+    if (instance && known && !known.instances.some((i) => i.id === instance.id)) known.instances.push(instance);
+    return instance;
+  }
+
+  used(fn: string, instance: string, inFlight: number): void {
+    this.usage.set(`${fn}\u0000${instance}`, { fn, instance, inFlight });
+    this.reportTimer ??= setTimeout(() => this.report(), REPORT_EVERY_MS);
+  }
+
+  retire(fn: string, instance: string, reason: 'unreachable' | 'timeout'): void {
+    const known = this.state?.functions[fn];
+    if (known) known.instances = known.instances.filter((i) => i.id !== instance);
+    this.call('POST', `/controller/functions/${fn}/retire`, { instance, reason }).catch((error: Error) =>
+      this.log.warn(`could not retire ${instance}: ${error.message}`),
+    );
+  }
+
+  runOnce(fn: string, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
+    return this.call<FunctionResponse>('POST', `/controller/functions/${fn}/run-once`, invocation, signal);
+  }
+
+  scaleTo(fn: string, replicas: number): Promise<{ replicas: number }> {
+    return this.call('POST', `/controller/functions/${fn}/scale`, { replicas });
+  }
+
+  logs(fn: string, tail: number): Promise<LogLine[]> {
+    return this.call('GET', `/controller/functions/${fn}/logs?tail=${tail}`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.polling.abort();
+    clearInterval(this.keepReporting);
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+  }
+
+  /** Follows the controller's state; when it cannot be reached, keeps the last one and tries again. */
+  private async poll(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const next = await this.fetchState(this.state?.version ?? -1);
+        // A new controller starts its versions over: take its state whole.
+        const restarted = next.version < (this.state?.version ?? 0);
+        for (const event of next.events) if (!restarted) this.emit(event.kind, event.data as never);
+        this.state = next;
+      } catch (error) {
+        if (this.closed) return;
+        this.log.warn(`controller state unavailable: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private fetchState(after: number): Promise<ControllerState> {
+    return this.call('GET', `/controller/state?after=${after}`, undefined, AbortSignal.any([this.polling.signal, AbortSignal.timeout(15_000)]));
+  }
+
+  /** Sends what changed since the last report, or (again) every busy instance once a second. */
+  private report(): void {
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    const batch = [...this.usage.values()];
+    // Idle ones are told once; busy ones again each second, so the controller's idle clock never stops them.
+    for (const [key, u] of this.usage) if (u.inFlight === 0) this.usage.delete(key);
+    if (batch.length === 0) return;
+    this.call('POST', '/controller/usage', batch).catch((error: Error) => this.log.warn(`could not report usage: ${error.message}`));
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          'x-edge-id': this.edgeId,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signal ?? null,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw new InvocationError(503, `the controller cannot be reached: ${(error as Error).message}`, { 'retry-after': '1' });
+    }
+    if (response.status === 204) return undefined as T;
+    const payload = (await response.json().catch(() => ({}))) as { error?: string };
+    if (!response.ok) throw new InvocationError(response.status, payload.error ?? `the controller answered ${response.status}`);
+    return payload as T;
+  }
+}
