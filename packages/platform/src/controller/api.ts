@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import express, { Router, type Request } from 'express';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
@@ -9,14 +9,16 @@ import type { Controller } from './controller.js';
 
 /** An edge not heard from for this long no longer counts among those sharing the instances. */
 export const EDGE_GONE_MS = 5_000;
-/** How long a state request waits for a change before answering with the same version. */
-const LONG_POLL_MS = 10_000;
+/** How long a state request waits for a change before answering: well within EDGE_GONE_MS, so a quiet edge still counts. */
+const LONG_POLL_MS = 2_500;
 const EVENTS_KEPT = 500;
 
 type Announced = { [K in keyof CapacityEvents]: { kind: K; version: number; data: CapacityEvents[K][0] } }[keyof CapacityEvents];
 
 /** What `GET /controller/state` answers: the instances of every function, and what happened since. */
 export interface ControllerState {
+  /** This controller's start: versions count from 0 again in another one. */
+  epoch: string;
   version: number;
   edges: number;
   functions: Record<string, { instances: Array<{ id: string; url: string }>; counts: { replicas: number; availableReplicas: number; coldStarts: number } }>;
@@ -35,6 +37,7 @@ export function controllerApi(
   { functions, token, log }: { functions: FunctionSpec[]; token: string; log: { error(obj: object, msg: string): void } },
 ): { router: Router; stop(): void } {
   const router = Router();
+  const epoch = randomUUID();
   let version = 0;
   const events: Announced[] = [];
   const waiting = new Set<() => void>();
@@ -75,13 +78,15 @@ export function controllerApi(
     next();
   });
   const state = (after: number): ControllerState => ({
+    epoch,
     version,
     edges: controller.edges(),
     functions: Object.fromEntries(functions.map((f) => [f.name, { instances: controller.instances(f.name), counts: controller.counts(f.name) }])),
     events: events.filter((e) => e.version > after),
   });
   router.get('/controller/state', async (req, res) => {
-    const after = Number(req.query.after ?? -1);
+    // An edge that followed another controller (or none yet) gets the whole state at once.
+    const after = req.query.epoch === epoch ? Number(req.query.after ?? -1) : -1;
     if (after >= version) {
       await new Promise<void>((resolve) => {
         const timeout = setTimeout(done, LONG_POLL_MS);

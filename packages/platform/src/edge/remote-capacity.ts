@@ -100,9 +100,9 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     while (!this.closed) {
       try {
         const next = await this.fetchState(this.state?.version ?? -1);
-        // A new controller starts its versions over: take its state whole.
-        const restarted = next.version < (this.state?.version ?? 0);
-        for (const event of next.events) if (!restarted) this.emit(event.kind, event.data as never);
+        // Another controller's state comes whole; its events belong to a history this edge did not follow.
+        const restarted = next.epoch !== this.state?.epoch;
+        if (!restarted) for (const event of next.events) this.emit(event.kind, event.data as never);
         this.state = next;
       } catch (error) {
         if (this.closed) return;
@@ -113,7 +113,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
   }
 
   private fetchState(after: number): Promise<ControllerState> {
-    return this.call('GET', `/controller/state?after=${after}`, undefined, AbortSignal.any([this.polling.signal, AbortSignal.timeout(15_000)]));
+    return this.call('GET', `/controller/state?after=${after}&epoch=${this.state?.epoch ?? ''}`, undefined, AbortSignal.any([this.polling.signal, AbortSignal.timeout(15_000)]));
   }
 
   /** Sends what changed since the last report, or (again) every busy instance once a second. */
