@@ -58,7 +58,11 @@ export function controllerApi(
   // Edges come and go: each one's share of an instance follows how many there are.
   const countEdges = () => {
     const now = Date.now();
-    for (const [edge, at] of seen) if (now - at > EDGE_GONE_MS) seen.delete(edge);
+    for (const [edge, at] of seen) {
+      if (now - at <= EDGE_GONE_MS) continue;
+      seen.delete(edge);
+      controller.forgetEdge(edge);
+    }
     const count = Math.max(1, seen.size);
     if (count !== controller.edges()) {
       controller.setEdges(count);

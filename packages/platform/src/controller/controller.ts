@@ -61,6 +61,11 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     this.of(fn).used(edge, instance, inFlight);
   }
 
+  /** An edge stopped reporting (it died): forget the calls it said it had in flight. */
+  forgetEdge(edge: string): void {
+    for (const instances of this.functions.values()) instances.forgetEdge(edge);
+  }
+
   retire(fn: string, instance: string, reason: 'unreachable' | 'timeout'): void {
     this.of(fn).retire(instance, reason);
   }

@@ -70,6 +70,15 @@ export class FunctionInstances extends EventEmitter<CapacityEvents> {
     if (slot.retiring && total(slot) === 0) void this.stop(slot, slot.kill ? 'kill' : 'drain', slot.stopReason ?? 'retired');
   }
 
+  /** An edge that is gone holds no calls any more: its last report must not keep instances from idling. */
+  forgetEdge(edge: string): void {
+    for (const slot of this.slots) {
+      if (!slot.inFlight.delete(edge)) continue;
+      slot.lastUsed = Date.now();
+      if (slot.retiring && total(slot) === 0) void this.stop(slot, slot.kill ? 'kill' : 'drain', slot.stopReason ?? 'retired');
+    }
+  }
+
   retire(id: string, reason: 'unreachable' | 'timeout'): void {
     const slot = this.slots.find((s) => s.instance.id === id);
     if (!slot) return;
