@@ -30,7 +30,7 @@ export interface Row {
   verdict: string;
 }
 
-/** One row per figure; a scenario that did not run is one row saying why. */
+/** One row per figure, then the scenario's note; a scenario that did not run is one row saying why. */
 export function tableRows(scenarios: ScenarioResult[]): Row[] {
   const rows: Row[] = [];
   for (const s of scenarios) {
@@ -48,6 +48,7 @@ export function tableRows(scenarios: ScenarioResult[]): Row[] {
         verdict: verdict(m),
       });
     }
+    if (s.note) rows.push({ scenario: s.id, measure: 'note', figure: '', floor: '', target: '', verdict: s.note });
   }
   return rows;
 }

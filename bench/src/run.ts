@@ -4,15 +4,16 @@ import { residentMb, startApp, type RunningApp } from './app.js';
 import { callOverhead, coldStart, freshness, throughput } from './scenarios.js';
 import { dockerScenarios } from './docker.js';
 import { composeThroughput } from './compose.js';
+import { edgeScaling } from './edges.js';
 import { swarmScenarios } from './swarm.js';
 import type { BenchRun, ScenarioResult } from './types.js';
 
-export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'docker', 'compose', 'swarm'] as const;
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'edges', 'docker', 'compose', 'swarm'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 export interface BenchOptions {
   only?: ScenarioId[];
-  /** Votes for the throughput scenario, and the load's concurrency. */
+  /** Votes for the throughput scenarios (each edge count gets them), and the load's concurrency. */
   votes?: number;
   concurrency?: number;
   /** Sequential calls per side for the overhead scenario. */
@@ -64,7 +65,17 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
   };
   const embedded = (['overhead', 'cold-start', 'freshness', 'throughput'] as const).some((id) => selected.has(id));
   if (embedded) await embeddedScenarios();
-  // After the embedded app is gone, so the two apps never compete for the two cores.
+  // Each after the app before it is gone, so no two apps compete for the two cores.
+  await step('edges', 'vote throughput by edges', () =>
+    edgeScaling({
+      votes: settings.votes,
+      concurrency: settings.concurrency,
+      maxSeconds: settings.maxLoadSeconds,
+      appEnv: options.appEnv ?? {},
+      appNodeArgs: options.appNodeArgs ?? [],
+      log,
+    }),
+  );
   await step('docker', 'docker runtime', () => dockerScenarios({ samples: settings.coldStarts, calls: settings.calls, log }));
   await step('compose', 'vote throughput, compose', () =>
     composeThroughput({ votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, log }),

@@ -18,6 +18,8 @@ export interface ScenarioResult {
   /** Why a scenario did not run or failed. */
   reason?: string | undefined;
   metrics: Metric[];
+  /** A line shown under the figures (e.g. what limits them). */
+  note?: string | undefined;
   /** Raw figures for the JSON file (percentiles, counts, settings). */
   details?: Record<string, unknown> | undefined;
   durationMs?: number | undefined;

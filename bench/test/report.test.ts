@@ -66,6 +66,21 @@ describe('table', () => {
     expect(text.split('\n')).toHaveLength(2 + 6);
     expect(text).toMatch(/^scenario\s+measure\s+figure\s+compared with\s+target\s+verdict$/m);
   });
+
+  it("shows a scenario's note as a row after its figures", () => {
+    const edges = {
+      id: 'edges',
+      title: 'Edges',
+      status: 'ok' as const,
+      metrics: [{ name: 'votes accepted per second, 1 edge', value: 900, unit: 'votes/s' }],
+      note: '2 cores, 99% busy',
+    };
+    expect(tableRows([edges])).toEqual([
+      expect.objectContaining({ measure: 'votes accepted per second, 1 edge', figure: '900 votes/s' }),
+      { scenario: 'edges', measure: 'note', figure: '', floor: '', target: '', verdict: '2 cores, 99% busy' },
+    ]);
+    expect(renderMarkdown({ ...run, scenarios: [edges] })).toContain('| edges | note |  |  |  | 2 cores, 99% busy |');
+  });
 });
 
 describe('report', () => {
