@@ -113,7 +113,12 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
   }
 
   private fetchState(after: number): Promise<ControllerState> {
-    return this.call('GET', `/controller/state?after=${after}&epoch=${this.state?.epoch ?? ''}`, undefined, AbortSignal.any([this.polling.signal, AbortSignal.timeout(15_000)]));
+    return this.call(
+      'GET',
+      `/controller/state?after=${after}&epoch=${this.state?.epoch ?? ''}`,
+      undefined,
+      AbortSignal.any([this.polling.signal, AbortSignal.timeout(15_000)]),
+    );
   }
 
   /** Sends what changed since the last report, or (again) every busy instance once a second. */
