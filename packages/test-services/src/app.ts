@@ -96,7 +96,8 @@ export async function appProcess({
     },
     async close() {
       await self.signal('SIGKILL');
-      await rm(dataDir, { recursive: true, force: true });
+      // A killed app's PostgreSQL may still be writing its last files for a moment.
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     },
   };
   return self;
