@@ -2,7 +2,8 @@
 // runtime, Redis queue): votes accepted per second, and the time until every accepted vote shows
 // in the tallies, which the results function reads from PostgreSQL (one row per voter).
 import { performance } from 'node:perf_hooks';
-import { round, runSeed } from '@voting/loadgen';
+import { round } from '@voting/loadgen';
+import { seedLoad, warmUp } from './seed-load.js';
 import { startComposeApp, waitUntil } from '@platform/test-services';
 import { dockerState } from './docker.js';
 import { waitForRecorded } from './recorded.js';
@@ -32,19 +33,10 @@ export async function composeThroughput({
   log('starting docker compose up of docker-compose.yml...');
   const app = await startComposeApp({ project: `voting-bench-${process.pid}`, log });
   try {
-    const warm = await runSeed({ url: app.voteUrl, votes: 300, concurrency: 16, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
-    if (warm.failed > 0) throw new Error(`warm-up votes failed: ${JSON.stringify({ rejected: warm.rejected, errors: warm.errors })}`);
+    const warm = await warmUp(app.voteUrl);
     await waitUntil(async () => (await recorded(app.voteUrl)) >= warm.distinctVoters, { timeoutMs: 60_000, what: 'warm-up votes to be recorded' });
     const before = await recorded(app.voteUrl);
-    const summary = await runSeed({
-      url: app.voteUrl,
-      votes,
-      concurrency,
-      ratio: [2, 1],
-      voters: { kind: 'new' },
-      mode: 'form',
-      signal: AbortSignal.timeout(maxSeconds * 1_000),
-    });
+    const summary = await seedLoad(app.voteUrl, { votes, concurrency, signal: AbortSignal.timeout(maxSeconds * 1_000) });
     const loadEnded = performance.now();
     const expected = before + summary.distinctVoters;
     const { rows, recordedMs } = await waitForRecorded(() => recorded(app.voteUrl), { expected, since: loadEnded, timeoutMs: 60_000, intervalMs: 20 });

@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { round, runSeed, type SeedSummary } from '@voting/loadgen';
+import { round, type SeedSummary } from '@voting/loadgen';
+import { seedLoad, warmUp } from './seed-load.js';
 import { waitUntil } from '@platform/test-services';
 import { cpuSnapshot, startApp } from './app.js';
 import { httpFloor } from './floor.js';
@@ -106,22 +107,13 @@ async function oneRun(workers: number, { votes, concurrency, maxSeconds, appEnv,
     await db.connect();
     const count = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
     // Warm instances first, on every edge: the figure is the steady state.
-    const warm = await runSeed({ url: app.url, votes: 300, concurrency: 16, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
-    if (warm.failed > 0) throw new Error(`warm-up votes failed: ${JSON.stringify({ rejected: warm.rejected, errors: warm.errors })}`);
+    const warm = await warmUp(app.url);
     await waitUntil(async () => (await count()) >= warm.distinctVoters, { timeoutMs: 30_000, what: 'warm-up votes to be recorded' });
     const before = await count();
     const cpuBefore = await cpuSnapshot();
     const machineBefore = await machineTicks();
     const began = performance.now();
-    const summary = await runSeed({
-      url: app.url,
-      votes,
-      concurrency,
-      ratio: [2, 1],
-      voters: { kind: 'new' },
-      mode: 'form',
-      signal: AbortSignal.timeout(maxSeconds * 1_000),
-    });
+    const summary = await seedLoad(app.url, { votes, concurrency, signal: AbortSignal.timeout(maxSeconds * 1_000) });
     const expected = before + summary.distinctVoters;
     const { rows } = await waitForRecorded(count, { expected, since: performance.now(), timeoutMs: 30_000 });
     const seconds = (performance.now() - began) / 1_000;

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { io } from 'socket.io-client';
-import { round, runSeed, summarize, type LatencySummary } from '@voting/loadgen';
+import { round, summarize, type LatencySummary } from '@voting/loadgen';
+import { seedLoad, warmUp } from './seed-load.js';
 import { waitUntil } from '@platform/test-services';
 import { childProcesses, cpuByPart, cpuSnapshot, repoRoot, residentMb, type RunningApp } from './app.js';
 import { call, keepAlive } from './http.js';
@@ -133,8 +134,7 @@ export async function throughput(
   const count = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM votes')).rows[0]!.n;
   try {
     // Warm instances first: the figure is the steady state, cold starts have their own scenario.
-    const warm = await runSeed({ url: app.url, votes: 300, concurrency: 16, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
-    if (warm.failed > 0) throw new Error(`warm-up votes failed: ${JSON.stringify({ rejected: warm.rejected, errors: warm.errors })}`);
+    const warm = await warmUp(app.url);
     await waitUntil(async () => (await count()) >= warm.distinctVoters, { timeoutMs: 30_000, what: 'warm-up votes to be recorded' });
     const before = await count();
 
@@ -149,7 +149,7 @@ export async function throughput(
     );
     const stop = AbortSignal.timeout(maxSeconds * 1_000);
     const cpuBefore = await cpuSnapshot();
-    const summary = await runSeed({ url: app.url, votes, concurrency, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form', signal: stop });
+    const summary = await seedLoad(app.url, { votes, concurrency, signal: stop });
     const loadEnded = performance.now();
     const expected = before + summary.distinctVoters;
     const { rows, recordedMs } = await waitForRecorded(count, { expected, since: loadEnded, timeoutMs: 30_000 });

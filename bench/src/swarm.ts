@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { round, runSeed, summarize } from '@voting/loadgen';
+import { round, summarize } from '@voting/loadgen';
+import { seedLoad } from './seed-load.js';
 import { freePort, waitUntil } from '@platform/test-services';
 import { repoRoot } from './app.js';
 import { call, keepAlive } from './http.js';
@@ -95,7 +96,7 @@ export async function swarmScenarios({
     );
     const callsPerSecond = calls / ((performance.now() - began) / 1_000);
     const w = summarize(warmMs);
-    const seed = await runSeed({ url, votes, concurrency, ratio: [2, 1], voters: { kind: 'new' }, mode: 'form' });
+    const seed = await seedLoad(url, { votes, concurrency });
     agent.destroy();
     return [
       {
