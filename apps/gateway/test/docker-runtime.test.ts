@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { waitUntil } from '@platform/test-services';
 import { LABELS } from '@platform/core/labels';
 import { MANAGED_LABEL, DockerRuntime } from '@platform/core/runtimes/docker';
+import { Controller } from '@platform/core/controller/controller';
+import { FunctionPool } from '@platform/core/pool';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 import { prepareDocker, TEST_NETWORK } from './docker-network.js';
 
@@ -143,5 +146,49 @@ describe('docker runtime through the gateway', () => {
     expect((await containersOf(b)).map((c) => c.State)).toEqual(['running']);
     await second.stopInstance(own, 'kill');
     await waitUntil(async () => (await containersOf(b)).length === 0, { timeoutMs: 10_000, what: "B's container to go" });
+  });
+
+  it('never runs a call meant for a killed container in the one that took its address', async () => {
+    // Break it catches: calls sent by address alone (no instance named), so the calls of a killed
+    // container run in whatever container the engine gave its address to next.
+    const network = `voting-test-reuse-${process.pid}`;
+    const reuseOwner = `${owner}-reuse`;
+    await docker.createNetwork({ Name: network, Driver: 'bridge', Labels: { 'org.voting.test': 'true' } });
+    const runtime = new DockerRuntime({ env: {}, secret: () => undefined, network, owner: reuseOwner });
+    const [crashy, sleepy] = ['crashy', 'sleepy'].map((fn) => t.gateway.pools.get(fn)!.spec) as [FunctionSpec, FunctionSpec];
+    const controller = await Controller.start(runtime, [crashy, sleepy]);
+    onTestFinished(async () => {
+      await controller.close();
+      await docker.getNetwork(network).remove();
+    });
+    const signal = AbortSignal.timeout(20_000);
+    const killed = (await controller.grow('crashy', signal))!;
+    await docker.getContainer(killed.id).kill();
+    await waitUntil(() => controller.instances('crashy').length === 0, { timeoutMs: 10_000, what: 'the controller to see the container die' });
+    const taker = (await controller.grow('sleepy', signal))!;
+    // The engine hands a freed address to the next container at once.
+    expect(taker.url).toBe(killed.url);
+    // Held busy meanwhile (sleepy idles away after 1 s), as a call in flight on it would.
+    controller.used('sleepy', taker.id, 1);
+    // An edge that has not heard of the death yet still lists the killed container.
+    const staleView = new Proxy(controller, {
+      get: (target, key) => (key === 'instances' ? (fn: string) => [...(fn === 'crashy' ? [killed] : []), ...target.instances(fn)] : Reflect.get(target, key)),
+    });
+    const pool = new FunctionPool(crashy, staleView);
+    const request = { method: 'GET', path: '/', query: {}, headers: {}, body: '' };
+    const answer = await pool.invoke({ callId: 'meant-for-crashy', request });
+    expect(answer.status).toBe(200);
+    const served = JSON.parse(answer.body!) as { instance: string };
+    // Run by a live crashy container, not by the sleepy one at the killed one's address.
+    expect(served.instance).toMatch(/crashy/);
+    expect(served.instance).not.toBe(killed.id);
+    controller.used('sleepy', taker.id, 0);
+    const sleepyAnswer = JSON.parse((await new FunctionPool(sleepy, controller).invoke({ callId: 'for-sleepy', request })).body!) as {
+      instance: string;
+      served: number;
+    };
+    // The first call the container at the killed one's address ran.
+    expect(sleepyAnswer).toMatchObject({ instance: taker.id, served: 1 });
+    await pool.close();
   });
 });

@@ -44,6 +44,13 @@ export interface FunctionDefinition {
   teardown?(): Promise<void>;
 }
 
+/**
+ * Sent with each `POST /_/invoke`: the instance the platform means. An address is reused as soon
+ * as an instance dies (a new container may take a killed one's IP at once), so a warm instance
+ * refuses (421) a call meant for another: it runs nothing, and the platform sends it elsewhere.
+ */
+export const INSTANCE_HEADER = 'x-fn-instance';
+
 /** The wire form of one call between the gateway and an instance (stdin/stdout or HTTP). */
 export interface Invocation {
   callId: string;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import type { FunctionDefinition, Invocation } from './types.js';
+import { INSTANCE_HEADER, type FunctionDefinition, type Invocation } from './types.js';
 import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
 import { parseInvocation, runHandler } from './invoke.js';
@@ -15,7 +15,8 @@ function send(res: ServerResponse, status: number, value: unknown): void {
 /**
  * Warm mode: an HTTP server serving calls until told to stop. `GET /_/health` answers once
  * setup is done; `POST /_/invoke` takes an invocation and answers its response. Calls beyond
- * the in-flight limit get 429 so the platform can route them elsewhere.
+ * the in-flight limit get 429 so the platform can route them elsewhere; calls meant for another
+ * instance (INSTANCE_HEADER) get 421 and run nothing.
  */
 export async function runWarm(definition: FunctionDefinition, settings: InstanceSettings): Promise<void> {
   const log = createLogger(settings);
@@ -30,6 +31,10 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
       return send(res, ready && !draining ? 200 : 503, { ready, draining, inFlight });
     }
     if (req.method !== 'POST' || req.url !== '/_/invoke') return send(res, 404, { error: 'not found' });
+    const meant = req.headers[INSTANCE_HEADER];
+    if (meant !== undefined && meant !== settings.instance) {
+      return send(res, 421, { error: `this address serves instance ${settings.instance} of ${settings.name}, not ${String(meant)}` });
+    }
     if (draining) return send(res, 503, { error: 'instance is stopping' });
     if (inFlight >= settings.maxInFlight) return send(res, 429, { error: 'instance busy' });
     inFlight++;

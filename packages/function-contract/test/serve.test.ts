@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitUntil } from '@platform/test-services';
-import type { FunctionResponse, Invocation } from '../src/index.js';
+import { INSTANCE_HEADER, type FunctionResponse, type Invocation } from '../src/index.js';
 
 const echo = join(import.meta.dirname, 'fixtures', 'echo.mjs');
 const request = (query: Record<string, string> = {}): Invocation => ({
@@ -142,6 +142,24 @@ describe('warm mode', () => {
     const bodies = await Promise.all(responses.map(async (r) => JSON.parse(((await r.json()) as FunctionResponse).body!)));
     expect(bodies.map((b) => b.callId)).toEqual(['c1', 'c2', 'c3']);
     expect(new Set(bodies.map((b) => b.instance))).toEqual(new Set(['w1']));
+  });
+
+  // Break it catches: an instance that serves a call meant for another (the header ignored).
+  it('refuses with 421 a call meant for another instance, and runs nothing', async () => {
+    const base = await startWarm({ FN_INSTANCE: 'w2' });
+    const call = (instance: string) =>
+      fetch(`${base}/_/invoke`, {
+        method: 'POST',
+        headers: { [INSTANCE_HEADER]: instance },
+        body: JSON.stringify({ ...request(), callId: `for-${instance}` }),
+      });
+    const misdirected = await call('w1');
+    expect(misdirected.status).toBe(421);
+    expect(((await misdirected.json()) as { error: string }).error).toBe('this address serves instance w2 of echo, not w1');
+    const meant = await call('w2');
+    expect(meant.status).toBe(200);
+    // The first call this process ran: the one meant for another instance ran nowhere.
+    expect(JSON.parse(((await meant.json()) as FunctionResponse).body!)).toMatchObject({ callId: 'for-w2', instance: 'w2', served: 1 });
   });
 
   it('answers 429 beyond its in-flight limit', async () => {

@@ -9,3 +9,17 @@ export class InvocationError extends Error {
     this.name = 'InvocationError';
   }
 }
+
+/**
+ * The call never reached the instance meant: nothing listens at its address any more, or another
+ * instance does now (addresses are reused at once). Nothing ran, so the call may go elsewhere.
+ */
+export class InstanceGoneError extends InvocationError {
+  constructor(
+    readonly instance: string,
+    why: string,
+  ) {
+    super(502, `instance ${instance} is gone: ${why}`);
+    this.name = 'InstanceGoneError';
+  }
+}

@@ -1,6 +1,10 @@
 import { Agent, request } from 'node:http';
-import type { FunctionResponse, Invocation } from '@platform/function-contract';
-import { InvocationError } from './errors.js';
+import { INSTANCE_HEADER, type FunctionResponse, type Invocation } from '@platform/function-contract';
+import type { InstanceInfo } from './capacity.js';
+import { InstanceGoneError, InvocationError } from './errors.js';
+
+/** Connection errors that mean nothing listens at the address: the request was never received. */
+const unreachable = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
 
 // Keep-alive connections to warm instances: a call costs a write and a read, no handshake.
 const agent = new Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
@@ -27,17 +31,21 @@ function target(url: string): Target {
   return found;
 }
 
-/** Sends one invocation to a warm instance's `POST /_/invoke`. */
-export function invokeInstance(url: string, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
+/**
+ * Sends one invocation to a warm instance's `POST /_/invoke`, naming the instance meant: an
+ * InstanceGoneError says the call was not received (nothing listens there, or another instance
+ * took the address), so it ran nowhere.
+ */
+export function invokeInstance(instance: InstanceInfo, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
   const payload = JSON.stringify(invocation);
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        ...target(url),
+        ...target(instance.url),
         method: 'POST',
         agent,
         signal,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), [INSTANCE_HEADER]: instance.id },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -45,6 +53,10 @@ export function invokeInstance(url: string, invocation: Invocation, signal: Abor
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode === 421) {
+            reject(new InstanceGoneError(instance.id, `its address now serves another instance (${text.slice(0, 200)})`));
+            return;
+          }
           if (res.statusCode !== 200) {
             reject(new InvocationError(502, `instance answered ${res.statusCode}: ${text.slice(0, 200)}`));
             return;
@@ -57,7 +69,11 @@ export function invokeInstance(url: string, invocation: Invocation, signal: Abor
         });
       },
     );
-    req.on('error', (error) => reject(signal.aborted ? signal.reason : error));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (signal.aborted) reject(signal.reason);
+      else if (unreachable.has(error.code ?? '')) reject(new InstanceGoneError(instance.id, `nothing listens at its address (${error.code})`));
+      else reject(error);
+    });
     req.end(payload);
   });
 }

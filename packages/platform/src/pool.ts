@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Capacity, CapacityEvents, InstanceInfo } from './capacity.js';
-import { InvocationError } from './errors.js';
+import { InstanceGoneError, InvocationError } from './errors.js';
 import { invokeInstance } from './instance-client.js';
 
-/** Connection errors that mean the instance is gone, not that one call failed. */
-const gone = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** Instances a call is sent to at most when it reaches none of them (each gone before it got the call). */
+const MAX_TRIES = 3;
 
 export interface FunctionStatusCounts {
   replicas: number;
@@ -110,20 +110,27 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
 
   private async run(invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
     if (this.spec.mode === 'oneshot') return await this.capacity.runOnce(this.spec.name, invocation, signal);
-    const instance = await this.pick(signal);
-    this.count(instance, +1);
-    try {
-      return await invokeInstance(instance.url, invocation, signal);
-    } catch (error) {
-      // A stuck call: the instance is stopped once it is otherwise idle.
-      if (signal.aborted) this.capacity.retire(this.spec.name, instance.id, 'timeout');
-      // Nothing listens there any more (the process or container died): no more calls to it,
-      // whether or not the runtime has noticed the exit yet.
-      else if (gone.has((error as NodeJS.ErrnoException).code ?? '')) this.capacity.retire(this.spec.name, instance.id, 'unreachable');
-      if (signal.aborted || error instanceof InvocationError) throw error;
-      throw new InvocationError(502, `instance ${instance.id} failed: ${(error as Error).message}`);
-    } finally {
-      this.count(instance, -1);
+    const tried = new Set<string>();
+    for (;;) {
+      const instance = await this.pick(signal, tried);
+      this.count(instance, +1);
+      try {
+        return await invokeInstance(instance, invocation, signal);
+      } catch (error) {
+        // A stuck call: the instance is stopped once it is otherwise idle.
+        if (signal.aborted) this.capacity.retire(this.spec.name, instance.id, 'timeout');
+        else if (error instanceof InstanceGoneError) {
+          // The process or container died (or another took its address): no more calls to it,
+          // whether or not the runtime has noticed yet. The call ran nowhere: another instance takes it.
+          this.capacity.retire(this.spec.name, instance.id, 'unreachable');
+          tried.add(instance.id);
+          if (tried.size < MAX_TRIES) continue;
+        }
+        if (signal.aborted || error instanceof InvocationError) throw error;
+        throw new InvocationError(502, `instance ${instance.id} failed: ${(error as Error).message}`);
+      } finally {
+        this.count(instance, -1);
+      }
     }
   }
 
@@ -136,12 +143,13 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
 
   /**
    * The least busy instance while this edge's calls on it stay within its share (an instance's
-   * concurrency split among the edges), else a new one when the limit allows, else the least busy.
+   * concurrency split among the edges), else a new one when the limit allows, else the least busy;
+   * never one in `avoid` (found gone by this call).
    */
-  private async pick(signal: AbortSignal): Promise<InstanceInfo> {
+  private async pick(signal: AbortSignal, avoid: Set<string>): Promise<InstanceInfo> {
     const share = Math.max(1, Math.ceil(Math.ceil(this.spec.maxConcurrency / this.spec.maxInstances) / this.capacity.edges()));
     for (;;) {
-      const live = this.capacity.instances(this.spec.name);
+      const live = this.capacity.instances(this.spec.name).filter((i) => !avoid.has(i.id));
       const load = (i: InstanceInfo) => this.onInstance.get(i.id) ?? 0;
       const best = live.reduce<InstanceInfo | undefined>((a, b) => (a && load(a) <= load(b) ? a : b), undefined);
       if (best && load(best) < share) return best;

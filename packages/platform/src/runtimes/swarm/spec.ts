@@ -39,6 +39,13 @@ export type ServiceSpec = ReturnType<typeof warmServiceSpec>;
 
 export const serviceName = (prefix: string, fn: string, suffix = '') => `${prefix}-${fn}${suffix}`.slice(0, 63);
 
+/**
+ * A warm task's instance id: what the task calls itself (FN_INSTANCE, filled in by Swarm from the
+ * placeholders) and what the platform names in each call to it, so a task that took a gone task's
+ * address refuses that task's calls.
+ */
+export const taskInstanceId = (fn: string, slot: number | string, taskId: string) => `${fn}-${slot}-${taskId}`;
+
 /** The owner and function labels of a function's services, task containers and secrets. */
 export const ownerLabels = (prefix: string, fn: string): Record<string, string> => ({ [SWARM_OWNER_LABEL]: prefix, [SWARM_FUNCTION_LABEL]: fn });
 
@@ -49,7 +56,7 @@ export const ownerLabels = (prefix: string, fn: string): Record<string, string> 
 export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed: Deployed) {
   const settings = {
     FN_MODE: 'warm',
-    FN_INSTANCE: `${fn.name}-{{.Task.Slot}}-{{.Node.Hostname}}`,
+    FN_INSTANCE: taskInstanceId(fn.name, '{{.Task.Slot}}', '{{.Task.ID}}'),
     PORT: String(PORT),
     FN_HOST: '0.0.0.0',
     FN_MAX_INFLIGHT: String(fn.maxConcurrency),

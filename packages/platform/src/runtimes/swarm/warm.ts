@@ -4,7 +4,7 @@ import { InvocationError } from '../../errors.js';
 import { waitForHealth } from '../net.js';
 import type { Instance } from '../runtime.js';
 import { Replicas } from './replicas.js';
-import { PORT } from './spec.js';
+import { PORT, taskInstanceId } from './spec.js';
 import { isAlive, killTaskContainer, listTasks, type SwarmTask, sleep, taskAddress } from './tasks.js';
 
 export interface SwarmInstance extends Instance {
@@ -68,7 +68,7 @@ export class WarmService {
       let done!: () => void;
       const exited = new Promise<void>((resolve) => (done = resolve));
       instance = {
-        id: `${this.fn.name}-${task.Slot ?? 0}-${task.ID.slice(0, 8)}`,
+        id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
         url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
         taskId: task.ID,
         exited,
