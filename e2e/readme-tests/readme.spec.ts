@@ -19,6 +19,14 @@ const notWalked: Record<string, string> = {
   'infra/scripts/secrets.sh >/dev/null': 'part of the by-hand form of npm run stack:deploy, which is walked',
   'VOTING_SECRETS=$PWD/.secrets RUNTIME=swarm STACK_NAME=voting DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy --resolve-image never -c docker-compose.yml voting':
     'the by-hand form of npm run stack:deploy, which is walked',
+  'export DATABASE_URL=postgres://user:password@127.0.0.1:5432/voting':
+    'needs a PostgreSQL server of your own; these very processes (roles, settings) are run by apps/gateway/test/controller-failover.test.ts',
+  'GATEWAY_ROLE=controller PORT=9101 FUNCTION_GATEWAY_URL=http://127.0.0.1:8080 node apps/gateway/dist/main.js &':
+    'needs a PostgreSQL server of your own; these very processes (roles, settings) are run by apps/gateway/test/controller-failover.test.ts',
+  'GATEWAY_ROLE=controller PORT=9102 FUNCTION_GATEWAY_URL=http://127.0.0.1:8080 node apps/gateway/dist/main.js &':
+    'needs a PostgreSQL server of your own; these very processes (roles, settings) are run by apps/gateway/test/controller-failover.test.ts',
+  'GATEWAY_ROLE=edge PORT=8080 RESULT_PORT=8081 node apps/gateway/dist/main.js &':
+    'needs a PostgreSQL server of your own; these very processes (roles, settings) are run by apps/gateway/test/controller-failover.test.ts',
   'docker swarm join-token worker': 'needs a second machine to join',
   'docker swarm join --token SWMTKN-... MANAGER_IP:2377': 'needs a second machine to join',
 };

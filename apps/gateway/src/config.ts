@@ -42,6 +42,14 @@ export const configSchema = z.object({
    * `availableParallelism()`); 1, the default, runs the whole gateway in one process.
    */
   GATEWAY_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * What this process runs: `all` (the controller and GATEWAY_WORKERS edges, as `npm start` does),
+   * `controller` (the runtime and the controller API on PORT: it leads, or stands by until the
+   * leader is gone) or `edge` (pages and routes, with the leading controller found in the member list).
+   */
+  GATEWAY_ROLE: z.enum(['all', 'controller', 'edge']).default('all'),
+  /** Where edges reach a controller (GATEWAY_ROLE=controller); default http://<HOST, or the host name for 0.0.0.0>:<PORT>. */
+  CONTROLLER_ADVERTISE_URL: url.optional(),
   /** The Docker network function containers join (docker runtime), or the overlay network of the function tasks (swarm runtime). */
   DOCKER_NETWORK: z.string().min(1).default('bridge'),
   /** Swarm runtime: prefix of the function services' names (and their owner label); one per gateway. */
@@ -121,5 +129,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`invalid settings: ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  // A process of a tier shares one database with the others, and a controller's functions need an edge to call.
+  if (config.GATEWAY_ROLE !== 'all' && !config.DATABASE_URL) {
+    throw new Error(`invalid settings: GATEWAY_ROLE=${config.GATEWAY_ROLE} needs DATABASE_URL, the database every process of the tier shares`);
+  }
+  if (config.GATEWAY_ROLE === 'controller' && !config.FUNCTION_GATEWAY_URL) {
+    throw new Error('invalid settings: GATEWAY_ROLE=controller needs FUNCTION_GATEWAY_URL, where functions reach an edge');
+  }
+  return config;
 }

@@ -1,6 +1,8 @@
 // The voting app, composed: database, queue and events, the functions, the controller that starts
 // their instances, the edges that serve the pages and routes. `npm start` runs the controller in this
 // process and GATEWAY_WORKERS edges beside it on the same ports; with 1, one process plays both roles.
+// GATEWAY_ROLE=controller or edge runs one role alone, as the stack's services do: controllers lead
+// or stand by, edges find the leader in the member list.
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -15,9 +17,11 @@ import { loadConfig } from './config.js';
 import {
   applyServerTimeouts,
   Controller,
+  controllerApi,
   Leadership,
   MemberRegistry,
   serveControllerApi,
+  serveControllerProcess,
   createGateway,
   createRuntime,
   localSecret,
@@ -37,9 +41,13 @@ import { startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
-/** This process's part: the controller with edges beside it, an edge it started, or both in one. */
-const role: 'all' | 'controller' | 'edge' = cluster.isWorker ? 'edge' : config.GATEWAY_WORKERS > 1 ? 'controller' : 'all';
-const log = pino({ name: role === 'edge' ? 'edge' : 'gateway', level: config.LOG_LEVEL });
+/**
+ * This process's part: both roles in one (`all`), the controller with edge workers beside it
+ * (`primary`), an edge worker it started (`worker`), or one role alone (`controller`, `edge`).
+ */
+type Role = 'all' | 'primary' | 'worker' | 'controller' | 'edge';
+const role: Role = cluster.isWorker ? 'worker' : config.GATEWAY_ROLE !== 'all' ? config.GATEWAY_ROLE : config.GATEWAY_WORKERS > 1 ? 'primary' : 'all';
+const log = pino({ name: role === 'worker' || role === 'edge' ? 'edge' : role === 'controller' ? 'controller' : 'gateway', level: config.LOG_LEVEL });
 /** What main() started, for shutdown() to stop in the right order. */
 const started: {
   embedded?: { stop(): Promise<void> };
@@ -48,6 +56,7 @@ const started: {
   runtime?: Runtime;
   controller?: { close(): Promise<void> };
   controllerApi?: { close(): void };
+  controllerServer?: { close(): void };
   capacity?: { close(): Promise<void> };
   edges?: EdgeSupervisor;
   members?: MemberRegistry;
@@ -74,7 +83,7 @@ async function listen(server: Server, port: number): Promise<void> {
 /** The database (embedded unless configured), brought up to date; an edge is given its URL. */
 async function database(dataDir: string): Promise<string> {
   let databaseUrl = config.DATABASE_URL && withPassword(config.DATABASE_URL, config.DATABASE_PASSWORD_FILE);
-  if (role === 'edge') return databaseUrl!;
+  if (role === 'worker') return databaseUrl!;
   if (databaseUrl) {
     await waitForPostgres(databaseUrl, { onWait: (e) => log.warn(`waiting for PostgreSQL at ${redact(databaseUrl!)}: ${e.message}`) });
   } else {
@@ -110,6 +119,8 @@ async function secrets(dataDir: string, databaseUrl: string, eventsUrl: string) 
   // Credentials of /system mutations: the secret `gateway-admin-token` (or $GATEWAY_ADMIN_TOKEN), else one made here.
   let adminToken = configured('gateway-admin-token');
   let adminTokenFile: string | undefined;
+  // Processes of a tier on other hosts share one made into the database; `npm start` keeps a file for `fn`.
+  if (adminToken === undefined && (role === 'controller' || role === 'edge')) adminToken = await sharedSecret(databaseUrl, 'gateway-admin-token');
   if (adminToken === undefined) {
     adminToken = await localSecret(dataDir, 'gateway-admin-token');
     adminTokenFile = join(dataDir, 'secrets', 'gateway-admin-token');
@@ -197,7 +208,7 @@ async function startEdge(
   ];
   for (const server of servers) applyServerTimeouts(server, gateway.timeouts);
   started.servers = servers;
-  if (role === 'edge') {
+  if (role === 'worker') {
     // The primary listens and hands connections over, each socket.io session to the edge holding it.
     acceptSticky({ vote: servers[0]!, result: servers[1]! });
     for (const server of servers) reportSessions(gateway.attachSockets(server));
@@ -224,16 +235,19 @@ async function main(): Promise<void> {
   const tokens = { databaseUrl, eventsUrl, invokeToken: keys.invokeToken, adminToken: keys.adminToken };
   // Every process of the tier is listed (GET /system/gateways); controllers elect a leader.
   started.members = new MemberRegistry({ database: databaseUrl, log: (message) => log.warn(message) });
-  if (role !== 'edge') {
+  if (role === 'controller') return runController(functions, keys, databaseUrl);
+  if (role !== 'worker' && role !== 'edge') {
     const leadership = new Leadership({ databaseUrl, name: 'controller', log: (message) => log.info(message) });
     leadership.start();
     started.leadership = leadership;
     await started.members.join({ role: 'controller', inFlight: () => 0, leader: () => leadership.isLeader() });
   }
 
-  if (role === 'edge') {
+  if (role === 'worker' || role === 'edge') {
+    const members = started.members;
     const capacity = await RemoteCapacity.connect({
-      url: process.env.CONTROLLER_URL!,
+      // A worker's controller is its primary; an edge of its own follows whichever controller leads.
+      ...(role === 'worker' ? { url: process.env.CONTROLLER_URL! } : { locate: () => members.leaderUrl() }),
       token: keys.invokeToken,
       edgeId: `edge-${hostname()}-${process.pid}`,
       kind: config.RUNTIME,
@@ -241,6 +255,10 @@ async function main(): Promise<void> {
     });
     started.capacity = capacity;
     await startEdge(functions, { capacity }, tokens);
+    if (role === 'edge') {
+      log.info(`edge serving the vote side on ${config.HOST}:${config.PORT} and the result side on ${config.HOST}:${config.RESULT_PORT}`);
+      return;
+    }
     // Without its primary (the controller) an edge has no one to restart it or to hand it connections.
     process.on('disconnect', () => void shutdown('controller gone', 1));
     process.send?.({ type: 'platform:ready' });
@@ -276,9 +294,57 @@ async function main(): Promise<void> {
       runtime: runtime.kind,
       functions: functions.map((f) => f.name),
       adminTokenFile: keys.adminTokenFile,
-      edges: role === 'controller' ? config.GATEWAY_WORKERS : 1,
+      edges: role === 'primary' ? config.GATEWAY_WORKERS : 1,
     }),
   );
+}
+
+/**
+ * A controller of its own (GATEWAY_ROLE=controller): it stands by until it wins the lead, then
+ * starts the runtime and serves edges. One that loses the lead exits at once, before another can
+ * start acting; its supervisor (Swarm's restart policy) brings it back as a standby.
+ */
+async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType<typeof secrets>>, databaseUrl: string): Promise<void> {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? hostname() : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  const url = config.CONTROLLER_ADVERTISE_URL ?? `http://${host}:${config.PORT}`;
+  const server = await serveControllerProcess({ host: config.HOST, port: config.PORT });
+  started.controllerServer = server;
+  let acting = false;
+  let serving = false;
+  const lead = async () => {
+    acting = true;
+    log.info('leading: starting the runtime');
+    const runtime = await startRuntime(keys.resolve);
+    const controller = await Controller.start(runtime, functions);
+    started.controller = controller;
+    const api = controllerApi(controller, { functions, token: keys.invokeToken, log });
+    started.controllerApi = { close: () => api.stop() };
+    server.lead(api.router);
+    serving = true;
+    await membership.refresh();
+    log.info(`leading: serving edges at ${url}`);
+  };
+  const leadership = new Leadership({
+    databaseUrl,
+    name: 'controller',
+    log: (message) => log.info(message),
+    onChange: (leader) => {
+      if (leader && !acting && !stopping) {
+        lead().catch((error: unknown) => {
+          log.fatal(`could not start leading: ${(error as Error).message}`);
+          void shutdown('start-up failure', 1);
+        });
+      } else if (!leader && acting && !stopping) {
+        log.error('lost the lead: stopping at once, so that only the new leader acts');
+        process.exit(1);
+      }
+    },
+  });
+  started.leadership = leadership;
+  // Listed as leader once it serves edges: they look for the leader here.
+  const membership = await started.members!.join({ role: 'controller', url, inFlight: () => 0, leader: () => serving && leadership.isLeader() });
+  leadership.start();
+  log.info(`controller at ${url}: standing by until it leads`);
 }
 
 let stopping = false;
@@ -314,6 +380,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   for (const server of started.servers) server.closeAllConnections();
   await step('stopping the edges', () => started.edges?.stop(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'));
   started.controllerApi?.close();
+  started.controllerServer?.close();
   await step('closing the controller link', () => started.capacity?.close());
   await step('stopping function instances', () => started.controller?.close());
   await step('stopping the runtime', () => started.runtime?.close());

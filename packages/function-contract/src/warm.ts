@@ -35,7 +35,10 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
     if (meant !== undefined && meant !== settings.instance) {
       return send(res, 421, { error: `this address serves instance ${settings.instance} of ${settings.name}, not ${String(meant)}` });
     }
-    if (draining) return send(res, 503, { error: 'instance is stopping' });
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return send(res, 503, { error: 'instance is stopping' });
+    }
     if (inFlight >= settings.maxInFlight) return send(res, 429, { error: 'instance busy' });
     inFlight++;
     lastCall = Date.now();
@@ -54,16 +57,18 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
   });
   server.keepAliveTimeout = 65_000;
 
-  // Drains in-flight calls, but never waits longer than a call may take.
+  // Drains in-flight calls, but never waits longer than a call may take. Meanwhile it keeps
+  // listening and answers new calls 503 (they ran nothing: the platform sends them elsewhere):
+  // closing kept-alive connections now would reset a call just sent on one, and its caller could
+  // not tell whether it ran.
   const stop = async (reason: string) => {
     if (draining) return;
     draining = true;
     log.info({ reason, inFlight }, 'stopping');
-    server.close();
-    server.closeIdleConnections();
     const deadline = Date.now() + settings.drainSeconds * 1000;
     while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (inFlight > 0) log.warn({ inFlight }, 'calls still running at the drain deadline');
+    server.close();
     await definition.teardown?.();
     process.exit(0);
   };

@@ -11,8 +11,8 @@ export class InvocationError extends Error {
 }
 
 /**
- * The call never reached the instance meant: nothing listens at its address any more, or another
- * instance does now (addresses are reused at once). Nothing ran, so the call may go elsewhere.
+ * The call never ran on the instance meant: nothing listens at its address any more, another
+ * instance does now (addresses are reused at once), or it is stopping. The call may go elsewhere.
  */
 export class InstanceGoneError extends InvocationError {
   constructor(

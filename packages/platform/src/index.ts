@@ -16,6 +16,7 @@ export { migratePlatform } from './store/migrate.js';
 export { Leadership, lockKey, LEASE_MARGIN_MS, SERVER_DROPS_SILENT_CLIENT_MS, type LeadershipOptions } from './cluster/leadership.js';
 export { Controller } from './controller/controller.js';
 export { controllerApi, serveControllerApi, type ControllerState } from './controller/api.js';
+export { serveControllerProcess } from './controller/server.js';
 export { RemoteCapacity } from './edge/remote-capacity.js';
 export type { Capacity, InstanceInfo } from './capacity.js';
 export { MemberRegistry, type JoinOptions, type Member, type MemberRegistryOptions, type MemberRole, type Membership } from './cluster/members.js';

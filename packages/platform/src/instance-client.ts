@@ -3,8 +3,13 @@ import { INSTANCE_HEADER, type FunctionResponse, type Invocation } from '@platfo
 import type { InstanceInfo } from './capacity.js';
 import { InstanceGoneError, InvocationError } from './errors.js';
 
-/** Connection errors that mean nothing listens at the address: the request was never received. */
-const unreachable = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
+/**
+ * Connection errors that mean the request was never received whole: nothing listens at the
+ * address, or the instance closed the connection before the request was written (EPIPE: an
+ * instance stopping closes its idle kept-alive connections). Its handler, which needs the whole
+ * body, never ran.
+ */
+const notReceived = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EPIPE']);
 
 // Keep-alive connections to warm instances: a call costs a write and a read, no handshake.
 const agent = new Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
@@ -53,8 +58,13 @@ export function invokeInstance(instance: InstanceInfo, invocation: Invocation, s
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          // Refusals of the contract's server, before any handler ran.
           if (res.statusCode === 421) {
             reject(new InstanceGoneError(instance.id, `its address now serves another instance (${text.slice(0, 200)})`));
+            return;
+          }
+          if (res.statusCode === 503) {
+            reject(new InstanceGoneError(instance.id, 'it is stopping'));
             return;
           }
           if (res.statusCode !== 200) {
@@ -71,7 +81,7 @@ export function invokeInstance(instance: InstanceInfo, invocation: Invocation, s
     );
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (signal.aborted) reject(signal.reason);
-      else if (unreachable.has(error.code ?? '')) reject(new InstanceGoneError(instance.id, `nothing listens at its address (${error.code})`));
+      else if (notReceived.has(error.code ?? '')) reject(new InstanceGoneError(instance.id, `the call did not reach it (${error.code})`));
       else reject(error);
     });
     req.end(payload);

@@ -42,6 +42,8 @@ export interface JoinOptions {
 /** One joined member. */
 export interface Membership {
   readonly id: string;
+  /** Writes a heartbeat now (e.g. once it leads, so that edges find it at once). Never throws. */
+  refresh(): Promise<void>;
   /** Stops the heartbeats and deletes the row, so lists drop this member at once. Never throws. */
   leave(): Promise<void>;
 }
@@ -174,6 +176,10 @@ export class MemberRegistry {
 
     const membership: Membership = {
       id,
+      refresh: async () => {
+        await beating;
+        if (!stopped) await beat();
+      },
       leave: async () => {
         if (stopped) return;
         stopped = true;
@@ -207,6 +213,17 @@ export class MemberRegistry {
       inFlight: row.in_flight,
       details: row.details,
     }));
+  }
+
+  /**
+   * Where the leading controller is. Just after a takeover the dead leader's row still says it
+   * leads until it goes stale: the leader heard from last is the live one.
+   */
+  async leaderUrl(): Promise<string> {
+    const leaders = (await this.list()).filter((m) => m.role === 'controller' && m.leader && m.url);
+    leaders.sort((a, b) => b.lastSeenAt.getTime() - a.lastSeenAt.getTime());
+    if (!leaders[0]) throw new Error('no controller leads yet');
+    return leaders[0].url!;
   }
 
   /** Every member joined here leaves; then the registry's own pool (not one it was given) ends. */

@@ -7,6 +7,9 @@ import { InvocationError } from '../errors.js';
 import { errorHandler } from '../routes/functions.js';
 import type { Controller } from './controller.js';
 
+/** Set on the 503s of a controller that stands by: the edge should look for the leader. */
+export const STANDBY_HEADER = 'x-controller-standby';
+
 /** An edge not heard from for this long no longer counts among those sharing the instances. */
 export const EDGE_GONE_MS = 5_000;
 /** How long a state request waits for a change before answering: well within EDGE_GONE_MS, so a quiet edge still counts. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
-import type { ControllerState } from '../controller/api.js';
+import { STANDBY_HEADER, type ControllerState } from '../controller/api.js';
 import { InvocationError } from '../errors.js';
 import type { LogLine } from '../runtimes/logs.js';
 
@@ -9,10 +9,14 @@ import type { LogLine } from '../runtimes/logs.js';
 const REPORT_EVERY_MS = 100;
 const REPORT_AGAIN_MS = 1_000;
 
+/** Where the controller is: one fixed URL, or found anew (the leader among standbys) whenever it cannot be reached. */
+export type ControllerLocator = () => Promise<string>;
+
 /**
  * The controller as an edge in another process sees it: instances from a long poll of its state,
  * requests for more over HTTP. Calls go straight from the edge to the instances, so they go on
- * while the controller restarts or hands over; only growing and one-shot calls wait for it.
+ * while the controller restarts or hands over; only growing and one-shot calls wait for it. When
+ * the controller cannot be reached or stands by, the edge looks for the leader again.
  */
 export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capacity {
   kind = 'remote';
@@ -23,8 +27,11 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
   private readonly polling = new AbortController();
   private closed = false;
 
+  private url = '';
+  private locating: Promise<void> | undefined;
+
   private constructor(
-    private readonly url: string,
+    private readonly locate: ControllerLocator,
     private readonly token: string,
     readonly edgeId: string,
     private readonly log: { warn(message: string): void },
@@ -34,11 +41,34 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     this.keepReporting = setInterval(() => this.report(), REPORT_AGAIN_MS).unref();
   }
 
-  /** Connects to the controller at `url` (e.g. `http://127.0.0.1:8090`); resolves once its state is known. */
-  static async connect(options: { url: string; token: string; edgeId: string; kind?: string; log: { warn(message: string): void } }): Promise<RemoteCapacity> {
-    const capacity = new RemoteCapacity(options.url.replace(/\/$/, ''), options.token, options.edgeId, options.log);
+  /**
+   * Connects to the controller at `url` (e.g. `http://127.0.0.1:8090`), or to the one `locate`
+   * answers; resolves once its state is known, trying again until a controller answers or `signal` ends.
+   */
+  static async connect(options: {
+    url?: string;
+    locate?: ControllerLocator;
+    token: string;
+    edgeId: string;
+    kind?: string;
+    log: { warn(message: string): void };
+    signal?: AbortSignal;
+  }): Promise<RemoteCapacity> {
+    const { url } = options;
+    const locate = options.locate ?? (async () => url ?? Promise.reject(new Error('RemoteCapacity needs a url or a locator')));
+    const capacity = new RemoteCapacity(locate, options.token, options.edgeId, options.log);
     if (options.kind) capacity.kind = options.kind;
-    capacity.state = await capacity.fetchState(-1);
+    for (let tries = 0; ; tries++) {
+      try {
+        await capacity.relocate();
+        capacity.state = await capacity.fetchState(-1);
+        break;
+      } catch (error) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (tries % 10 === 0) options.log.warn(`waiting for a controller: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
     void capacity.poll();
     return capacity;
   }
@@ -108,6 +138,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
         if (this.closed) return;
         this.log.warn(`controller state unavailable: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 500));
+        await this.relocate().catch((e: Error) => this.log.warn(`no controller found: ${e.message}`));
       }
     }
   }
@@ -132,6 +163,18 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     this.call('POST', '/controller/usage', batch).catch((error: Error) => this.log.warn(`could not report usage: ${error.message}`));
   }
 
+  /** Looks for the controller again (one look at a time). */
+  private relocate(): Promise<void> {
+    this.locating ??= this.locate()
+      .then((url) => {
+        this.url = url.replace(/\/$/, '');
+      })
+      .finally(() => {
+        this.locating = undefined;
+      });
+    return this.locating;
+  }
+
   private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let response: Response;
     try {
@@ -147,11 +190,17 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
+      void this.relocate().catch(() => {});
       throw new InvocationError(503, `the controller cannot be reached: ${(error as Error).message}`, { 'retry-after': '1' });
     }
     if (response.status === 204) return undefined as T;
     const payload = (await response.json().catch(() => ({}))) as { error?: string };
-    if (!response.ok) throw new InvocationError(response.status, payload.error ?? `the controller answered ${response.status}`);
+    // A controller standing by (it lost the lead, or never had it): the leader is elsewhere.
+    if (response.status === 503 && response.headers.get(STANDBY_HEADER)) void this.relocate().catch(() => {});
+    if (!response.ok) {
+      const retry: Record<string, string> = response.status === 503 ? { 'retry-after': '1' } : {};
+      throw new InvocationError(response.status, payload.error ?? `the controller answered ${response.status}`, retry);
+    }
     return payload as T;
   }
 }
