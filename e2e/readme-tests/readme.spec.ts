@@ -17,7 +17,7 @@ const notWalked: Record<string, string> = {
   'npm run bench -- --only throughput --votes 50000': 'a longer run of the walked benchmark',
   'npm run bench -- --profile /tmp/prof': 'the walked benchmark with a profiler attached',
   'infra/scripts/secrets.sh >/dev/null': 'part of the by-hand form of npm run stack:deploy, which is walked',
-  'VOTING_SECRETS=$PWD/.secrets RUNTIME=swarm STACK_NAME=voting DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy --resolve-image never -c docker-compose.yml voting':
+  'VOTING_SECRETS=$PWD/.secrets RUNTIME=swarm STACK_NAME=voting GATEWAY_REPLICAS=1 DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy --resolve-image never -c docker-compose.yml voting':
     'the by-hand form of npm run stack:deploy, which is walked',
   'export DATABASE_URL=postgres://user:password@127.0.0.1:5432/voting':
     'needs a PostgreSQL server of your own; these very processes (roles, settings) are run by apps/gateway/test/controller-failover.test.ts',

@@ -227,3 +227,48 @@ test('a vote and a record-vote task killed in the middle of 1,500 votes without 
   const unknown = [...after.keys()].filter((id) => !before.has(id) && !accepted.has(id));
   expect(unknown.length).toBeLessThanOrEqual(unanswered);
 });
+
+test('the leading controller killed in the middle of 1,000 votes: a standby leads, no vote is refused or lost, and only controllers hold the Docker socket', async () => {
+  // Break it catches: the Docker socket mounted into the edges; a standby that never leads.
+  const mounts = async (service: string) =>
+    Promise.all(
+      (await runningTasks(`${stack()}_${service}`)).map(async (t) => {
+        const container = await engine<{ Mounts: Array<{ Source: string }> }>('GET', `/containers/${t.Status.ContainerStatus!.ContainerID}/json`);
+        return container.Mounts.map((m) => m.Source).filter((source) => source.endsWith('docker.sock'));
+      }),
+    );
+  expect(await mounts('gateway')).toEqual([[]]);
+  expect(await mounts('controller')).toEqual([['/var/run/docker.sock'], ['/var/run/docker.sock']]);
+  const tier = async () => (await (await fetch(url('/system/gateways'))).json()) as Array<{ role: string; host: string; leader: boolean }>;
+  const leader = async () => (await tier()).find((m) => m.role === 'controller' && m.leader)?.host;
+  const killed = await leader();
+  expect(killed).toBeTruthy();
+  await fetch(url('/function/vote')); // a warm vote instance before the load
+  const before = await votesTable(stack());
+  let killedAt = 0;
+  const { accepted, unanswered, refused } = await castVotes(1000, 16, async (i) => {
+    if (i !== 300) return;
+    // The controller's host name is its container's short id.
+    await engine('POST', `/containers/${killed}/kill`);
+    killedAt = Date.now();
+  });
+  test.info().annotations.push({ type: 'votes', description: `accepted ${accepted.size}, unanswered ${unanswered}, refused ${JSON.stringify(refused)}` });
+  expect(killedAt).toBeGreaterThan(0);
+  await expect
+    .poll(
+      async () => {
+        const now = await leader();
+        return now !== undefined && now !== killed;
+      },
+      { message: 'a standby leads', timeout: 15_000 },
+    )
+    .toBe(true);
+  // The instances outlive the controller: the edges call them throughout.
+  expect(refused).toEqual({});
+  expect([...accepted.values()].filter((v) => v.sentAt > killedAt).length, 'votes accepted after the kill').toBeGreaterThan(100);
+  await expect.poll(queueDepth, { message: 'the queue drained', timeout: 60_000 }).toBe(0);
+  const after = await votesTable(stack());
+  const lost = [...accepted].filter(([id, v]) => after.get(id) !== v.vote).map(([id]) => id);
+  expect(lost).toEqual([]);
+  expect([...after.keys()].filter((id) => !before.has(id) && !accepted.has(id))).toEqual([]);
+});

@@ -3,7 +3,7 @@
 #
 #   stack.sh deploy [NAME]          init a single-node Swarm if none, build the images, make the
 #                                   secrets, deploy, wait until healthy, print the URLs
-#   stack.sh rm [NAME] [--volumes]  remove the stack (and the function services its gateway
+#   stack.sh rm [NAME] [--volumes]  remove the stack (and the function services its controller
 #                                   started), wait until all is gone; --volumes drops the data too
 #
 # Data left by an earlier stack that the secret files do not open (new files next to an old
@@ -12,8 +12,9 @@
 # NAME defaults to $STACK_NAME or "voting". Settings: VOTE_PORT, RESULT_PORT (8080, 8081),
 # POSTGRES_IMAGE, REDIS_IMAGE, GATEWAY_IMAGE, VOTING_SECRETS, ADVERTISE_ADDR (127.0.0.1),
 # NO_BUILD=1 (skip `npm run images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
-# DOCKER_SOCKET (the manager engine's socket the gateway mounts), PUBLIC_HOST (where the gateway's
-# ports are reached, 127.0.0.1). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
+# DOCKER_SOCKET (the manager engine's socket the controller mounts), PUBLIC_HOST (where the edges'
+# ports are reached, 127.0.0.1), GATEWAY_REPLICAS (edges, one per node: 2, or 1 on a single node),
+# CONTROLLER_REPLICAS (2: one leads, one stands by). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -65,13 +66,13 @@ remove() {
     say "no Swarm here: nothing to remove"
     return 0
   fi
-  local gateway="${stack}_gateway"
-  if docker service inspect "$gateway" >/dev/null 2>&1; then
-    # The gateway first, so that it scales nothing up again while the function services go.
-    say "stopping the gateway of $stack"
-    docker service rm "$gateway" >/dev/null
+  local controller="${stack}_controller"
+  if docker service inspect "$controller" >/dev/null 2>&1; then
+    # The controller first, so that it scales nothing up again while the function services go.
+    say "stopping the controller of $stack"
+    docker service rm "$controller" >/dev/null
     for _ in $(seq 1 120); do
-      [ -z "$(docker ps -aq --filter "label=com.docker.swarm.service.name=$gateway")" ] && break
+      [ -z "$(docker ps -aq --filter "label=com.docker.swarm.service.name=$controller")" ] && break
       sleep 0.25
     done
   fi
@@ -146,6 +147,11 @@ deploy() {
   export DOCKER_SOCKET=${DOCKER_SOCKET:-/var/run/docker.sock}
   export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "$DOCKER_SOCKET")}
   export VOTE_PORT=${VOTE_PORT:-8080} RESULT_PORT=${RESULT_PORT:-8081}
+  # Edges publish their ports on their node (host mode): one per node, two where there are two nodes.
+  local nodes
+  nodes=$(docker node ls -q --filter role=manager | wc -l)
+  nodes=$((nodes + $(docker node ls -q --filter role=worker | wc -l)))
+  export GATEWAY_REPLICAS=${GATEWAY_REPLICAS:-$((nodes < 2 ? 1 : 2))} CONTROLLER_REPLICAS=${CONTROLLER_REPLICAS:-2}
   say "deploying stack $stack ($images)"
   # Images are local (or pinned by the settings): no registry lookup for their digests.
   local files=(-c docker-compose.yml)
@@ -159,13 +165,13 @@ deploy() {
   say "waiting until it is healthy"
   # Every service at its replicas, none in the middle of a rolling update (a redeploy), and the
   # gateway answering.
-  until [ "$(docker service ls --filter "$(owned)" --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1$')" = 0 ] &&
+  until [ "$(docker service ls --filter "$(owned)" --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1\( .*\)\?$')" = 0 ] &&
     [ "$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $(docker service ls -q --filter "$(owned)") | grep -c updating)" = 0 ] &&
     curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
     # Secret files other than those the data was made with: the gateway stops at start-up saying
     # so, and restarting it cannot help. The stack goes (its Docker secrets cannot be changed in
     # place), the data stays. grep reads all the logs: under pipefail, -q could fail the pipe.
-    if docker service logs --raw --since "$since" "${stack}_gateway" 2>/dev/null | grep -F 'rejected the password' >/dev/null; then
+    if { docker service logs --raw --since "$since" "${stack}_controller" 2>/dev/null; docker service logs --raw --since "$since" "${stack}_gateway" 2>/dev/null; } | grep -F 'rejected the password' >/dev/null; then
       say "the gateway cannot log in to PostgreSQL: removing stack $stack again (its volumes stay)"
       volumes=0
       remove

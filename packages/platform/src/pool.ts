@@ -153,7 +153,13 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
       const load = (i: InstanceInfo) => this.onInstance.get(i.id) ?? 0;
       const best = live.reduce<InstanceInfo | undefined>((a, b) => (a && load(a) <= load(b) ? a : b), undefined);
       if (best && load(best) < share) return best;
-      const grown = await this.capacity.grow(this.spec.name, signal);
+      let grown: InstanceInfo | null = null;
+      try {
+        grown = await this.capacity.grow(this.spec.name, signal);
+      } catch (error) {
+        // The controller is away (a takeover): the instances known serve on, beyond the share.
+        if (!best || signal.aborted) throw error;
+      }
       if (grown) return grown;
       if (best) return best;
       // At the limit with every instance retiring: wait a moment for one to go, then ask again.

@@ -59,9 +59,9 @@ export async function startComposeApp({
     adminToken: readFileSync(join(secrets, 'gateway-admin-token'), 'utf8').trim(),
     compose,
     async stop() {
-      // The gateway labels its function containers with its controller id, `<host>-<pid>-<random>`,
+      // The controller labels its function containers with its controller id, `<host>-<pid>-<random>`,
       // where the host name is the container's short id.
-      const gateway = compose('ps', '-q', 'gateway').slice(0, 12);
+      const gateway = compose('ps', '-q', 'controller').slice(0, 12);
       compose('down', '-v', '--timeout', '20');
       const label = 'serverless-platform.managed-by';
       const listed = gateway ? run('docker', ['ps', '-a', '--filter', `label=${label}`, '--format', `{{.Names}} {{.Label "${label}"}}`]) : '';
