@@ -23,6 +23,7 @@ const program = new Command('bench')
   .option('--calls <n>', 'sequential calls per side in the overhead scenario (default 2000, --quick 500)', positiveInt)
   .option('--cold-starts <n>', 'cold start samples (default 8, --quick 3)', positiveInt)
   .option('--freshness-samples <n>', 'votes timed in the freshness scenario (default 200, --quick 50)', positiveInt)
+  .option('--viewers <counts...>', 'socket.io viewers in the viewers scenario (default 500 2000 5000, --quick 200)')
   .addOption(new Option('--only <scenarios...>', 'run only these scenarios').choices([...scenarioIds]))
   .addOption(new Option('--results-dir <dir>', 'where the JSON result goes').default(join(repoRoot, 'bench/results'), 'bench/results'))
   .addOption(
@@ -42,6 +43,7 @@ const o = program.opts<{
   calls?: number;
   coldStarts?: number;
   freshnessSamples?: number;
+  viewers?: string[];
   only?: ScenarioId[];
   resultsDir: string;
   report: string;
@@ -58,6 +60,8 @@ const run = await runBench({
   calls: o.calls ?? (quick ? 500 : 2_000),
   coldStarts: o.coldStarts ?? (quick ? 3 : 8),
   freshnessSamples: o.freshnessSamples ?? (quick ? 50 : 200),
+  viewers: o.viewers?.map((v) => positiveInt(v)) ?? (quick ? [200] : [500, 2_000, 5_000]),
+  viewerSeconds: quick ? 4 : 10,
   appNodeArgs: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`] : [],
   log: (line) => process.stderr.write(`bench: ${line}\n`),
 });

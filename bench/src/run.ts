@@ -6,9 +6,10 @@ import { dockerScenarios } from './docker.js';
 import { composeThroughput } from './compose.js';
 import { edgeScaling } from './edges.js';
 import { swarmScenarios } from './swarm.js';
+import { liveViewers } from './viewers.js';
 import type { BenchRun, ScenarioResult } from './types.js';
 
-export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'edges', 'docker', 'compose', 'swarm'] as const;
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'edges', 'viewers', 'docker', 'compose', 'swarm'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 export interface BenchOptions {
@@ -20,6 +21,9 @@ export interface BenchOptions {
   calls?: number;
   coldStarts?: number;
   freshnessSamples?: number;
+  /** socket.io viewers per run of the viewers scenario, and how long each run's votes arrive. */
+  viewers?: number[];
+  viewerSeconds?: number;
   /** Longest time the throughput load runs before it is stopped. */
   maxLoadSeconds?: number;
   /** Extra environment for the app (e.g. NODE_OPTIONS=--cpu-prof). */
@@ -73,6 +77,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
       maxSeconds: settings.maxLoadSeconds,
       appEnv: options.appEnv ?? {},
       appNodeArgs: options.appNodeArgs ?? [],
+      log,
+    }),
+  );
+  await step('viewers', 'live viewers', () =>
+    liveViewers({
+      viewers: options.viewers ?? [500, 2_000, 5_000],
+      edges: [1, 2],
+      rate: 200,
+      seconds: options.viewerSeconds ?? 10,
+      appEnv: options.appEnv ?? {},
       log,
     }),
   );

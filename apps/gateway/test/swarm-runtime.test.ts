@@ -172,8 +172,17 @@ describe('swarm runtime', () => {
     // Break it catches: replicas a previous scaling process left running never brought back to this process's count.
     const spec = specs.get('crashy')!;
     await runtime.deploy(spec);
-    const before = await inspect(`${prefix}-crashy`);
-    await docker.getService(before.ID).update({ version: before.Version.Index, ...before.Spec, Mode: { Replicated: { Replicas: 1 } } });
+    // Another writer's change, read-modify-write on the version index as any client must: Swarm
+    // itself bumps the index while it rolls out the deploy's update, so a stale read is retried.
+    for (let attempt = 1; ; attempt++) {
+      const before = await inspect(`${prefix}-crashy`);
+      try {
+        await docker.getService(before.ID).update({ version: before.Version.Index, ...before.Spec, Mode: { Replicated: { Replicas: 1 } } });
+        break;
+      } catch (error) {
+        if (attempt === 10 || !/out of sequence/.test((error as Error).message)) throw error;
+      }
+    }
     await runtime.takeOverReplicas();
     expect((await inspect(`${prefix}-crashy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
   });
