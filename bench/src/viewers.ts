@@ -1,13 +1,15 @@
 // Live viewers: many socket.io clients on the result page while votes arrive at a steady rate.
-// For each vote and each viewer, the time from the vote's acceptance until that viewer holds
-// scores that include it; and the vote rate the app held meanwhile. With 1 and 2 edges.
-import { performance } from 'node:perf_hooks';
-import { io, type Socket } from 'socket.io-client';
+// For each accepted vote and each viewer, the time from the vote's acceptance (its answer) until
+// that viewer holds scores that include it; and the vote rate the app held meanwhile. With 1 and
+// 2 edges. The viewers run in threads of their own, so the load reads its answers in time.
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { round } from '@voting/loadgen';
 import { waitUntil } from '@platform/test-services';
 import { startApp } from './app.js';
 import { call, keepAlive } from './http.js';
 import type { Metric, ScenarioResult } from './types.js';
+import { clock, type FromThread, type ToThread } from './viewer-thread.js';
 
 export interface ViewersOptions {
   viewers: number[];
@@ -17,13 +19,6 @@ export interface ViewersOptions {
   seconds: number;
   appEnv?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
-}
-
-interface Viewer {
-  socket: Socket;
-  /** Receipt times (performance.now()) and totals (a + b) of the scores it got. */
-  at: number[];
-  totals: number[];
 }
 
 interface ViewersRun {
@@ -40,6 +35,8 @@ interface ViewersRun {
 }
 
 const BUCKET_LIMIT_MS = 60_000;
+/** Threads the viewers are spread over, apart from the load generator's. */
+const VIEWER_THREADS = 2;
 
 /** Percentile of a histogram of 1 ms buckets. */
 function percentile(histogram: Uint32Array, count: number, p: number): number {
@@ -52,35 +49,88 @@ function percentile(histogram: Uint32Array, count: number, p: number): number {
   return BUCKET_LIMIT_MS;
 }
 
-async function connectViewers(url: string, count: number): Promise<Viewer[]> {
-  const viewers: Viewer[] = [];
-  // In batches, as a room fills up, so that the handshakes do not all land at once.
-  for (let i = 0; i < count; i += 250) {
-    const batch = Array.from({ length: Math.min(250, count - i) }, () => {
-      const viewer: Viewer = { socket: io(url, { transports: ['websocket'], reconnection: false, forceNew: true }), at: [], totals: [] };
-      viewer.socket.on('scores', (json: string) => {
-        const scores = JSON.parse(json) as { a: number; b: number };
-        viewer.at.push(performance.now());
-        viewer.totals.push(scores.a + scores.b);
-      });
-      return viewer;
-    });
-    viewers.push(...batch);
-    await waitUntil(() => batch.every((v) => v.totals.length > 0), { timeoutMs: 60_000, what: `viewers ${i + 1}-${i + batch.length} to get scores` });
+/** Viewers spread over a few threads of their own; each thread's, in order. */
+class ViewerThreads {
+  private constructor(private readonly threads: Worker[]) {}
+
+  static async connect(url: string, count: number, threads: number): Promise<ViewerThreads> {
+    const file = fileURLToPath(new URL('./viewer-thread.js', import.meta.url));
+    const shares = Array.from({ length: threads }, (_, i) => Math.floor(count / threads) + (i < count % threads ? 1 : 0)).filter((n) => n > 0);
+    const started = shares.map((n) => new Worker(file, { workerData: { url, count: n } }));
+    const all = new ViewerThreads(started);
+    try {
+      await Promise.all(started.map((t) => all.next(t, 'ready')));
+    } catch (error) {
+      await all.close();
+      throw error;
+    }
+    return all;
   }
-  return viewers;
+
+  /** What every viewer holds now (its last total). */
+  async latest(): Promise<number[]> {
+    return (await this.ask('latest')).flatMap((m) => (m.type === 'latest' ? m.totals : []));
+  }
+
+  async reset(): Promise<void> {
+    await this.ask('reset');
+  }
+
+  /** Every viewer's receipt times and totals; the threads end. */
+  async report(): Promise<Array<{ at: number[]; totals: number[] }>> {
+    const reports = await this.ask('report');
+    return reports.flatMap((m) => (m.type === 'report' ? m.at.map((at, i) => ({ at, totals: m.totals[i]! })) : []));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.terminate()));
+  }
+
+  private ask(message: ToThread): Promise<FromThread[]> {
+    return Promise.all(
+      this.threads.map((t) => {
+        const answer = this.next(t, message === 'report' ? 'report' : message);
+        t.postMessage(message);
+        return answer;
+      }),
+    );
+  }
+
+  private next(thread: Worker, type: FromThread['type']): Promise<FromThread> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: FromThread) => {
+        if (message.type === 'failed') {
+          done();
+          reject(new Error(message.message));
+        } else if (message.type === type) {
+          done();
+          resolve(message);
+        }
+      };
+      const onError = (error: Error) => {
+        done();
+        reject(error);
+      };
+      const done = () => {
+        thread.off('message', onMessage);
+        thread.off('error', onError);
+      };
+      thread.on('message', onMessage);
+      thread.on('error', onError);
+    });
+  }
 }
 
-/** Votes at `rate` per second for `seconds`; answers when each accepted vote was accepted, in order. */
+/** Votes at `rate` per second for `seconds`; answers when each accepted vote was answered, in order. */
 async function steadyVotes(url: string, rate: number, seconds: number): Promise<number[]> {
   const agent = keepAlive();
   const acceptedAt: number[] = [];
   const pending = new Set<Promise<void>>();
-  const started = performance.now();
+  const started = clock();
   try {
-    for (let i = 0; performance.now() - started < seconds * 1_000; i++) {
+    for (let i = 0; clock() - started < seconds * 1_000; i++) {
       const due = started + (i * 1_000) / rate;
-      const wait = due - performance.now();
+      const wait = due - clock();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       // A vote is sent when due, whatever the ones before it: the rate held shows what the app keeps up with.
       if (pending.size >= 256) await Promise.race(pending);
@@ -90,7 +140,7 @@ async function steadyVotes(url: string, rate: number, seconds: number): Promise<
         headers: { 'content-type': 'application/json' },
       })
         .then((answer) => {
-          if (answer.status === 200) acceptedAt.push(performance.now());
+          if (answer.status === 200) acceptedAt.push(clock());
         })
         .catch(() => {})
         .finally(() => pending.delete(sent));
@@ -100,31 +150,43 @@ async function steadyVotes(url: string, rate: number, seconds: number): Promise<
   } finally {
     agent.destroy();
   }
-  return acceptedAt;
+  return acceptedAt.sort((a, b) => a - b);
 }
 
 async function oneRun(url: string, resultUrl: string, edges: number, count: number, rate: number, seconds: number): Promise<ViewersRun> {
-  const viewers = await connectViewers(resultUrl, count);
+  const viewers = await ViewerThreads.connect(resultUrl, count, VIEWER_THREADS);
   try {
-    // What every viewer holds before the load: the run's votes count from there.
-    const base = Math.max(...viewers.map((v) => v.totals[v.totals.length - 1]!));
-    await waitUntil(() => viewers.every((v) => v.totals[v.totals.length - 1] === base), { timeoutMs: 10_000, what: 'every viewer to hold the same scores' });
-    for (const v of viewers) {
-      v.at.length = 0;
-      v.totals.length = 0;
-    }
-    const loadStarted = performance.now();
+    // What every viewer holds once all of them are in step.
+    const inStep = async (atLeast: number) => {
+      let total = -1;
+      await waitUntil(
+        async () => {
+          const latest = await viewers.latest();
+          total = latest[0]!;
+          return total >= atLeast && latest.every((t) => t === total);
+        },
+        { timeoutMs: 15_000, what: `every viewer to hold the same scores, with at least ${atLeast} votes` },
+      );
+      return total;
+    };
+    // Warm: every function has its instances before the measured votes (cold starts are another
+    // scenario); the run's votes count from where the viewers are once the warm-up's are in.
+    const before = await inStep(0);
+    const warm = await steadyVotes(url, rate, 1);
+    const base = await inStep(before + warm.length);
+    await viewers.reset();
+    const loadStarted = clock();
     const acceptedAt = await steadyVotes(url, rate, seconds);
-    const loadSeconds = (performance.now() - loadStarted) / 1_000;
+    const loadSeconds = (clock() - loadStarted) / 1_000;
     // Every viewer should come to hold every accepted vote (the total may hold more: votes whose
     // answer the load did not see); a few seconds of grace.
     const target = base + acceptedAt.length;
-    await waitUntil(() => viewers.every((v) => (v.totals[v.totals.length - 1] ?? base) >= target), { timeoutMs: 5_000, intervalMs: 100 }).catch(() => {});
+    await waitUntil(async () => (await viewers.latest()).every((t) => t >= target), { timeoutMs: 5_000, intervalMs: 100 }).catch(() => {});
     const histogram = new Uint32Array(BUCKET_LIMIT_MS + 1);
     let samples = 0;
     let unseen = 0;
     let updates = 0;
-    for (const v of viewers) {
+    for (const v of await viewers.report()) {
       updates += v.at.length;
       let u = 0;
       for (let k = 1; k <= acceptedAt.length; k++) {
@@ -133,7 +195,7 @@ async function oneRun(url: string, resultUrl: string, edges: number, count: numb
           unseen += acceptedAt.length - k + 1;
           break;
         }
-        // Scores that came before the vote's answer reached the load count as 0.
+        // Scores that reached a viewer before the vote's answer reached the load count as 0.
         const ms = Math.max(0, Math.round(v.at[u]! - acceptedAt[k - 1]!));
         histogram[Math.min(ms, BUCKET_LIMIT_MS)]!++;
         samples++;
@@ -151,7 +213,7 @@ async function oneRun(url: string, resultUrl: string, edges: number, count: numb
       updatesPerViewerPerSecond: round(updates / count / loadSeconds, 1),
     };
   } finally {
-    for (const v of viewers) v.socket.close();
+    await viewers.close();
   }
 }
 

@@ -15,6 +15,9 @@ export interface Channel {
   intervalMs?: number;
 }
 
+/** After a failed refresh, the next one comes this much later even if no event asks for it. */
+const RETRY_MS = 1_000;
+
 export async function startChannel(
   channel: Channel,
   { events, pools, sockets, log }: { events: EventBus; pools: Map<string, FunctionPool>; sockets: SocketServer[]; log: Logger },
@@ -26,6 +29,8 @@ export async function startChannel(
   let lastRefresh = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
 
   async function refresh(): Promise<void> {
     lastRefresh = Date.now();
@@ -41,6 +46,12 @@ export async function startChannel(
       }
     } catch (error) {
       log.warn({ channel: channel.event, err: error }, 'channel refresh failed');
+      // Clients may hold old state, or none yet (a page opened while the source was starting): try again.
+      if (!closed)
+        retry ??= setTimeout(() => {
+          retry = undefined;
+          schedule();
+        }, RETRY_MS);
     }
   }
 
@@ -66,7 +77,9 @@ export async function startChannel(
   }
   const unsubscribe = await events.subscribe(channel.topic, schedule);
   return async () => {
+    closed = true;
     clearTimeout(timer);
+    clearTimeout(retry);
     await unsubscribe();
     await running;
   };
