@@ -179,6 +179,8 @@ describe.each([
     ];
 
     it.each(cases)('%s', async (_label, init, status, message) => {
+      // The calls of the tests before are settled (acknowledged), so any depth now is this request's.
+      await waitUntil(async () => (await t.queue.depth()) === 0, { timeoutMs: 10_000, what: 'the queue to drain' });
       await t.db.query('TRUNCATE votes');
       const response = await fetch(`${t.url}/function/vote`, { method: 'POST', ...init });
       expect(response.status).toBe(status);

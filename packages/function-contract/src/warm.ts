@@ -6,6 +6,9 @@ import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
 import { parseInvocation, runHandler } from './invoke.js';
 
+/** A stopping instance exits only once no call has arrived for this long. */
+const QUIET_MS = 300;
+
 function send(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -25,12 +28,15 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
   let ready = false;
   let draining = false;
   let lastCall = Date.now();
+  /** When a call last arrived, answered or refused. */
+  let lastRequest = 0;
 
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/_/health') {
       return send(res, ready && !draining ? 200 : 503, { ready, draining, inFlight });
     }
     if (req.method !== 'POST' || req.url !== '/_/invoke') return send(res, 404, { error: 'not found' });
+    lastRequest = Date.now();
     const meant = req.headers[INSTANCE_HEADER];
     if (meant !== undefined && meant !== settings.instance) {
       return send(res, 421, { error: `this address serves instance ${settings.instance} of ${settings.name}, not ${String(meant)}` });
@@ -66,7 +72,9 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
     draining = true;
     log.info({ reason, inFlight }, 'stopping');
     const deadline = Date.now() + settings.drainSeconds * 1000;
-    while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Also until callers have stopped sending (each got its 503): a call arriving as the process
+    // exits would meet a reset connection.
+    while ((inFlight > 0 || Date.now() - lastRequest < QUIET_MS) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (inFlight > 0) log.warn({ inFlight }, 'calls still running at the drain deadline');
     server.close();
     await definition.teardown?.();

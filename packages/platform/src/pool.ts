@@ -125,6 +125,8 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
           this.capacity.retire(this.spec.name, instance.id, 'unreachable');
           tried.add(instance.id);
           if (tried.size < MAX_TRIES) continue;
+          // Nothing ran anywhere: the caller may send it again.
+          throw new InvocationError(503, `no instance of ${this.spec.name} took the call (${tried.size} were gone)`, { 'retry-after': '1' });
         }
         if (signal.aborted || error instanceof InvocationError) throw error;
         throw new InvocationError(502, `instance ${instance.id} failed: ${(error as Error).message}`);
