@@ -20,6 +20,7 @@ import {
   controllerApi,
   Leadership,
   MemberRegistry,
+  queueConsumer,
   serveControllerApi,
   serveControllerProcess,
   createGateway,
@@ -142,21 +143,26 @@ async function startRuntime(secret: (name: string) => string | undefined): Promi
   return runtime;
 }
 
+// Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
+const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
+
+/** The async queue, as the settings say. */
+function openQueue(databaseUrl: string) {
+  return createQueue(config.QUEUE_URL ?? databaseUrl, {
+    onError,
+    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+    retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
+    visibilityTimeoutMs: config.QUEUE_VISIBILITY_SECONDS * 1_000,
+  });
+}
+
 /** The edge's part: the gateway (routes, limits, async worker, live channels) and the two pages' servers. */
 async function startEdge(
   functions: FunctionSpec[],
   instances: Runtime | { capacity: Capacity },
   { databaseUrl, eventsUrl, invokeToken, adminToken }: { databaseUrl: string; eventsUrl: string; invokeToken: string; adminToken: string },
 ) {
-  const queueUrl = config.QUEUE_URL ?? databaseUrl;
-  // Lost connections are worth a warning, except while stopping (Ctrl-C stops the database too).
-  const onError = (error: Error) => (stopping ? log.debug(error.message) : log.warn(error.message));
-  const queue = await createQueue(queueUrl, {
-    onError,
-    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
-    retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
-    visibilityTimeoutMs: config.QUEUE_VISIBILITY_SECONDS * 1_000,
-  });
+  const queue = await openQueue(databaseUrl);
   const events = await createEventBus(eventsUrl, { onError });
   Object.assign(started, { queue, events });
   const gateway = await createGateway({
@@ -275,7 +281,18 @@ async function main(): Promise<void> {
     // The edges get what they cannot make themselves: the database's URL and the shared secrets.
     const env: Record<string, string> = { DATABASE_URL: databaseUrl, CONTROLLER_URL: api.url };
     for (const [name, value] of Object.entries(keys.fixed)) env[secretEnvName(name)] = value;
+    // A dead edge's calls taken from the queue go to the other edges at once, not after the visibility timeout.
+    const queue = await openQueue(databaseUrl);
+    started.queue = queue;
+    const release = (pid: number) =>
+      queue
+        .release(queueConsumer(pid))
+        .then((n) => n > 0 && log.warn(`edge ${pid} died holding ${n} queued calls: released to the other edges`))
+        .catch((error: Error) => log.warn(`could not release the calls of edge ${pid}: ${error.message}`));
     started.edges = superviseEdges({
+      onExit: (pid) => {
+        if (!stopping) void release(pid);
+      },
       count: config.GATEWAY_WORKERS,
       ports: [
         { name: 'vote', port: config.PORT, host: config.HOST },

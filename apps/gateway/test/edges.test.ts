@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { io as connect } from 'socket.io-client';
 import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
 import { acceptedAtLeast, compareWithTable, report, steadyVotes, waitForAllRecorded } from './faults.js';
@@ -26,8 +27,9 @@ describe('two edges and a controller', () => {
   let db: { url: string; drop(): Promise<void> };
   beforeAll(async () => {
     db = await createTestDatabase(process.env.DATABASE_URL!);
-    // A killed edge's calls held from the queue come back after the visibility timeout: keep it short.
-    app = await appProcess({ env: { GATEWAY_WORKERS: '2', DATABASE_URL: db.url, QUEUE_VISIBILITY_SECONDS: '12' } });
+    // A killed edge's calls held from the queue are released at once: the visibility timeout is
+    // longer than the test waits for every vote, so only the release can bring them back in time.
+    app = await appProcess({ env: { GATEWAY_WORKERS: '2', DATABASE_URL: db.url, QUEUE_VISIBILITY_SECONDS: '60' } });
     await app.start();
     await waitUntil(() => edgesOf(app).length === 2, { timeoutMs: 10_000, what: 'two edges' });
   });
@@ -78,7 +80,8 @@ describe('two edges and a controller', () => {
   });
 
   // Break it catches: an edge that dies taking accepted votes with it, or one not started again, or a
-  // controller that stops the instances a dead edge was using while the other edge still needs them.
+  // controller that stops the instances a dead edge was using while the other edge still needs them;
+  // the calls it held left to the visibility timeout (when it held any at the kill).
   it('loses no accepted vote when an edge is killed mid-load, fails only what was in flight on it, and starts a new one', { timeout: 90_000 }, async () => {
     const before = edgesOf(app);
     const load = steadyVotes(() => app.url, { perSecond: 150, inFlight: 16 });
@@ -91,6 +94,21 @@ describe('two edges and a controller', () => {
     const summary = await load.stop();
     await waitUntil(() => edgesOf(app).length === 2 && !edgesOf(app).includes(killed), { timeoutMs: 15_000, what: 'a new edge in place of the killed one' });
     const table = await waitForAllRecorded(db.url, summary.accepted, 30_000);
+    // Every queued call acknowledged well before the visibility timeout: those the killed edge
+    // held (their votes may be recorded already, by the instances it had called) were released.
+    const queued = async () => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM fn_queue')).rows[0]!.n;
+      } finally {
+        await client.end();
+      }
+    };
+    const drained = await waitUntil(async () => (await queued()) === 0, { timeoutMs: 20_000, intervalMs: 250 }).then(
+      () => true,
+      () => false,
+    );
     const failures = load.answers.filter((a) => a.status !== 200);
     report([
       'an edge SIGKILLed under 150 votes/s, two edges:',
@@ -98,9 +116,11 @@ describe('two edges and a controller', () => {
       ['unanswered (in flight on the killed edge)', summary.unanswered],
       ['rejected', summary.rejected],
       ['accepted votes missing from the table', table.missing.length],
+      ['queued calls the killed edge held, released at once', /died holding (\d+) queued calls/.exec(app.output())?.[1] ?? 0],
       ['failures (ms after the kill they were sent: answer)', failures.map((a) => `${a.sentAt - killedAt}: ${a.status} ${a.error ?? ''}`)],
     ]);
     expect(table.missing).toEqual([]);
+    expect(drained, 'every queued call acknowledged within 20 s (the visibility timeout is 60 s)').toBe(true);
     expect((await compareWithTable(db.url, summary.accepted)).rows).toBeGreaterThanOrEqual(summary.accepted.size);
     // Only requests whose work was on the killed edge may fail: those in flight (16 at a time at most),
     // those the client sent on a kept-alive connection before it saw it closed, and votes whose queueing

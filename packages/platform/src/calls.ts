@@ -185,6 +185,7 @@ export class CallStore {
       consume: (handler, options) => queue.consume(handler, options),
       depth: () => queue.depth(),
       deadLetters: (limit) => queue.deadLetters(limit),
+      release: (consumer) => queue.release(consumer),
       close: () => queue.close(),
     };
   }

@@ -24,6 +24,9 @@ import { Platform } from './platform.js';
 import { parseHostPattern } from './callback-url.js';
 import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
+/** The queue consumer name of a gateway process: unique per process, and known to whoever supervises it (to release its calls once it died). */
+export const queueConsumer = (pid: number = process.pid): string => `${hostname()}-${pid}`;
+
 export interface GatewayOptions {
   functions: FunctionSpec[];
   /**
@@ -211,7 +214,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async start() {
       platform.start();
       // The worker sees the queue through the call store, which records each call's progress.
-      worker = startAsyncWorker({ queue: calls.recordingQueue(queue), pools, log, consumer: `${hostname()}-${process.pid}`, callbackHosts });
+      worker = startAsyncWorker({ queue: calls.recordingQueue(queue), pools, log, consumer: queueConsumer(), callbackHosts });
       for (const channel of options.channels ?? []) {
         stops.push(await startChannel(channel, { events, pools, sockets, log }));
       }

@@ -1,6 +1,6 @@
 // The platform's public face: a gateway (routes, invocation, fan-out), its function pools, and the
 // runtimes that start function instances. It knows functions, queues and channels, never an app.
-export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { createGateway, queueConsumer, type Gateway, type GatewayOptions } from './gateway.js';
 export { FunctionPool } from './pool.js';
 export { InvocationError } from './errors.js';
 export { createRuntime, type RuntimeKind } from './runtimes/index.js';

@@ -4,7 +4,7 @@
 // at once; a slower poll catches retries coming due and deliveries whose lock expired.
 import pg from 'pg';
 import type { BatchHandler, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions, ResolvedQueueOptions } from './queue.js';
-import { resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
+import { RELEASED_ERROR, resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
 import { PgListener } from './pg-listener.js';
 import { checkConsumeOptions, runConsumer, type Delivery, type MessageSource, type RunningConsumer } from './runner.js';
 import { Signal } from './util.js';
@@ -82,6 +82,16 @@ WITH expired AS (
 SELECT (extract(epoch FROM min(GREATEST(available_at, locked_until)) - now()) * 1000)::float8 AS wait_ms
 FROM fn_queue WHERE queue = $1`;
 
+// A dead consumer's deliveries become claimable now; a last attempt among them is left to SWEEP
+// (dead letters), as when its lock expires.
+const RELEASE = `
+WITH released AS (
+  UPDATE fn_queue SET locked_until = NULL, locked_by = NULL, available_at = now(), last_error = $3
+  WHERE queue = $1 AND locked_by = $2 AND locked_until > now()
+  RETURNING id
+)
+SELECT count(*)::int AS n, pg_notify('${CHANNEL}', $1) FROM released`;
+
 /** Inserts in flight at once from one queue instance; further enqueues wait and share the next. */
 const MAX_CONCURRENT_INSERTS = 4;
 
@@ -156,6 +166,11 @@ export class PostgresQueue implements Queue {
       [this.options.name, limit],
     );
     return rows.map((row) => ({ ...toMessage(row), error: row.error }));
+  }
+
+  async release(consumer: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(RELEASE, [this.options.name, consumer, RELEASED_ERROR]);
+    return rows[0]?.n ?? 0;
   }
 
   consume(handler: BatchHandler, options: ConsumeOptions): Consumer {

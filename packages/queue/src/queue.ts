@@ -62,6 +62,12 @@ export interface Queue {
   /** Messages that failed maxAttempts times, oldest first, with their last error. */
   deadLetters(limit?: number): Promise<Array<QueuedMessage & { error: string }>>;
   /**
+   * The consumer named is known to be dead: the messages delivered to it and not settled count
+   * as a failed attempt now (redelivered at once, or dead-lettered after the last), rather than
+   * after visibilityTimeoutMs. Answers how many. Never call it for a live consumer.
+   */
+  release(consumer: string): Promise<number>;
+  /**
    * Stops consumers and closes connections. Handler calls in flight get up to
    * visibilityTimeoutMs to finish; after that their messages belong to other consumers anyway.
    */
@@ -69,6 +75,9 @@ export interface Queue {
 }
 
 export type ResolvedQueueOptions = Required<QueueOptions>;
+
+/** The error a released message's attempt is recorded with. */
+export const RELEASED_ERROR = 'its consumer died';
 
 /**
  * The one definition of the queue's defaults, for the adapters and for the settings of whoever

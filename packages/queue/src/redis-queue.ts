@@ -7,7 +7,7 @@
 // entry that carries the original id, attempt and enqueue time in its fields.
 import { createClient } from 'redis';
 import type { BatchHandler, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions, ResolvedQueueOptions } from './queue.js';
-import { resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
+import { RELEASED_ERROR, resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
 import { checkConsumeOptions, runConsumer, type Delivery, type MessageSource, type RunningConsumer } from './runner.js';
 import { sleep, toError } from './util.js';
 
@@ -52,6 +52,25 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if first[2] then return math.max(0, tonumber(first[2]) - now) end
 return -1
 `;
+
+type Keys = { stream: string; retry: string; retryMsg: string; dead: string };
+
+/** A delivery's attempt failed: back to the stream after `delayMs`, or to the dead letters after the last. */
+function failEntry(
+  client: RedisClient,
+  keys: Keys,
+  options: ResolvedQueueOptions,
+  delivery: Delivery<string>,
+  error: string,
+  delayMs: number,
+): Promise<unknown> {
+  const { message } = delivery;
+  const dead = message.attempt >= options.maxAttempts;
+  return client.eval(FAIL_SCRIPT, {
+    keys: [keys.stream, keys.retry, keys.retryMsg, keys.dead],
+    arguments: [GROUP, delivery.ref, message.id, message.body, String(message.attempt), String(message.enqueuedAt), error, String(delayMs), dead ? '1' : '0'],
+  });
+}
 
 interface StreamEntry {
   id: string;
@@ -117,6 +136,29 @@ export class RedisQueue implements Queue {
     await this.ready;
     const entries = (await this.client.xRange(this.keys.dead, '-', '+', { COUNT: limit })) as StreamEntry[];
     return entries.map((entry) => ({ ...toMessage(entry), error: entry.message.error ?? '' }));
+  }
+
+  async release(consumer: string): Promise<number> {
+    await this.ready;
+    let released = 0;
+    for (;;) {
+      const pending = (await this.client.xPendingRange(this.keys.stream, GROUP, '-', '+', 100, { consumer }).catch((error: unknown) => {
+        if (/NOGROUP/.test(toError(error).message)) return [];
+        throw error;
+      })) as Array<{ id: string }>;
+      if (pending.length === 0) return released;
+      // XACK in the failure script takes the entry from whichever consumer holds it.
+      const entries = await Promise.all(pending.map(async ({ id }) => ((await this.client.xRange(this.keys.stream, id, id)) as StreamEntry[])[0]));
+      await Promise.all(
+        pending.map(({ id }, i) => {
+          const entry = entries[i];
+          // Settled meanwhile (acknowledged and deleted): only its pending record is left.
+          if (!entry) return this.client.xAck(this.keys.stream, GROUP, id);
+          released++;
+          return failEntry(this.client, this.keys, this.options, { message: toMessage(entry), ref: id }, RELEASED_ERROR, 0);
+        }),
+      );
+    }
   }
 
   consume(handler: BatchHandler, options: ConsumeOptions): Consumer {
@@ -220,12 +262,7 @@ class RedisSource implements MessageSource<string> {
   }
 
   private fail(delivery: Delivery<string>, error: string, delayMs: number): Promise<unknown> {
-    const { message } = delivery;
-    const dead = message.attempt >= this.options.maxAttempts;
-    return this.client.eval(FAIL_SCRIPT, {
-      keys: [this.keys.stream, this.keys.retry, this.keys.retryMsg, this.keys.dead],
-      arguments: [GROUP, delivery.ref, message.id, message.body, String(message.attempt), String(message.enqueuedAt), error, String(delayMs), dead ? '1' : '0'],
-    });
+    return failEntry(this.client, this.keys, this.options, delivery, error, delayMs);
   }
 
   async close(): Promise<void> {

@@ -227,6 +227,37 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       expect(seen[0]!.at - hung[0]!.at).toBeGreaterThanOrEqual(visibilityTimeoutMs - 20);
     });
 
+    // Break it catches: release() that leaves the dead consumer's messages to the visibility timeout, or acknowledges them.
+    it("hands a dead consumer's messages to another consumer at once when released, as a failed attempt", async () => {
+      fresh();
+      // Long enough that only a release can explain a redelivery within the wait below.
+      const visibilityTimeoutMs = 8_000;
+      const dying = queue({ visibilityTimeoutMs });
+      const ids = await dying.enqueueMany(['one', 'two']);
+      const hung: Seen[] = [];
+      dying.consume(
+        async (batch) => {
+          for (const m of batch) hung.push({ ...m, at: Date.now(), consumer: 'dying' });
+          return new Promise<never>(() => {});
+        },
+        // One batch at a time: with its handler hung, it fetches nothing more (as if dead).
+        { consumer: 'dying', batchSize: 2, concurrency: 1 },
+      );
+      await waitUntil(() => hung.length === 2, { what: 'the first deliveries' });
+      const survivor = queue({ visibilityTimeoutMs });
+      const seen: Seen[] = [];
+      record(survivor, seen, { consumer: 'survivor' });
+      // Another consumer's name releases nothing; the dead one's, both.
+      expect(await survivor.release('nobody')).toBe(0);
+      expect(await survivor.release('dying')).toBe(2);
+      await waitUntil(async () => seen.length === 2 && (await survivor.depth()) === 0, { what: 'the released messages handled', timeoutMs: 4_000 });
+      expect(seen.map((m) => [m.id, m.body, m.attempt]).sort()).toEqual([
+        [ids[0], 'one', 2],
+        [ids[1], 'two', 2],
+      ]);
+      expect(await survivor.release('dying')).toBe(0);
+    });
+
     it('dead-letters a message whose last attempt timed out', async () => {
       fresh();
       const options = { visibilityTimeoutMs: 200, maxAttempts: 1 };

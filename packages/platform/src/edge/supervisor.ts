@@ -18,11 +18,14 @@ export function superviseEdges({
   ports,
   env,
   log,
+  onExit = () => {},
 }: {
   count: number;
   ports: Array<{ name: string; port: number; host: string }>;
   env: Record<string, string>;
   log: { info(message: string): void; warn(message: string): void };
+  /** Called with the pid of an edge that exited, however it died (e.g. to release the calls it held). */
+  onExit?: (pid: number) => void;
 }): EdgeSupervisor {
   const workers = new Set<Worker>();
   /** Edges that said they are ready: only they are handed connections (a new one is still starting). */
@@ -48,6 +51,7 @@ export function superviseEdges({
       workers.delete(worker);
       serving.delete(worker);
       balancer.forget(worker);
+      if (worker.process.pid !== undefined) onExit(worker.process.pid);
       if (stopping) return;
       // A crash loop would spin: wait longer after each failure in a row, up to 5 s.
       const wait = Math.min(5_000, 250 * 2 ** failures++);
