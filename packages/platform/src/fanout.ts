@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
 import type { EventBus } from '@platform/queue';
@@ -6,7 +7,8 @@ import type { FunctionPool } from './pool.js';
 /**
  * A live channel: when `topic` fires on the event bus, the gateway asks `source` for the
  * current state and emits its body as `event` to every socket.io client. Bursts are
- * coalesced to at most one refresh per `intervalMs`; new clients get the last state at once.
+ * coalesced to at most one refresh per `intervalMs` (longer when sending to every client takes
+ * long: fewer updates, each the latest); new clients get the last state at once.
  */
 export interface Channel {
   event: string;
@@ -17,6 +19,11 @@ export interface Channel {
 
 /** After a failed refresh, the next one comes this much later even if no event asks for it. */
 const RETRY_MS = 1_000;
+/**
+ * Sending to every client may take at most this share of the time: with many clients the
+ * refreshes space out (each still the latest state), so that votes keep their CPU.
+ */
+const MAX_SEND_SHARE = 0.5;
 
 export async function startChannel(
   channel: Channel,
@@ -24,7 +31,8 @@ export async function startChannel(
 ): Promise<() => Promise<void>> {
   const pool = pools.get(channel.source);
   if (!pool) throw new Error(`channel "${channel.event}": source function "${channel.source}" does not exist`);
-  const interval = channel.intervalMs ?? 50;
+  const baseInterval = channel.intervalMs ?? 50;
+  let interval = baseInterval;
   let last: string | undefined;
   let lastRefresh = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -42,7 +50,9 @@ export async function startChannel(
       if (response.status !== 200 || response.body === undefined) throw new Error(`answered ${response.status}`);
       if (response.body !== last) {
         last = response.body;
+        const began = performance.now();
         for (const io of sockets) io.emit(channel.event, last);
+        interval = Math.max(baseInterval, (performance.now() - began) / MAX_SEND_SHARE);
       }
     } catch (error) {
       log.warn({ channel: channel.event, err: error }, 'channel refresh failed');
