@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { io as connect } from 'socket.io-client';
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type PlatformSnapshot } from '@platform/protocol';
 import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
 import { acceptedAtLeast, report, steadyVotes, waitForAllRecorded } from './faults.js';
 
@@ -102,5 +104,24 @@ describe('two controllers and two edges', () => {
     const vote = async () =>
       (await fetch(`${edges[1]!.url}/function/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"vote":"b"}' })).status;
     await waitUntil(async () => (await vote()) === 200, { timeoutMs: 10_000, what: 'a vote accepted under the new leader' });
+  });
+
+  // Break it catches: a dashboard that lists only the instances whose start its own edge heard of.
+  it('shows, on an edge started later, the instances the controller runs for the other edges', { timeout: 60_000 }, async () => {
+    const vote = await fetch(`${edges[0]!.url}/function/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"vote":"a"}' });
+    expect(vote.status).toBe(200);
+    const late = await appProcess({ env: { DATABASE_URL: db.url, GATEWAY_ROLE: 'edge' } });
+    edges.push(late);
+    await late.start();
+    const dashboard = connect(`${late.url}${PLATFORM_NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    try {
+      let snapshot: PlatformSnapshot | undefined;
+      dashboard.on(PLATFORM_EVENT, (s: PlatformSnapshot) => (snapshot = s));
+      const running = (fn: string) => snapshot?.functions.find((f) => f.name === fn)?.instances ?? [];
+      await waitUntil(() => running('vote').length > 0 && running('record-vote').length > 0, { timeoutMs: 10_000, what: "the other edges' instances" });
+      expect(running('vote')[0]).toMatchObject({ reason: 'call', coldStartMs: expect.any(Number), startedAt: expect.any(Number) });
+    } finally {
+      dashboard.close();
+    }
   });
 });

@@ -2,10 +2,16 @@ import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { EventEmitter } from 'node:events';
 import type { LogLine } from './runtimes/logs.js';
 
-/** A warm instance as an edge sees it: where to send calls. */
+/** A warm instance as an edge sees it: where to send calls, and (for the dashboard) since when and why it runs. */
 export interface InstanceInfo {
   id: string;
   url: string;
+  /** ms since the epoch, the controller's clock. */
+  startedAt?: number;
+  coldStartMs?: number;
+  /** `call` (started for a call) or `scaled` (by a scale request). */
+  reason?: string;
+  pid?: number | undefined;
 }
 
 /** What the controller tells edges about instances coming and going (the dashboard, metrics). */

@@ -135,7 +135,7 @@ export class Platform {
         maxInstances: pool.spec.maxInstances,
         idleSeconds: pool.spec.idleSeconds,
         timeoutSeconds: pool.spec.timeoutSeconds,
-        instances: [...this.instances.get(name)!.values()],
+        instances: this.liveInstances(pool),
         replicas: status.replicas,
         inFlight: status.inFlight,
         waiting: status.queued,
@@ -147,6 +147,24 @@ export class Platform {
       };
     });
     return { at: now, functions, queueDepth: this.lastDepth, timeline: this.timeline };
+  }
+
+  /**
+   * The instances the controller lists (the same on every edge, whichever edge's calls started
+   * them), with what this edge saw of their start when the controller does not say.
+   */
+  private liveInstances(pool: FunctionPool): LiveInstance[] {
+    const seen = this.instances.get(pool.spec.name)!;
+    return pool.instances().map((i) => {
+      const known = seen.get(i.id);
+      return {
+        id: i.id,
+        pid: i.pid ?? known?.pid,
+        startedAt: i.startedAt ?? known?.startedAt ?? Date.now(),
+        coldStartMs: i.coldStartMs ?? known?.coldStartMs ?? 0,
+        reason: i.reason ?? known?.reason ?? 'call',
+      };
+    });
   }
 
   private record(event: Omit<TimelineEvent, 'at'>): void {

@@ -102,6 +102,11 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     return this.capacity.instances(this.spec.name).map((i) => i.id);
   }
 
+  /** The instances taking calls, as the controller lists them to every edge. */
+  instances(): InstanceInfo[] {
+    return this.capacity.instances(this.spec.name);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) waiter.reject(new InvocationError(503, 'gateway is shutting down'));

@@ -7,6 +7,8 @@ import { InvocationError } from '../errors.js';
 
 interface Slot {
   instance: Instance;
+  /** What edges are told of it. */
+  info: InstanceInfo;
   /** Calls in flight on it, as each edge last reported them. */
   inFlight: Map<string, number>;
   lastUsed: number;
@@ -47,7 +49,7 @@ export class FunctionInstances extends EventEmitter<CapacityEvents> {
   }
 
   list(): InstanceInfo[] {
-    return this.slots.filter((s) => !s.retiring).map(({ instance }) => ({ id: instance.id, url: instance.url }));
+    return this.slots.filter((s) => !s.retiring).map(({ info }) => info);
   }
 
   async grow(signal: AbortSignal): Promise<InstanceInfo | null> {
@@ -58,7 +60,7 @@ export class FunctionInstances extends EventEmitter<CapacityEvents> {
     else if (this.starting.length > 0) next = this.starting[0]!;
     else return null;
     const slot = await Promise.race([next, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
-    return { id: slot.instance.id, url: slot.instance.url };
+    return slot.info;
   }
 
   used(edge: string, id: string, inFlight: number): void {
@@ -150,10 +152,11 @@ export class FunctionInstances extends EventEmitter<CapacityEvents> {
     const began = Date.now();
     this.coldStarts++;
     const promise = this.runtime.startInstance(this.spec).then((instance) => {
-      const slot: Slot = { instance, inFlight: new Map(), lastUsed: Date.now(), retiring: false };
-      this.slots.push(slot);
       const pid = (instance as { child?: { pid?: number } }).child?.pid;
-      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs: Date.now() - began, reason });
+      const info: InstanceInfo = { id: instance.id, url: instance.url, startedAt: Date.now(), coldStartMs: Date.now() - began, reason, pid };
+      const slot: Slot = { instance, info, inFlight: new Map(), lastUsed: Date.now(), retiring: false };
+      this.slots.push(slot);
+      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs: info.coldStartMs!, reason });
       void instance.exited.then(() => this.forget(slot, slot.stopReason ?? 'exited'));
       if (this.closed) void this.stop(slot, 'drain', 'shutdown');
       return slot;
