@@ -124,4 +124,32 @@ describe('two controllers and two edges', () => {
       dashboard.close();
     }
   });
+
+  // Break it catches: call records kept in the memory of the edge that accepted the call.
+  it('answers for an async call on another edge, also once the edge that accepted it is dead', { timeout: 60_000 }, async () => {
+    const accepting = await appProcess({ env: { DATABASE_URL: db.url, GATEWAY_ROLE: 'edge' } });
+    edges.push(accepting);
+    await accepting.start();
+    const accepted = await fetch(`${accepting.url}/async-function/vote`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"vote":"b"}',
+    });
+    expect(accepted.status).toBe(202);
+    const { callId } = (await accepted.json()) as { callId: string };
+    await accepting.signal('SIGKILL');
+    const state = async (edge: AppProcess) => {
+      const response = await fetch(`${edge.url}/system/calls/${callId}`);
+      return response.ok ? ((await response.json()) as { status: string; result?: { status: number; body: string } }) : undefined;
+    };
+    await waitUntil(async () => (await state(edges[1]!))?.status === 'succeeded', { timeoutMs: 30_000, what: 'the call succeeded, as another edge tells' });
+    // An edge started only now ran no part of it: it can only know the call from the shared records.
+    const newcomer = await appProcess({ env: { DATABASE_URL: db.url, GATEWAY_ROLE: 'edge' } });
+    edges.push(newcomer);
+    await newcomer.start();
+    const done = (await state(newcomer))!;
+    expect(done.status).toBe('succeeded');
+    expect(done.result?.status).toBe(200);
+    expect(JSON.parse(done.result!.body)).toMatchObject({ vote: 'b', voterId: expect.any(String) });
+  });
 });
