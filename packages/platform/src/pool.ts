@@ -99,7 +99,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   }
 
   instanceIds(): string[] {
-    return this.capacity.instances(this.spec.name).map((i) => i.id);
+    return this.instances().map((i) => i.id);
   }
 
   /** The instances taking calls, as the controller lists them to every edge. */
