@@ -253,7 +253,7 @@ async function main(): Promise<void> {
     const members = started.members;
     const capacity = await RemoteCapacity.connect({
       // A worker's controller is its primary; an edge of its own follows whichever controller leads.
-      ...(role === 'worker' ? { url: process.env.CONTROLLER_URL! } : { locate: () => members.leaderUrl() }),
+      locate: role === 'worker' ? async () => process.env.CONTROLLER_URL! : () => members.leaderUrl(),
       token: keys.invokeToken,
       edgeId: `edge-${hostname()}-${process.pid}`,
       kind: config.RUNTIME,

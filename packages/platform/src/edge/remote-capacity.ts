@@ -42,21 +42,17 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
   }
 
   /**
-   * Connects to the controller at `url` (e.g. `http://127.0.0.1:8090`), or to the one `locate`
-   * answers; resolves once its state is known, trying again until a controller answers or `signal` ends.
+   * Connects to the controller `locate` answers (a fixed URL, e.g. `http://127.0.0.1:8090`, or the
+   * leader of the moment); resolves once its state is known, trying again until a controller answers.
    */
   static async connect(options: {
-    url?: string;
-    locate?: ControllerLocator;
+    locate: ControllerLocator;
     token: string;
     edgeId: string;
     kind?: string;
     log: { warn(message: string): void };
-    signal?: AbortSignal;
   }): Promise<RemoteCapacity> {
-    const { url } = options;
-    const locate = options.locate ?? (async () => url ?? Promise.reject(new Error('RemoteCapacity needs a url or a locator')));
-    const capacity = new RemoteCapacity(locate, options.token, options.edgeId, options.log);
+    const capacity = new RemoteCapacity(options.locate, options.token, options.edgeId, options.log);
     if (options.kind) capacity.kind = options.kind;
     for (let tries = 0; ; tries++) {
       try {
@@ -64,7 +60,6 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
         capacity.state = await capacity.fetchState(-1);
         break;
       } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
         if (tries % 10 === 0) options.log.warn(`waiting for a controller: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
