@@ -5,8 +5,8 @@ import { InstanceGoneError, InvocationError } from './errors.js';
 
 /**
  * Connection errors that mean the request was never received whole: nothing listens at the
- * address, or the instance closed the connection before the request was written (EPIPE: an
- * instance stopping closes its idle kept-alive connections). Its handler, which needs the whole
+ * address, or the instance closed the connection before the request was written (EPIPE: it
+ * exited as the call was sent). Its handler, which needs the whole
  * body, never ran.
  */
 const notReceived = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EPIPE']);
