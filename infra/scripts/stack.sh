@@ -14,7 +14,8 @@
 # NO_BUILD=1 (skip `npm run images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
 # DOCKER_SOCKET (the manager engine's socket the controller mounts), PUBLIC_HOST (where the edges'
 # ports are reached, 127.0.0.1), GATEWAY_REPLICAS (edges, one per node: 2, or 1 on a single node),
-# CONTROLLER_REPLICAS (2: one leads, one stands by). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
+# CONTROLLER_REPLICAS (2: one leads, one stands by), EDGE_SERVICE (the edges' service the leader
+# scales by load, ${stack}_gateway; empty: fixed at GATEWAY_REPLICAS). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -152,6 +153,8 @@ deploy() {
   nodes=$(docker node ls -q --filter role=manager | wc -l)
   nodes=$((nodes + $(docker node ls -q --filter role=worker | wc -l)))
   export GATEWAY_REPLICAS=${GATEWAY_REPLICAS:-$((nodes < 2 ? 1 : 2))} CONTROLLER_REPLICAS=${CONTROLLER_REPLICAS:-2}
+  # The leading controller scales the edges by their load (EDGE_REPLICAS_MIN..EDGE_REPLICAS_MAX).
+  export EDGE_SERVICE=${EDGE_SERVICE-${stack}_gateway}
   say "deploying stack $stack ($images)"
   # Images are local (or pinned by the settings): no registry lookup for their digests.
   local files=(-c docker-compose.yml)

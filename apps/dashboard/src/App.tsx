@@ -91,8 +91,8 @@ function Timeline({ events }: { events: TimelineEvent[] }) {
         {events.length === 0 ? <li className="none">nothing yet</li> : null}
         {events.map((e) => (
           <li key={`${e.at}-${e.function}-${e.kind}-${e.instance ?? ''}`} className={e.kind}>
-            <time>{time(e.at)}</time> <strong>{e.function}</strong> {e.kind === 'started' ? '▲' : e.kind === 'stopped' ? '▼' : '⇅'} {e.instance ?? ''}{' '}
-            <span className="detail">{e.detail}</span>
+            <time>{time(e.at)}</time> <strong>{e.function}</strong> {e.kind === 'started' ? '▲' : e.kind === 'stopped' ? '▼' : e.kind === 'edges' ? '⇆' : '⇅'}{' '}
+            {e.instance ?? ''} <span className="detail">{e.detail}</span>
           </li>
         ))}
       </ol>
@@ -117,6 +117,7 @@ function Tier({ members, problem, now }: { members: GatewayMember[]; problem: st
             <th>id</th>
             <th>pid</th>
             <th>in flight</th>
+            <th>CPU</th>
             <th>up</th>
             <th>seen</th>
           </tr>
@@ -128,6 +129,7 @@ function Tier({ members, problem, now }: { members: GatewayMember[]; problem: st
               <td className="tier-id">{m.id}</td>
               <td>{m.pid}</td>
               <td>{m.inFlight}</td>
+              <td>{Math.round(m.cpu * 100)} %</td>
               <td>{ago(now, m.startedAt)}</td>
               <td>{ago(now, m.lastSeenAt)} ago</td>
             </tr>

@@ -27,6 +27,9 @@ const commaList = (fallback: string, check: (list: string[]) => unknown = () => 
       },
       { message: hint },
     );
+/** Empty is unset: a compose file passes a setting through as `${NAME:-}` without a second default. */
+const blankIsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema);
+
 /** proxy-addr's names and CIDRs, checked by compiling them. */
 const addressList = (fallback: string) =>
   commaList(fallback, compileAddresses, 'use addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal, separated by commas');
@@ -50,6 +53,18 @@ export const configSchema = z.object({
   GATEWAY_ROLE: z.enum(['all', 'controller', 'edge']).default('all'),
   /** Where edges reach a controller (GATEWAY_ROLE=controller); default http://<HOST, or the host name for 0.0.0.0>:<PORT>. */
   CONTROLLER_ADVERTISE_URL: url.optional(),
+  /**
+   * The Swarm service of the edges (GATEWAY_ROLE=controller): the leading controller scales it by
+   * the CPU its edges use, between EDGE_REPLICAS_MIN and EDGE_REPLICAS_MAX. Empty: not scaled.
+   */
+  EDGE_SERVICE: z.string().default(''),
+  EDGE_REPLICAS_MIN: blankIsUnset(z.coerce.number().int().min(1).max(1_000).default(2)),
+  /** 0: as many as the service can place (its `max_replicas_per_node` times the ready nodes). */
+  EDGE_REPLICAS_MAX: blankIsUnset(z.coerce.number().int().min(0).max(1_000).default(0)),
+  /** The share of one core each edge should use at most; more edges are started beyond it. */
+  EDGE_TARGET_CPU: blankIsUnset(z.coerce.number().gt(0).max(64).default(0.5)),
+  /** How long the edges' load must stay low before one is stopped. */
+  EDGE_SCALE_DOWN_SECONDS: blankIsUnset(z.coerce.number().int().min(0).max(86_400).default(60)),
   /** The Docker network function containers join (docker runtime), or the overlay network of the function tasks (swarm runtime). */
   DOCKER_NETWORK: z.string().min(1).default('bridge'),
   /** Swarm runtime: prefix of the function services' names (and their owner label); one per gateway. */
@@ -136,6 +151,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.GATEWAY_ROLE === 'controller' && !config.FUNCTION_GATEWAY_URL) {
     throw new Error('invalid settings: GATEWAY_ROLE=controller needs FUNCTION_GATEWAY_URL, where functions reach an edge');
+  }
+  if (config.EDGE_REPLICAS_MAX && config.EDGE_REPLICAS_MAX < config.EDGE_REPLICAS_MIN) {
+    throw new Error(`invalid settings: EDGE_REPLICAS_MAX (${config.EDGE_REPLICAS_MAX}) is below EDGE_REPLICAS_MIN (${config.EDGE_REPLICAS_MIN})`);
   }
   return config;
 }

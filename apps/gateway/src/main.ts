@@ -18,6 +18,8 @@ import {
   applyServerTimeouts,
   Controller,
   controllerApi,
+  cpuMeter,
+  EdgeScaler,
   Leadership,
   MemberRegistry,
   queueConsumer,
@@ -37,6 +39,7 @@ import { sharedSecret } from '@platform/core/secrets';
 import { secretEnvName } from '@platform/core/runtimes/function-env';
 import { acceptSticky, reportSessions } from '@platform/core/edge/sticky';
 import { superviseEdges, type EdgeSupervisor } from '@platform/core/edge/supervisor';
+import { swarmService } from '@platform/core/runtimes/swarm/edge-service';
 import { voterOfCookie, votingComposition } from './voting.js';
 import { startBanner } from './banner.js';
 
@@ -58,6 +61,7 @@ const started: {
   controller?: { close(): Promise<void> };
   controllerApi?: { close(): void };
   controllerServer?: { close(): void };
+  edgeScaler?: EdgeScaler;
   capacity?: { close(): Promise<void> };
   edges?: EdgeSupervisor;
   members?: MemberRegistry;
@@ -193,7 +197,11 @@ async function startEdge(
     ],
   });
   started.gateway = gateway;
-  await started.members?.join({ role: 'edge', inFlight: () => [...gateway.pools.values()].reduce((sum, pool) => sum + pool.status().inFlight, 0) });
+  await started.members?.join({
+    role: 'edge',
+    cpu: cpuMeter(),
+    inFlight: () => [...gateway.pools.values()].reduce((sum, pool) => sum + pool.status().inFlight, 0),
+  });
 
   const votePages = join(root, 'apps/vote/dist');
   const resultPages = join(root, 'apps/result/dist');
@@ -340,6 +348,20 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
     serving = true;
     await membership.refresh();
     log.info(`leading: serving edges at ${url}`);
+    if (config.EDGE_SERVICE) {
+      const scaler = new EdgeScaler({
+        service: swarmService(config.EDGE_SERVICE, { log: (message) => log.warn(message) }),
+        members: () => started.members!.list(),
+        min: config.EDGE_REPLICAS_MIN,
+        max: config.EDGE_REPLICAS_MAX || Number.POSITIVE_INFINITY,
+        targetCpu: config.EDGE_TARGET_CPU,
+        scaleDownAfterMs: config.EDGE_SCALE_DOWN_SECONDS * 1_000,
+        onScaled: (event) => controller.emit('edgesScaled', event),
+        log: (message) => log.info(message),
+      });
+      scaler.start();
+      started.edgeScaler = scaler;
+    }
   };
   const leadership = new Leadership({
     databaseUrl,
@@ -396,6 +418,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   });
   for (const server of started.servers) server.closeAllConnections();
   await step('stopping the edges', () => started.edges?.stop(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'));
+  await step('stopping the edge scaler', () => started.edgeScaler?.stop());
   started.controllerApi?.close();
   started.controllerServer?.close();
   await step('closing the controller link', () => started.capacity?.close());

@@ -34,7 +34,8 @@ export interface LiveFunction {
 export interface TimelineEvent {
   at: number;
   function: string;
-  kind: 'started' | 'stopped' | 'scaled';
+  /** `edges`: the tier's edges scaled (`function` names their service). */
+  kind: 'started' | 'stopped' | 'scaled' | 'edges';
   instance?: string;
   detail: string;
 }
@@ -64,4 +65,6 @@ export interface GatewayMember {
   lastSeenAt: string;
   /** Calls in flight at its last heartbeat. */
   inFlight: number;
+  /** The share of one CPU core it used between its last two heartbeats. */
+  cpu: number;
 }

@@ -1,6 +1,7 @@
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { EventEmitter } from 'node:events';
 import type { LogLine } from './runtimes/logs.js';
+import type { EdgeScaledEvent } from './controller/edge-scaler.js';
 
 /** A warm instance as an edge sees it: where to send calls, and (for the dashboard) since when and why it runs. */
 export interface InstanceInfo {
@@ -14,11 +15,17 @@ export interface InstanceInfo {
   pid?: number | undefined;
 }
 
-/** What the controller tells edges about instances coming and going (the dashboard, metrics). */
-export interface CapacityEvents {
+/** What the controller tells edges about one function's instances coming and going (the dashboard, metrics). */
+export interface FunctionEvents {
   instanceStarted: [{ function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
   instanceStopped: [{ function: string; instance: string; reason: string }];
   scaled: [{ function: string; from: number; to: number }];
+}
+
+/** Everything the controller tells edges: its functions' events and the tier's. */
+export interface CapacityEvents extends FunctionEvents {
+  /** The controller changed how many edges run (the self-scaling edge tier). */
+  edgesScaled: [EdgeScaledEvent];
 }
 
 /**

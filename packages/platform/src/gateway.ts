@@ -127,7 +127,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const calls = new CallStore(callResultSeconds, state.calls);
   calls.watch(pools.values());
   const metrics = createMetrics(pools, queue);
-  const platform = new Platform(pools, queue, auth);
+  const platform = new Platform(pools, queue, auth, capacity);
   const shed = shedCounter(metrics, pools);
   for (const limit of options.rateLimits ?? []) {
     lookup(pools, limit.function);

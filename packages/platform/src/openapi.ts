@@ -280,7 +280,7 @@ export const openapiDocument = {
       },
       GatewayMember: {
         type: 'object',
-        required: ['id', 'role', 'host', 'pid', 'leader', 'startedAt', 'lastSeenAt', 'inFlight'],
+        required: ['id', 'role', 'host', 'pid', 'leader', 'startedAt', 'lastSeenAt', 'inFlight', 'cpu'],
         properties: {
           id: { type: 'string', description: 'unique per process: <role>-<host>-<pid>-<random>' },
           role: { enum: ['edge', 'controller'] },
@@ -290,6 +290,7 @@ export const openapiDocument = {
           startedAt: { type: 'string', format: 'date-time', description: 'its first heartbeat' },
           lastSeenAt: { type: 'string', format: 'date-time', description: 'its last heartbeat (one a second)' },
           inFlight: { type: 'integer', minimum: 0, description: 'calls in flight at its last heartbeat' },
+          cpu: { type: 'number', minimum: 0, description: 'the share of one CPU core it used between its last two heartbeats (edges are scaled by it)' },
         },
         additionalProperties: false,
       },

@@ -1,6 +1,7 @@
 import type { Namespace, Server as SocketServer } from 'socket.io';
 import type { Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
+import type { Capacity } from './capacity.js';
 import { authorized, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
 import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstance, type PlatformSnapshot, type TimelineEvent } from '@platform/protocol';
@@ -53,7 +54,9 @@ export class Platform {
     private readonly pools: Map<string, FunctionPool>,
     private readonly queue: Queue,
     private readonly auth: AdminAuth,
+    tier?: Pick<Capacity, 'on'>,
   ) {
+    tier?.on('edgesScaled', (e) => this.record({ function: e.service, kind: 'edges', detail: `${e.from} → ${e.to} edges: ${e.reason}` }));
     for (const pool of pools.values()) {
       const name = pool.spec.name;
       this.instances.set(name, new Map());

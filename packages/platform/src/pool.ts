@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import type { Capacity, CapacityEvents, InstanceInfo } from './capacity.js';
+import type { Capacity, FunctionEvents, InstanceInfo } from './capacity.js';
 import { InstanceGoneError, InvocationError } from './errors.js';
 import { invokeInstance } from './instance-client.js';
 
@@ -18,7 +18,7 @@ export interface FunctionStatusCounts {
 }
 
 /** Events for observers (dashboard, metrics): instances as the controller reports them, and calls finished here. */
-export interface PoolEvents extends CapacityEvents {
+export interface PoolEvents extends FunctionEvents {
   /** `response` is what the caller got: the function's answer, or the gateway's error for it. */
   callFinished: [{ function: string; callId: string; status: number; durationMs: number; response: FunctionResponse }];
 }
@@ -36,7 +36,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   private inFlight = 0;
   private invocationCount = 0;
   private closed = false;
-  private readonly forward: { [K in keyof CapacityEvents]: (...args: CapacityEvents[K]) => void };
+  private readonly forward: { [K in keyof FunctionEvents]: (...args: FunctionEvents[K]) => void };
 
   constructor(
     readonly spec: FunctionSpec,
@@ -44,12 +44,12 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   ) {
     super();
     // The controller announces every function's instances; this pool passes on its own function's.
-    const mine = <K extends keyof CapacityEvents>(event: K) =>
-      ((e: CapacityEvents[K][0]) => {
-        if (e.function === spec.name) (this.emit as (k: K, a: CapacityEvents[K][0]) => boolean)(event, e);
+    const mine = <K extends keyof FunctionEvents>(event: K) =>
+      ((e: FunctionEvents[K][0]) => {
+        if (e.function === spec.name) (this.emit as (k: K, a: FunctionEvents[K][0]) => boolean)(event, e);
       }) as never;
     this.forward = { instanceStarted: mine('instanceStarted'), instanceStopped: mine('instanceStopped'), scaled: mine('scaled') };
-    for (const [event, listener] of Object.entries(this.forward)) capacity.on(event as keyof CapacityEvents, listener as never);
+    for (const [event, listener] of Object.entries(this.forward)) capacity.on(event as keyof FunctionEvents, listener as never);
   }
 
   async invoke(invocation: Invocation): Promise<FunctionResponse> {
@@ -110,7 +110,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   async close(): Promise<void> {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) waiter.reject(new InvocationError(503, 'gateway is shutting down'));
-    for (const [event, listener] of Object.entries(this.forward)) this.capacity.off(event as keyof CapacityEvents, listener as never);
+    for (const [event, listener] of Object.entries(this.forward)) this.capacity.off(event as keyof FunctionEvents, listener as never);
   }
 
   private async run(invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {

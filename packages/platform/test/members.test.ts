@@ -4,7 +4,7 @@ import express from 'express';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, freePort, waitUntil } from '@platform/test-services';
-import { MemberRegistry, type MemberRegistryOptions } from '../src/cluster/members.js';
+import { cpuMeter, MemberRegistry, type MemberRegistryOptions } from '../src/cluster/members.js';
 import { gatewaysRoutes, type MemberList } from '../src/routes/gateways.js';
 import { errorHandler } from '../src/routes/functions.js';
 import { migratePlatform } from '../src/store/migrate.js';
@@ -199,6 +199,18 @@ describe('MemberRegistry', () => {
   });
 });
 
+// Break it catches: the meter reporting CPU time since the process started, or in the wrong unit.
+it('cpuMeter reports the share of a core used since it was last read', async () => {
+  const read = cpuMeter();
+  const until = Date.now() + 200;
+  while (Date.now() < until); // busy: about one core
+  const busy = read();
+  expect(busy).toBeGreaterThan(0.5);
+  expect(busy).toBeLessThan(1.5);
+  await sleep(200); // idle
+  expect(read()).toBeLessThan(0.25);
+});
+
 describe('GET /system/gateways', () => {
   async function serve(members: MemberList | undefined, auth: AdminAuth = {}): Promise<string> {
     const app = express();
@@ -214,15 +226,23 @@ describe('GET /system/gateways', () => {
   it('answers every live member with exactly the documented fields', async () => {
     const members = registry();
     const controller = await members.join({ role: 'controller', host: 'box-c', pid: 5, inFlight: () => 0, leader: () => true });
-    const edge = await members.join({ role: 'edge', host: 'box-e', pid: 6, url: 'http://box-e', details: { secret: 'no' }, inFlight: () => 2 });
+    const edge = await members.join({
+      role: 'edge',
+      host: 'box-e',
+      pid: 6,
+      url: 'http://box-e',
+      details: { secret: 'no' },
+      inFlight: () => 2,
+      cpu: () => 0.4321,
+    });
     const answer = await fetch(await serve(members));
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
     const body = (await answer.json()) as Array<Record<string, unknown>>;
     const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(body).toEqual([
-      { id: controller.id, role: 'controller', host: 'box-c', pid: 5, leader: true, startedAt: iso, lastSeenAt: iso, inFlight: 0 },
-      { id: edge.id, role: 'edge', host: 'box-e', pid: 6, leader: false, startedAt: iso, lastSeenAt: iso, inFlight: 2 },
+      { id: controller.id, role: 'controller', host: 'box-c', pid: 5, leader: true, startedAt: iso, lastSeenAt: iso, inFlight: 0, cpu: 0 },
+      { id: edge.id, role: 'edge', host: 'box-e', pid: 6, leader: false, startedAt: iso, lastSeenAt: iso, inFlight: 2, cpu: 0.43 },
     ]);
   });
 

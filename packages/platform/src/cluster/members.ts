@@ -22,6 +22,8 @@ export interface Member {
   lastSeenAt: Date;
   /** Calls in flight at its last heartbeat. */
   inFlight: number;
+  /** The share of one CPU core it used since the heartbeat before (0 where it does not say). */
+  cpu: number;
   details: Record<string, unknown>;
 }
 
@@ -37,6 +39,22 @@ export interface JoinOptions {
   inFlight: () => number;
   /** Read at every heartbeat; controllers only (an edge never leads). */
   leader?: () => boolean;
+  /** Read at every heartbeat: the share of a core used since the last (see cpuMeter). */
+  cpu?: () => number;
+}
+
+/** The share of one core this process used since the last call: what an edge's heartbeat reports. */
+export function cpuMeter(): () => number {
+  let last = process.cpuUsage();
+  let lastAt = process.hrtime.bigint();
+  return () => {
+    const now = process.hrtime.bigint();
+    const used = process.cpuUsage(last);
+    const elapsedUs = Number(now - lastAt) / 1_000;
+    last = process.cpuUsage();
+    lastAt = now;
+    return elapsedUs > 0 ? (used.user + used.system) / elapsedUs : 0;
+  };
 }
 
 /** One joined member. */
@@ -73,15 +91,15 @@ const FORGET = `
 // case its row was forgotten meanwhile.
 const HEARTBEAT = `
 WITH ${FORGET}
-INSERT INTO platform_members (id, role, host, pid, url, details, leader, in_flight, started_at, last_seen_at)
-VALUES ($2, $3, $4, $5, $6, $7::jsonb, $8, $9, COALESCE($10::timestamptz, now()), now())
-ON CONFLICT (id) DO UPDATE SET leader = excluded.leader, in_flight = excluded.in_flight, last_seen_at = now()
+INSERT INTO platform_members (id, role, host, pid, url, details, leader, in_flight, cpu, started_at, last_seen_at)
+VALUES ($2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, COALESCE($11::timestamptz, now()), now())
+ON CONFLICT (id) DO UPDATE SET leader = excluded.leader, in_flight = excluded.in_flight, cpu = excluded.cpu, last_seen_at = now()
 RETURNING started_at`;
 
 // Controllers first, then edges, each oldest first.
 const LIST = `
 WITH ${FORGET}
-SELECT id, role, host, pid, url, leader, started_at, last_seen_at, in_flight, details
+SELECT id, role, host, pid, url, leader, started_at, last_seen_at, in_flight, cpu, details
 FROM platform_members WHERE last_seen_at >= now() - $3::float8 * interval '1 millisecond'
 ORDER BY role, started_at, id`;
 
@@ -95,6 +113,7 @@ interface Row {
   started_at: Date;
   last_seen_at: Date;
   in_flight: number;
+  cpu: number;
   details: Record<string, unknown>;
 }
 
@@ -145,6 +164,7 @@ export class MemberRegistry {
     const id = `${role}-${host}-${pid}-${randomBytes(2).toString('hex')}`;
     const fixed = [id, role, host, pid, options.url ?? null, JSON.stringify(options.details ?? {})];
     const leader = role === 'controller' ? (options.leader ?? (() => false)) : () => false;
+    const cpu = options.cpu ?? (() => 0);
     let startedAt: Date | null = null;
     let failing = false;
     let stopped = false;
@@ -154,7 +174,8 @@ export class MemberRegistry {
     const beat = async () => {
       try {
         const inFlight = Math.max(0, Math.round(options.inFlight()) || 0);
-        const params = [this.forgetAfterMs, ...fixed, leader(), inFlight, startedAt];
+        const share = Math.max(0, Number(cpu()) || 0);
+        const params = [this.forgetAfterMs, ...fixed, leader(), inFlight, share, startedAt];
         const { rows } = await this.#pool.query<{ started_at: Date }>(HEARTBEAT, params);
         startedAt ??= rows[0]?.started_at ?? null;
         if (failing) this.#log(`member ${id}: heartbeats written again`);
@@ -211,6 +232,7 @@ export class MemberRegistry {
       startedAt: row.started_at,
       lastSeenAt: row.last_seen_at,
       inFlight: row.in_flight,
+      cpu: row.cpu,
       details: row.details,
     }));
   }

@@ -58,6 +58,7 @@ export function controllerApi(
   announce('instanceStarted');
   announce('instanceStopped');
   announce('scaled');
+  announce('edgesScaled');
   // Edges come and go: each one's share of an instance follows how many there are.
   const countEdges = () => {
     const now = Date.now();

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
-import type { CapacityEvents, InstanceInfo } from '../capacity.js';
+import type { FunctionEvents, InstanceInfo } from '../capacity.js';
 import { InvocationError } from '../errors.js';
 
 interface Slot {
@@ -31,7 +31,7 @@ const total = (slot: Slot) => {
  * One function's instances, kept by the controller: started on demand up to maxInstances, stopped
  * when no edge used them for idleSeconds, counted, and announced as they come and go.
  */
-export class FunctionInstances extends EventEmitter<CapacityEvents> {
+export class FunctionInstances extends EventEmitter<FunctionEvents> {
   private readonly slots: Slot[] = [];
   private readonly starting: Array<Promise<Slot>> = [];
   private oneShotsRunning = 0;

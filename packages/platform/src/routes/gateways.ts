@@ -18,6 +18,7 @@ export function memberView(member: Member): GatewayMember {
     startedAt: member.startedAt.toISOString(),
     lastSeenAt: member.lastSeenAt.toISOString(),
     inFlight: member.inFlight,
+    cpu: Math.round(member.cpu * 100) / 100,
   };
 }
 

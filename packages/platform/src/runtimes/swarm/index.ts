@@ -7,3 +7,4 @@
 export { SwarmRuntime, type SwarmRuntimeOptions } from './runtime.js';
 export { SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL } from './spec.js';
 export { ownAddress } from './job-desk.js';
+export { swarmService } from './edge-service.js';
