@@ -4,12 +4,13 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-export function engine<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+/** One Engine API call; `socket` is another engine's (a node of a test Swarm), else $DOCKER_SOCKET's. */
+export function engine<T = unknown>(method: string, path: string, body?: unknown, socket = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock'): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+        socketPath: socket,
         method,
         path: `/v1.41${path}`,
         headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
@@ -100,12 +101,13 @@ async function docker(args: string[], env: NodeJS.ProcessEnv = process.env): Pro
  * The stack's `votes` table, voter id -> vote. The database image need not hold a client (the
  * local PostgreSQL stand-in has no psql), so a throwaway container of the gateway's image on the
  * stack's network reads it with record-vote's own `pg` (this checkout, mounted read-only),
- * logging in with the password the gateway was given.
+ * logging in with the password the controller was given (controllers run on the manager that
+ * the docker CLI talks to).
  */
 export async function votesTable(stack: string): Promise<Map<string, string>> {
-  const [gateway] = await runningTasks(`${stack}_gateway`);
-  const container = gateway?.Status.ContainerStatus?.ContainerID;
-  if (!container) throw new Error(`no running gateway task in stack ${stack}`);
+  const [controller] = await runningTasks(`${stack}_controller`);
+  const container = controller?.Status.ContainerStatus?.ContainerID;
+  if (!container) throw new Error(`no running controller task in stack ${stack}`);
   const { Image: image } = await engine<{ Image: string }>('GET', `/containers/${container}/json`);
   const password = await docker([
     'exec',

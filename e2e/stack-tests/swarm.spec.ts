@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { engine, functionServices, replicas, runningTasks, tasks, votesTable } from './engine.js';
+import { castVotes as castVotesTo, queueDepth as queueDepthAt, type Vote } from './votes.js';
 
 const stack = () => process.env.STACK_NAME!;
 const url = (path: string) => `${process.env.VOTE_URL}${path}`;
@@ -14,78 +15,14 @@ const service = async (fn: string) => {
   return found!;
 };
 
+const castVotes = (total: number, concurrency: number, during?: (sent: number) => Promise<void> | void) =>
+  castVotesTo(() => process.env.VOTE_URL!, total, concurrency, during);
+const queueDepth = () => queueDepthAt(process.env.VOTE_URL!);
+
 async function tallies(): Promise<{ a: number; b: number }> {
   const response = await fetch(url('/function/results'));
   expect(response.status).toBe(200);
   return (await response.json()) as { a: number; b: number };
-}
-
-type Vote = 'a' | 'b';
-
-/** An accepted vote: what it was, when it was sent and when it was answered (ms since the epoch). */
-interface Accepted {
-  vote: Vote;
-  sentAt: number;
-  answeredAt: number;
-}
-
-/** The voter id in a 303's signed `voter_id` cookie, `<id>.<seq>.<mac>`. */
-function voterId(response: Response): string {
-  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('voter_id='));
-  const id = /^voter_id=([0-9a-f]{32})\.\d+\./.exec(cookie ?? '')?.[1];
-  if (!id) throw new Error(`a vote answered ${response.status} without a voter_id cookie: ${cookie}`);
-  return id;
-}
-
-/**
- * Form posts (the original's `POST /` with `vote=a|b`), a new voter each. Returns the accepted
- * votes by voter id, how many got no answer (connection lost, or a server error: maybe queued,
- * maybe not) and the other refusals.
- */
-async function castVotes(total: number, concurrency: number, during?: (sent: number) => Promise<void> | void) {
-  const accepted = new Map<string, Accepted>();
-  let unanswered = 0;
-  const refused: Record<string, number> = {};
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      if (during) await during(i);
-      const vote: Vote = i % 3 === 2 ? 'b' : 'a';
-      const sentAt = Date.now();
-      let response: Response;
-      try {
-        response = await fetch(url('/'), {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: `vote=${vote}`,
-          redirect: 'manual',
-        });
-        await response.arrayBuffer();
-      } catch (error) {
-        const code = (error as { cause?: { code?: string } }).cause?.code ?? 'error';
-        refused[code] = (refused[code] ?? 0) + 1;
-        unanswered++;
-        continue;
-      }
-      if (response.status === 303) {
-        accepted.set(voterId(response), { vote, sentAt, answeredAt: Date.now() });
-        continue;
-      }
-      refused[response.status] = (refused[response.status] ?? 0) + 1;
-      if (response.status >= 500) unanswered++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { accepted, unanswered, refused };
-}
-
-/** Async calls not yet acknowledged, from the gateway's metrics; undefined when not reported. */
-async function queueDepth(): Promise<number | undefined> {
-  const response = await fetch(url('/metrics'), { headers: { authorization: `Bearer ${process.env.GATEWAY_ADMIN_TOKEN}` } });
-  expect(response.status).toBe(200);
-  const line = (await response.text()).split('\n').find((l) => l.startsWith('gateway_queue_depth '));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
 test('a warm function is a service scaled from zero on the first call and back to zero when idle', async () => {

@@ -6,6 +6,8 @@
 #
 #   infra/scripts/two-node-swarm.sh up      # start both engines, make the Swarm, load the images
 #   eval "$(infra/scripts/two-node-swarm.sh env)" && npm run stack:deploy   # deploy onto it
+#   infra/scripts/two-node-swarm.sh cut     # a network partition: the nodes stop hearing each other
+#   infra/scripts/two-node-swarm.sh heal    # and hear each other again
 #   infra/scripts/two-node-swarm.sh down    # remove the stack, the engines, their data, the bridge
 #
 # The machine's own Docker Engine is left alone, except one forwarding rule for the bridge.
@@ -74,6 +76,26 @@ up() {
   echo "Deploy onto it:  eval \"\$($0 env)\" && npm run stack:deploy"
 }
 
+# Each node drops every packet from and to the other (this machine still reaches both): Swarm's
+# gossip, the overlay network and every connection between the nodes' containers stop.
+rules() {
+  local action=$1
+  for pair in "1 2" "2 1"; do
+    set -- $pair
+    ip netns exec "vnode$1" iptables "$action" INPUT -s "$net.1$2" -j DROP
+    ip netns exec "vnode$1" iptables "$action" OUTPUT -d "$net.1$2" -j DROP
+  done
+}
+cut_link() {
+  ip netns exec vnode1 iptables -C INPUT -s "$net.12" -j DROP 2>/dev/null && { say "already cut"; return 0; }
+  rules -I
+  say "vnode1 and vnode2 cut from each other"
+}
+heal_link() {
+  while ip netns exec vnode1 iptables -C INPUT -s "$net.12" -j DROP 2>/dev/null; do rules -D; done
+  say "vnode1 and vnode2 joined again"
+}
+
 env_() {
   echo "export DOCKER_HOST=unix://$(sock 1) DOCKER_SOCKET=$(sock 1) PUBLIC_HOST=$net.11 NO_BUILD=1"
 }
@@ -103,5 +125,7 @@ case ${1:-} in
   up) up ;;
   env) env_ ;;
   down) down ;;
-  *) echo "usage: two-node-swarm.sh up|env|down" >&2; exit 2 ;;
+  cut) cut_link ;;
+  heal) heal_link ;;
+  *) echo "usage: two-node-swarm.sh up|env|cut|heal|down" >&2; exit 2 ;;
 esac

@@ -342,6 +342,9 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
     const runtime = await startRuntime(keys.resolve);
     const controller = await Controller.start(runtime, functions);
     started.controller = controller;
+    // What it decides, in its log: the one place to read why instances came and went.
+    controller.on('instanceStarted', (e) => log.info(`${e.function}: started ${e.instance} (${e.reason}, ${e.coldStartMs} ms)`));
+    controller.on('instanceStopped', (e) => log.info(`${e.function}: stopped ${e.instance} (${e.reason})`));
     const api = controllerApi(controller, { functions, token: keys.invokeToken, log });
     started.controllerApi = { close: () => api.stop() };
     server.lead(api.router);

@@ -41,4 +41,41 @@ describe('the controller', () => {
     expect(await controller.grow('sleepy', signal)).toBeNull();
     expect(controller.counts('sleepy')).toMatchObject({ replicas: 2, availableReplicas: 2 });
   });
+
+  // Break it catches: a retiring instance not counted against maxInstances, so that a new one
+  // starts beside it (Swarm's replicas above maxInstances while the old one stops).
+  it('starts an instance in place of a retiring one only once it has stopped, never above maxInstances', { timeout: 20_000 }, async () => {
+    runtime = new ProcessRuntime({ env: {}, secret: () => undefined });
+    controller = await Controller.start(runtime, await loadFunctions(fixtureFunctions));
+    const signal = AbortSignal.timeout(10_000);
+    const running = new Set<string>();
+    let most = 0;
+    controller.on('instanceStarted', (e) => {
+      running.add(e.instance);
+      most = Math.max(most, running.size);
+    });
+    controller.on('instanceStopped', (e) => running.delete(e.instance));
+    const [a, b] = await Promise.all([controller.grow('sleepy', signal), controller.grow('sleepy', signal)]);
+    // a: a call on it timed out while the edge still holds it; it goes once the edge lets go.
+    controller.used('sleepy', a!.id, 1, 'edge-a');
+    controller.retire('sleepy', a!.id, 'timeout');
+    const events: string[] = [];
+    controller.on('instanceStopped', (e) => events.push(`stopped ${e.instance}`));
+    controller.on('instanceStarted', (e) => events.push(`started ${e.instance}`));
+    const growing = controller.grow('sleepy', signal);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(events).toEqual([]); // still two: the retiring one holds its place
+    controller.used('sleepy', a!.id, 0, 'edge-a');
+    const c = await growing;
+    expect(c!.id).not.toBe(a!.id);
+    expect(events[0]).toBe(`stopped ${a!.id}`);
+    expect(events[1]).toBe(`started ${c!.id}`);
+    expect(
+      controller
+        .instances('sleepy')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual([b!.id, c!.id].sort());
+    expect(most).toBe(2);
+  });
 });

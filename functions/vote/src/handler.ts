@@ -6,21 +6,28 @@ import { COOKIE_NAME, cookieValue, newVoter, readVoter, setCookieHeader, signVot
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** A connection that broke before any answer: nothing was queued through it, or a copy was, which is harmless. */
-const broken = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE']);
+/** The gateway refused the votes (4xx): sending them again cannot help. */
+class Refused extends Error {}
+
+/** Waits before each post sent again: a gateway that has just gone leaves the name's addresses soon after. */
+const AGAIN_AFTER_MS = [0, 250, 750];
 
 /**
- * Posts queued votes to the gateway; resolves once it answered 202 (durably queued). A kept-alive
- * connection to a gateway process that has just gone breaks: the post is sent once more on a new
- * one, which reaches a live process. A vote queued twice is recorded once (record-vote keeps the
- * newest of each voter).
+ * Posts queued votes to the gateway; resolves once it answered 202 (durably queued). When the
+ * gateway process it reached has just gone (a broken or refused connection, a host no longer
+ * there, no answer in time, a stopping gateway's 5xx), the post is sent again on a new
+ * connection, which reaches a live one. That is safe whatever the first post did: a vote queued
+ * twice is recorded once (record-vote keeps the newest of each voter).
  */
 async function post(gatewayUrl: string, body: string, callId: string, invokeToken: string | undefined): Promise<void> {
-  try {
-    await postOnce(gatewayUrl, body, callId, invokeToken);
-  } catch (error) {
-    if (!broken.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-    await postOnce(gatewayUrl, body, callId, invokeToken);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await postOnce(gatewayUrl, body, callId, invokeToken);
+    } catch (error) {
+      const wait = AGAIN_AFTER_MS[attempt];
+      if (error instanceof Refused || wait === undefined) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 
@@ -42,7 +49,11 @@ function postOnce(gatewayUrl: string, body: string, callId: string, invokeToken:
       },
       (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`gateway answered ${res.statusCode}`))));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status === 202) resolve();
+          else reject(new (status >= 400 && status < 500 ? Refused : Error)(`gateway answered ${status}`));
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error('gateway did not answer in time')));

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { FunctionRequest } from '@platform/function-contract';
+import type { FunctionContext, FunctionRequest } from '@platform/function-contract';
+import { voteFunction } from '../src/handler.js';
 import { parseVote } from '../src/parse-vote.js';
 import { cookieValue, newVoter, readVoter, signVoter } from '../src/voter-cookie.js';
 
@@ -80,5 +83,61 @@ describe('voter cookie', () => {
     expect(cookieValue('a=1; voter_id=xyz; b=2', 'voter_id')).toBe('xyz');
     expect(cookieValue('voter_idx=1', 'voter_id')).toBeUndefined();
     expect(cookieValue(undefined, 'voter_id')).toBeUndefined();
+  });
+});
+
+describe('queueing a vote', () => {
+  /** A gateway on loopback answering each queue post as `answers` says, in turn (`drop`: closes the connection). */
+  async function gateway(answers: Array<number | 'drop'>) {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen.push(body);
+        const answer = answers[seen.length - 1] ?? 202;
+        if (answer === 'drop') return req.socket.destroy();
+        res.writeHead(answer).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => server.close() };
+  }
+  const context = (gatewayUrl: string): FunctionContext => ({
+    callId: 'c1',
+    instance: 'vote-test',
+    log: { warn() {}, info() {}, error() {}, debug() {} } as unknown as FunctionContext['log'],
+    env: { GATEWAY_URL: gatewayUrl },
+    secret: (name) => `${name}-value`,
+  });
+  const vote = (gatewayUrl: string) => voteFunction().handler(post('application/x-www-form-urlencoded', 'vote=a'), context(gatewayUrl));
+
+  // Break it catches: a vote answered once a gateway that has just gone (a dropped connection, a
+  // stopping gateway's 503) failed it, although sending it again reaches a live one.
+  it('sends the votes again when the gateway dropped the connection or failed, and answers once they are queued', async () => {
+    const stub = await gateway(['drop', 503, 202]);
+    try {
+      const answer = await vote(stub.url);
+      expect(answer.status).toBe(303);
+      expect(stub.seen).toHaveLength(3);
+      expect(new Set(stub.seen).size).toBe(1); // the same votes each time
+    } finally {
+      stub.close();
+    }
+  });
+
+  // Break it catches: retrying a refusal (it cannot help), or answering 303 for a vote not queued.
+  it('does not send again what the gateway refused, and answers 503 for a vote not queued', async () => {
+    const refused = await gateway([400]);
+    const failing = await gateway([503, 503, 503, 503, 503]);
+    try {
+      await expect(vote(refused.url)).rejects.toMatchObject({ status: 503 });
+      expect(refused.seen).toHaveLength(1);
+      await expect(vote(failing.url)).rejects.toMatchObject({ status: 503 });
+      expect(failing.seen).toHaveLength(4);
+    } finally {
+      refused.close();
+      failing.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
@@ -53,14 +53,22 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
   }
 
   async grow(signal: AbortSignal): Promise<InstanceInfo | null> {
-    if (this.closed) throw new InvocationError(503, 'gateway is shutting down');
-    const live = this.slots.filter((s) => !s.retiring).length;
-    let next: Promise<Slot>;
-    if (live + this.starting.length < this.spec.maxInstances) next = this.start('call');
-    else if (this.starting.length > 0) next = this.starting[0]!;
-    else return null;
-    const slot = await Promise.race([next, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
-    return slot.info;
+    for (;;) {
+      if (this.closed) throw new InvocationError(503, 'gateway is shutting down');
+      let next: Promise<Slot | void>;
+      // A retiring instance holds its place until it has stopped: never more than maxInstances run.
+      if (this.held() < this.spec.maxInstances) next = this.start('call');
+      else if (this.starting.length > 0) next = this.starting[0]!;
+      else if (this.slots.some((s) => s.retiring)) next = once(this, 'instanceStopped').then(() => {});
+      else return null;
+      const slot = await Promise.race([next, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
+      if (slot) return slot.info;
+    }
+  }
+
+  /** Instances running or starting, retiring ones included: what counts against maxInstances. */
+  private held(): number {
+    return this.slots.length + this.starting.length;
   }
 
   used(edge: string, id: string, inFlight: number): void {
@@ -117,7 +125,7 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
     const live = () => this.slots.filter((s) => !s.retiring).length + this.starting.length;
     const from = live();
     const starts: Array<Promise<Slot>> = [];
-    while (live() < replicas) starts.push(this.start('scaled'));
+    while (live() < replicas && this.held() < this.spec.maxInstances) starts.push(this.start('scaled'));
     const stops: Array<Promise<void>> = [];
     // Fewer: the least busy go first; their calls in flight finish (drain) before they stop.
     const candidates = this.slots.filter((s) => !s.retiring).sort((a, b) => total(a) - total(b));
