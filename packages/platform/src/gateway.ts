@@ -127,7 +127,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const calls = new CallStore(callResultSeconds, state.calls);
   calls.watch(pools.values());
   const metrics = createMetrics(pools, queue);
-  const platform = new Platform(pools, queue, auth, capacity);
+  // The dashboard and /system/functions show the whole tier: the edges share their figures on the event bus.
+  const platform = new Platform(pools, queue, auth, capacity, { events, onError: (error) => log.warn(error.message) });
   const shed = shedCounter(metrics, pools);
   for (const limit of options.rateLimits ?? []) {
     lookup(pools, limit.function);
@@ -148,7 +149,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       callbackHosts,
     }),
   );
-  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, ready: () => started && !closing }));
+  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, figures: (pool) => platform.figures(pool), ready: () => started && !closing }));
   app.use(gatewaysRoutes({ members: options.members, auth }));
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
@@ -212,7 +213,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return io;
     },
     async start() {
-      platform.start();
+      await platform.start();
       // The worker sees the queue through the call store, which records each call's progress.
       worker = startAsyncWorker({ queue: calls.recordingQueue(queue), pools, log, consumer: queueConsumer(), callbackHosts });
       for (const channel of options.channels ?? []) {
@@ -222,7 +223,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       closing = true;
-      platform.stop();
+      await platform.stop();
       for (const io of sockets) io.disconnectSockets(true);
       await worker?.stop();
       await Promise.all(stops.map((stop) => stop()));

@@ -93,6 +93,8 @@ export const openapiDocument = {
       get: {
         tags: ['system'],
         summary: 'The functions and their state',
+        description:
+          "The same whichever edge of the tier answers: invocationCount, inFlight and queued count the calls of every edge (each shares its figures about once a second; an edge not heard from for 3 s no longer counts); replicas, instances and coldStarts are the controller's.",
         operationId: 'listFunctions',
         security: readSecurity,
         responses: {
@@ -105,6 +107,7 @@ export const openapiDocument = {
       get: {
         tags: ['system'],
         summary: 'One function and its state',
+        description: "As in /system/functions: the counts are the whole tier's.",
         operationId: 'getFunction',
         security: readSecurity,
         parameters: [functionName],

@@ -1,24 +1,28 @@
 import type { Namespace, Server as SocketServer } from 'socket.io';
-import type { Queue } from '@platform/queue';
+import type { EventBus, Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import type { Capacity } from './capacity.js';
 import { authorized, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
+import { TierReports } from './tier-reports.js';
+import {
+  LAST_ERRORS,
+  LATENCY_WINDOW_MS,
+  latencyHistogram,
+  mergeFigures,
+  RATE_WINDOW_MS,
+  type EdgeFigures,
+  type LastError,
+  type OwnFigures,
+  type TierFigures,
+} from './tier-stats.js';
 import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstance, type PlatformSnapshot, type TimelineEvent } from '@platform/protocol';
 
-/** Calls per second are counted over this window; latency percentiles over LATENCY_WINDOW_MS. */
-const RATE_WINDOW_MS = 10_000;
-const LATENCY_WINDOW_MS = 60_000;
+/** Latencies kept per function at most (the newest). */
 const MAX_SAMPLES = 2_000;
-const LAST_ERRORS = 5;
 const TIMELINE = 40;
 /** Dashboard sockets that gave the admin token. */
 const ADMIN_ROOM = 'admin';
-
-function percentile(sorted: number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round(sorted[index]! * 10) / 10;
-}
 
 function errorMessage(body: string | undefined): string {
   try {
@@ -38,24 +42,33 @@ function withoutErrorTexts(snapshot: PlatformSnapshot): PlatformSnapshot {
 /**
  * Platform events for the workshop dashboard, on the socket.io namespace `/system`: each
  * function's instances, calls per second, latency percentiles, in-flight calls, last errors,
- * the queue's depth and a timeline of scale events. Kept by this gateway, in memory.
+ * the queue's depth and a timeline of scale events. The instances and the timeline are the
+ * controller's; the call figures are the whole tier's: this edge's own, kept in memory, merged
+ * with those every other edge publishes on the event bus (TierReports).
  */
 export class Platform {
   private readonly instances = new Map<string, Map<string, LiveInstance>>();
   private readonly samples = new Map<string, Array<{ at: number; ms: number }>>();
-  private readonly errors = new Map<string, LiveFunction['lastErrors']>();
+  private readonly errors = new Map<string, LastError[]>();
   private readonly timeline: TimelineEvent[] = [];
   private readonly namespaces: Namespace[] = [];
   private lastDepth: number | null = null;
   private ticker: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
+  /** The other edges' figures; without an event bus, this edge's own are the whole tier's. */
+  private readonly reports: TierReports | undefined;
 
   constructor(
     private readonly pools: Map<string, FunctionPool>,
     private readonly queue: Queue,
     private readonly auth: AdminAuth,
     tier?: Pick<Capacity, 'on'>,
+    shared?: { events: EventBus; onError: (error: Error) => void },
   ) {
+    if (shared) {
+      const own = () => Object.fromEntries([...pools.values()].map((pool) => [pool.spec.name, this.edgeFigures(this.ownFigures(pool, Date.now()))]));
+      this.reports = new TierReports(shared.events, pools.keys(), own, shared.onError);
+    }
     tier?.on('edgesScaled', (e) => this.record({ function: e.service, kind: 'edges', detail: `${e.from} → ${e.to} edges: ${e.reason}` }));
     for (const pool of pools.values()) {
       const name = pool.spec.name;
@@ -106,8 +119,12 @@ export class Platform {
     this.namespaces.push(nsp);
   }
 
-  /** Sends a snapshot every second while anyone watches, refreshing rates and the queue depth. */
-  start(intervalMs = 1_000): void {
+  /**
+   * Sends a snapshot every second while anyone watches, refreshing rates and the queue depth;
+   * publishes this edge's figures every second and takes in the other edges'.
+   */
+  async start(intervalMs = 1_000): Promise<void> {
+    await this.reports?.start(intervalMs);
     this.ticker = setInterval(() => {
       if (!this.namespaces.some((n) => n.sockets.size > 0)) return;
       void queueDepth(this.queue, Math.min(500, intervalMs / 2)).then((depth) => {
@@ -117,39 +134,60 @@ export class Platform {
     }, intervalMs).unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.ticker);
     clearTimeout(this.pending);
+    await this.reports?.stop();
+  }
+
+  /** The tier's call figures of a function: this edge's merged with the latest of every other edge. */
+  figures(pool: FunctionPool): TierFigures {
+    const now = Date.now();
+    return mergeFigures(this.ownFigures(pool, now), this.reports?.others(pool.spec.name) ?? [], now);
   }
 
   /** The dashboard's data, complete (error texts included: see withoutErrorTexts). */
   snapshot(): PlatformSnapshot {
-    const now = Date.now();
     const functions = [...this.pools.values()].map((pool): LiveFunction => {
-      const name = pool.spec.name;
+      const { spec } = pool;
       const status = pool.status();
-      const samples = this.samples.get(name)!;
-      while (samples.length && samples[0]!.at < now - LATENCY_WINDOW_MS) samples.shift();
-      const recent = samples.filter((s) => s.at >= now - RATE_WINDOW_MS).length;
-      const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
       return {
-        name,
-        mode: pool.spec.mode,
-        maxInstances: pool.spec.maxInstances,
-        idleSeconds: pool.spec.idleSeconds,
-        timeoutSeconds: pool.spec.timeoutSeconds,
+        name: spec.name,
+        mode: spec.mode,
+        maxInstances: spec.maxInstances,
+        idleSeconds: spec.idleSeconds,
+        timeoutSeconds: spec.timeoutSeconds,
         instances: this.liveInstances(pool),
         replicas: status.replicas,
-        inFlight: status.inFlight,
-        waiting: status.queued,
-        invocationCount: status.invocationCount,
+        // The controller's count, the same on every edge.
         coldStarts: status.coldStarts,
-        callsPerSecond: Math.round((recent / (RATE_WINDOW_MS / 1_000)) * 10) / 10,
-        latencyMs: sorted.length ? { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) } : null,
-        lastErrors: this.errors.get(name)!,
+        ...this.figures(pool),
       };
     });
-    return { at: now, functions, queueDepth: this.lastDepth, timeline: this.timeline };
+    return { at: Date.now(), functions, queueDepth: this.lastDepth, timeline: this.timeline };
+  }
+
+  /** What this edge did of a function's calls: its part of the tier's figures. */
+  private ownFigures(pool: FunctionPool, now: number): OwnFigures {
+    const name = pool.spec.name;
+    const status = pool.status();
+    const samples = this.samples.get(name)!;
+    while (samples.length && samples[0]!.at < now - LATENCY_WINDOW_MS) samples.shift();
+    const latencies = samples.map((s) => s.ms);
+    return {
+      inFlight: status.inFlight,
+      waiting: status.queued,
+      invocationCount: status.invocationCount,
+      recentCalls: samples.filter((s) => s.at >= now - RATE_WINDOW_MS).length,
+      latency: latencyHistogram(latencies),
+      errors: this.errors.get(name)!,
+      samples: latencies,
+    };
+  }
+
+  /** Own figures as other edges get them: latencies in buckets only. */
+  private edgeFigures({ samples: _samples, ...figures }: OwnFigures): EdgeFigures {
+    return figures;
   }
 
   /**

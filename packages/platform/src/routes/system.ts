@@ -8,11 +8,16 @@ import { InvocationError } from '../errors.js';
 import { openapiDocument } from '../openapi.js';
 import { lookup } from './functions.js';
 import { LABELS } from '../labels.js';
+import type { TierFigures } from '../tier-stats.js';
+
+/** The calls of a function on the whole tier, every edge's (Platform.figures). */
+export type TierCounts = (pool: FunctionPool) => Pick<TierFigures, 'inFlight' | 'waiting' | 'invocationCount'>;
 
 /** The OpenFaaS FunctionStatus shape, plus counters of our own. */
-function functionStatus(pool: FunctionPool) {
+function functionStatus(pool: FunctionPool, figures: TierCounts) {
   const { spec } = pool;
   const counts = pool.status();
+  const tier = figures(pool);
   return {
     name: spec.name,
     image: spec.image ?? `local/${spec.name}`,
@@ -23,9 +28,9 @@ function functionStatus(pool: FunctionPool) {
     limits: { memory: `${spec.memoryMb}Mi` },
     replicas: counts.replicas,
     availableReplicas: counts.availableReplicas,
-    invocationCount: counts.invocationCount,
-    inFlight: counts.inFlight,
-    queued: counts.queued,
+    invocationCount: tier.invocationCount,
+    inFlight: tier.inFlight,
+    queued: tier.waiting,
     coldStarts: counts.coldStarts,
     instances: pool.instanceIds(),
     mode: spec.mode,
@@ -42,20 +47,22 @@ export interface SystemRouteOptions {
   auth: AdminAuth;
   calls: CallStore;
   metrics: Registry;
+  /** Calls in flight, waiting and invoked, of every edge of the tier. */
+  figures: TierCounts;
   /** Ready once the gateway has started its workers and channels, and no longer once it stops. */
   ready: () => boolean;
 }
 
-export function systemRoutes({ pools, runtime, auth, calls, metrics, ready }: SystemRouteOptions): Router {
+export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, ready }: SystemRouteOptions): Router {
   const router = Router();
   const reader = requireReader(auth);
   const admin = requireAdmin(auth);
 
   router.get('/system/functions', reader, (_req, res) => {
-    res.json([...pools.values()].map(functionStatus));
+    res.json([...pools.values()].map((pool) => functionStatus(pool, figures)));
   });
   router.get('/system/function/:name', reader, (req, res) => {
-    res.json(functionStatus(lookup(pools, String(req.params.name))));
+    res.json(functionStatus(lookup(pools, String(req.params.name)), figures));
   });
   router.post(
     '/system/scale-function/:name',

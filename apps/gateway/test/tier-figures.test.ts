@@ -1,0 +1,135 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { io as connect, type Socket } from 'socket.io-client';
+import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type PlatformSnapshot } from '@platform/protocol';
+import { loadFunctions, type FunctionManifest } from '@platform/function-contract/manifest';
+import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
+import { fixtureFunctions, repoFunctions } from './harness.js';
+
+// Edges as processes of their own (GATEWAY_ROLE=edge) beside a controller, as the stack runs them:
+// each edge counts the calls it serves and shares its figures on the event bus, so that every
+// edge's /system/functions and dashboard show the whole tier.
+
+/** The app's functions, plus `slow`: the test handler (?sleep=ms, ?status=N) with time enough to be seen running. */
+async function functionsWithSlow(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tier-functions-'));
+  /** A manifest in `dir` whose entry module is where `main` is. */
+  const add = async (manifest: FunctionManifest, main: string) => {
+    await mkdir(join(dir, manifest.name));
+    await writeFile(join(dir, manifest.name, 'function.json'), JSON.stringify({ ...manifest, main: relative(join(dir, manifest.name), main) }));
+  };
+  for (const spec of await loadFunctions(repoFunctions)) {
+    const { dir: home, manifestPath: _path, ...manifest } = spec;
+    await add(manifest, join(home, spec.main));
+  }
+  const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
+  await add(slow, join(fixtureFunctions, 'handler.mjs'));
+  return dir;
+}
+
+type Status = { inFlight: number; queued: number; invocationCount: number };
+const status = async (edge: AppProcess): Promise<Status> => (await (await fetch(`${edge.url}/system/function/slow`)).json()) as Status;
+
+/** The dashboard of an edge: the latest snapshot its `/system` namespace sent. */
+function dashboard(edge: AppProcess): { socket: Socket; slow: () => LiveFunction | undefined } {
+  const socket = connect(`${edge.url}${PLATFORM_NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+  let snapshot: PlatformSnapshot | undefined;
+  socket.on(PLATFORM_EVENT, (s: PlatformSnapshot) => (snapshot = s));
+  return { socket, slow: () => snapshot?.functions.find((f) => f.name === 'slow') };
+}
+
+describe('the figures of every edge, on every edge', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let functionsDir: string;
+  let a: AppProcess;
+  let b: AppProcess;
+  let controller: AppProcess;
+  beforeAll(async () => {
+    db = await createTestDatabase(process.env.DATABASE_URL!);
+    functionsDir = await functionsWithSlow();
+    const shared = { DATABASE_URL: db.url, FUNCTIONS_DIR: functionsDir };
+    [a, b] = (await Promise.all([0, 1].map(() => appProcess({ env: { ...shared, GATEWAY_ROLE: 'edge' } })))) as [AppProcess, AppProcess];
+    controller = await appProcess({ env: { ...shared, GATEWAY_ROLE: 'controller', FUNCTION_GATEWAY_URL: b.url } });
+    await controller.start();
+    await Promise.all([a.start(), b.start()]);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all([a, b, controller].filter(Boolean).map((p) => p.close()));
+    if (functionsDir) await rm(functionsDir, { recursive: true, force: true });
+    await db?.drop();
+  });
+
+  // Break it catches: /system/functions or the dashboard counting only the calls of the edge answering.
+  it('counts on edge B the calls sent only through edge A: in flight, invoked, latency, errors', { timeout: 60_000 }, async () => {
+    const watch = dashboard(b);
+    try {
+      const call = fetch(`${a.url}/function/slow?sleep=3000`);
+      await waitUntil(async () => (await status(b)).inFlight === 1, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: "B's /system/functions counting A's call in flight",
+      });
+      await waitUntil(() => watch.slow()?.inFlight === 1, { timeoutMs: 5_000, what: "B's dashboard counting A's call in flight" });
+      expect((await call).status).toBe(200);
+      const failed = await fetch(`${a.url}/function/slow?status=500`);
+      expect(failed.status).toBe(500);
+
+      await waitUntil(
+        async () => {
+          const s = await status(b);
+          return s.inFlight === 0 && s.invocationCount === 2;
+        },
+        { timeoutMs: 5_000, what: "B's /system/functions counting A's two calls, none in flight" },
+      );
+      await waitUntil(() => watch.slow()?.invocationCount === 2 && watch.slow()?.inFlight === 0, {
+        timeoutMs: 5_000,
+        what: "B's dashboard counting A's two calls",
+      });
+      const slow = watch.slow()!;
+      expect(slow.callsPerSecond).toBe(0.2);
+      // A's latencies, merged: the slow call is the 99th percentile (within the buckets' 2.2%).
+      expect(slow.latencyMs!.p99).toBeGreaterThan(3_000 * 0.978);
+      expect(slow.latencyMs!.p99).toBeLessThan(5_000);
+      // The public dashboard: when and how it failed, not the function's words.
+      expect(slow.lastErrors).toEqual([{ at: expect.any(Number), status: 500 }]);
+      // Metrics stay each process's own: B served none of these calls.
+      const metrics = await (await fetch(`${b.url}/metrics`)).text();
+      expect(metrics).not.toMatch(/gateway_function_invocation_total\{function_name="slow"/);
+      expect(await (await fetch(`${a.url}/metrics`)).text()).toMatch(/gateway_function_invocation_total\{function_name="slow",code="200"\} 1/);
+    } finally {
+      watch.socket.close();
+    }
+  });
+
+  // Break it catches: an edge's last report counted for ever once it is gone.
+  it("drops a killed edge's figures within a few seconds", { timeout: 60_000 }, async () => {
+    const watch = dashboard(b);
+    try {
+      void fetch(`${a.url}/function/slow?sleep=20000`).catch(() => {});
+      await waitUntil(async () => (await status(b)).inFlight === 1, { timeoutMs: 10_000, intervalMs: 100, what: "B counting A's call in flight" });
+      await waitUntil(() => watch.slow()?.inFlight === 1, { timeoutMs: 5_000, what: "B's dashboard counting A's call in flight" });
+      expect((await status(b)).invocationCount).toBe(2);
+      const killedAt = Date.now();
+      await a.signal('SIGKILL');
+      await waitUntil(
+        async () => {
+          const s = await status(b);
+          return s.inFlight === 0 && s.invocationCount === 0;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: "A's figures gone from B's /system/functions" },
+      );
+      const gone = Date.now() - killedAt;
+      await waitUntil(() => watch.slow()?.inFlight === 0 && watch.slow()?.invocationCount === 0 && watch.slow()?.latencyMs === null, {
+        timeoutMs: 5_000,
+        what: "A's figures gone from B's dashboard",
+      });
+      // A's last report was at most a second old at the kill, and reports count for 3 s.
+      expect(gone).toBeLessThan(5_000);
+      expect(gone).toBeGreaterThan(1_500);
+    } finally {
+      watch.socket.close();
+    }
+  });
+});
