@@ -330,8 +330,12 @@ async function main(): Promise<void> {
  * start acting; its supervisor (Swarm's restart policy) brings it back as a standby.
  */
 async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType<typeof secrets>>, databaseUrl: string): Promise<void> {
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? hostname() : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
-  const url = config.CONTROLLER_ADVERTISE_URL ?? `http://${host}:${config.PORT}`;
+  // Listening on every interface, it is reached at the address the database sees it at, not by a
+  // name: a container's name leaves DNS with it, and a lookup of a gone name ties up a resolver
+  // thread for seconds in every edge that still tries it.
+  const wildcard = config.HOST === '0.0.0.0' || config.HOST === '::';
+  const address = wildcard ? ((await started.members!.ownAddress().catch(() => null)) ?? hostname()) : config.HOST;
+  const url = config.CONTROLLER_ADVERTISE_URL ?? `http://${address.includes(':') ? `[${address}]` : address}:${config.PORT}`;
   const server = await serveControllerProcess({ host: config.HOST, port: config.PORT });
   started.controllerServer = server;
   let acting = false;

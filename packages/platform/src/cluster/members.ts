@@ -248,6 +248,15 @@ export class MemberRegistry {
     return leaders[0].url!;
   }
 
+  /**
+   * This process's address as the database sees it (null over a Unix socket): on a network that
+   * the tier shares, where the others reach this process by address, with no name to look up.
+   */
+  async ownAddress(): Promise<string | null> {
+    const { rows } = await this.#pool.query<{ address: string | null }>('SELECT host(inet_client_addr()) AS address');
+    return rows[0]?.address ?? null;
+  }
+
   /** Every member joined here leaves; then the registry's own pool (not one it was given) ends. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
