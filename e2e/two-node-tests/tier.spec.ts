@@ -16,6 +16,11 @@ const root = join(import.meta.dirname, '../..');
 const stack = () => process.env.STACK_NAME!;
 const [node1, node2] = NODES;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A figure of this run: in the report and in the output. */
+const report = (type: string, description: string) => {
+  test.info().annotations.push({ type, description });
+  process.stdout.write(`${type}: ${description}\n`);
+};
 
 /** maxInstances of every function, from the manifests the stack was deployed with. */
 const maxInstances = Object.fromEntries(
@@ -123,7 +128,7 @@ test('an edge on each node, one service per function, replicas within maxInstanc
     },
   );
   const { services, most } = await watcher.stop();
-  test.info().annotations.push({ type: 'votes', description: `accepted ${accepted.size}, unanswered ${unanswered}, refused ${JSON.stringify(refusedVia)}` });
+  report('edge killed, votes', `accepted ${accepted.size}, unanswered ${unanswered}, refused ${JSON.stringify(refusedVia)}`);
   expect(killed).toBeDefined();
   // Only the killed edge's requests failed: those in flight, and those sent to its node until
   // it was back (its port is its node's own). The other node refused nothing.
@@ -174,13 +179,14 @@ test('a partition between the nodes for 10 s while votes arrive on both: never t
   // separates the leader from the database its lock lives in.
   const leaderBefore = (await tier(node1.url)).find((m) => m.role === 'controller' && m.leader);
   expect(leaderBefore).toBeDefined();
+  for (const n of NODES) await fetch(`${n.url}/function/vote`); // warm instances before the load
   const watcher = watchFunctions();
   const before = await votesTable(stack());
   let cutAt = 0;
   let healedAt = 0;
   let recoveredAt = 0;
   const partition = (async () => {
-    await sleep(3_000);
+    await sleep(5_000);
     execFileSync('bash', [join(root, 'infra/scripts/two-node-swarm.sh'), 'cut']);
     cutAt = Date.now();
     await sleep(10_000);
@@ -193,6 +199,7 @@ test('a partition between the nodes for 10 s while votes arrive on both: never t
       if (led) recoveredAt = Date.now();
       else await sleep(250);
     }
+    await sleep(3_000); // and votes through both nodes a while longer
   })();
   let partitionDone = false;
   void partition.finally(() => {
@@ -206,12 +213,8 @@ test('a partition between the nodes for 10 s while votes arrive on both: never t
     await partition;
     const { accepted, unanswered, refusedVia } = load;
     const { most } = await watcher.stop();
-    test
-      .info()
-      .annotations.push(
-        { type: 'votes', description: `accepted ${accepted.size}, unanswered ${unanswered}, refused ${JSON.stringify(refusedVia)}` },
-        { type: 'back to normal', description: `${recoveredAt - healedAt} ms after the heal` },
-      );
+    report('partition, votes', `accepted ${accepted.size}, unanswered ${unanswered}, refused ${JSON.stringify(refusedVia)}`);
+    report('partition, back to normal', `${recoveredAt - healedAt} ms after the heal`);
     expect(cutAt).toBeGreaterThan(0);
     expect(recoveredAt, 'votes accepted through both nodes and a leader, after the heal').toBeGreaterThan(0);
     expect(recoveredAt - healedAt).toBeLessThan(45_000);
@@ -225,12 +228,12 @@ test('a partition between the nodes for 10 s while votes arrive on both: never t
   // The leader cut from the database stopped leading during the cut, and no two controllers ever
   // led at once: each span of leading ends before the next begins.
   const spans = leadSpans().sort((a, b) => a.from - b.from);
-  test.info().annotations.push({
-    type: 'leading',
-    description: spans
-      .map((s) => `${s.container.slice(0, 12)} ${new Date(s.from).toISOString()} → ${Number.isFinite(s.to) ? new Date(s.to).toISOString() : 'now'}`)
+  report(
+    'partition, leading',
+    spans
+      .map((l) => `${l.container.slice(0, 12)} ${new Date(l.from).toISOString()} → ${Number.isFinite(l.to) ? new Date(l.to).toISOString() : 'now'}`)
       .join('; '),
-  });
+  );
   expect(
     spans.some((s) => s.to > cutAt && s.to < healedAt + 5_000),
     'the leader stopped leading once cut from the database',
