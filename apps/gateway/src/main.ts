@@ -20,6 +20,7 @@ import {
   controllerApi,
   cpuMeter,
   EdgeScaler,
+  watchGoneMembers,
   Leadership,
   MemberRegistry,
   queueConsumer,
@@ -62,6 +63,7 @@ const started: {
   controllerApi?: { close(): void };
   controllerServer?: { close(): void };
   edgeScaler?: EdgeScaler;
+  goneEdges?: { stop(): Promise<void> };
   capacity?: { close(): Promise<void> };
   edges?: EdgeSupervisor;
   members?: MemberRegistry;
@@ -355,6 +357,18 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
     serving = true;
     await membership.refresh();
     log.info(`leading: serving edges at ${url}`);
+    // An edge that died held calls taken from the queue: released, another edge takes them now.
+    const queue = await openQueue(databaseUrl);
+    started.queue = queue;
+    started.goneEdges = watchGoneMembers({
+      list: () => started.members!.list(),
+      role: 'edge',
+      onGone: async (edge) => {
+        const released = await queue.release(queueConsumer(edge.pid, edge.host));
+        if (released > 0) log.warn(`edge ${edge.id} is gone holding ${released} queued calls: released to the other edges`);
+      },
+      log: (message) => log.warn(message),
+    });
     if (config.EDGE_SERVICE) {
       const scaler = new EdgeScaler({
         service: swarmService(config.EDGE_SERVICE, { log: (message) => log.warn(message) }),
@@ -426,6 +440,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   for (const server of started.servers) server.closeAllConnections();
   await step('stopping the edges', () => started.edges?.stop(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'));
   await step('stopping the edge scaler', () => started.edgeScaler?.stop());
+  await step('watching for gone edges', () => started.goneEdges?.stop());
   started.controllerApi?.close();
   started.controllerServer?.close();
   await step('closing the controller link', () => started.capacity?.close());

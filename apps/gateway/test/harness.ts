@@ -1,8 +1,10 @@
 import pg from 'pg';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { pino } from 'pino';
-import { loadFunctions } from '@platform/function-contract/manifest';
+import { loadFunctions, type FunctionManifest } from '@platform/function-contract/manifest';
 import { migrate } from '@voting/database';
 import { createEventBus, createQueue, type EventBus, type Queue, type QueueOptions } from '@platform/queue';
 import { createTestDatabase, freePort } from '@platform/test-services';
@@ -133,4 +135,21 @@ export async function startTestGateway({
       await db.drop();
     },
   };
+}
+
+/** The app's functions, plus `slow`: the test handler (?sleep=ms, ?status=N) with time enough to be seen running. */
+export async function functionsWithSlow(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tier-functions-'));
+  /** A manifest in `dir` whose entry module is where `main` is. */
+  const add = async (manifest: FunctionManifest, main: string) => {
+    await mkdir(join(dir, manifest.name));
+    await writeFile(join(dir, manifest.name, 'function.json'), JSON.stringify({ ...manifest, main: relative(join(dir, manifest.name), main) }));
+  };
+  for (const spec of await loadFunctions(repoFunctions)) {
+    const { dir: home, manifestPath: _path, ...manifest } = spec;
+    await add(manifest, join(home, spec.main));
+  }
+  const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
+  await add(slow, join(fixtureFunctions, 'handler.mjs'));
+  return dir;
 }

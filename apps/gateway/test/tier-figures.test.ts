@@ -1,33 +1,13 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type PlatformSnapshot } from '@platform/protocol';
-import { loadFunctions, type FunctionManifest } from '@platform/function-contract/manifest';
 import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
-import { fixtureFunctions, repoFunctions } from './harness.js';
+import { functionsWithSlow } from './harness.js';
 
 // Edges as processes of their own (GATEWAY_ROLE=edge) beside a controller, as the stack runs them:
 // each edge counts the calls it serves and shares its figures on the event bus, so that every
 // edge's /system/functions and dashboard show the whole tier.
-
-/** The app's functions, plus `slow`: the test handler (?sleep=ms, ?status=N) with time enough to be seen running. */
-async function functionsWithSlow(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tier-functions-'));
-  /** A manifest in `dir` whose entry module is where `main` is. */
-  const add = async (manifest: FunctionManifest, main: string) => {
-    await mkdir(join(dir, manifest.name));
-    await writeFile(join(dir, manifest.name, 'function.json'), JSON.stringify({ ...manifest, main: relative(join(dir, manifest.name), main) }));
-  };
-  for (const spec of await loadFunctions(repoFunctions)) {
-    const { dir: home, manifestPath: _path, ...manifest } = spec;
-    await add(manifest, join(home, spec.main));
-  }
-  const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
-  await add(slow, join(fixtureFunctions, 'handler.mjs'));
-  return dir;
-}
 
 type Status = { inFlight: number; queued: number; invocationCount: number };
 const status = async (edge: AppProcess): Promise<Status> => (await (await fetch(`${edge.url}/system/function/slow`)).json()) as Status;

@@ -25,7 +25,7 @@ import { parseHostPattern } from './callback-url.js';
 import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
 /** The queue consumer name of a gateway process: unique per process, and known to whoever supervises it (to release its calls once it died). */
-export const queueConsumer = (pid: number = process.pid): string => `${hostname()}-${pid}`;
+export const queueConsumer = (pid: number = process.pid, host: string = hostname()): string => `${host}-${pid}`;
 
 export interface GatewayOptions {
   functions: FunctionSpec[];

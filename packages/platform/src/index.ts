@@ -20,5 +20,6 @@ export { serveControllerProcess } from './controller/server.js';
 export { RemoteCapacity } from './edge/remote-capacity.js';
 export type { Capacity, InstanceInfo } from './capacity.js';
 export { EdgeScaler, edgesWanted, type EdgeScaledEvent, type EdgeScaling, type ScalableService } from './controller/edge-scaler.js';
+export { watchGoneMembers, type GoneMembersOptions } from './cluster/gone-members.js';
 export { cpuMeter, MemberRegistry, type JoinOptions, type Member, type MemberRegistryOptions, type MemberRole, type Membership } from './cluster/members.js';
 export { gatewaysRoutes, memberView, type MemberList } from './routes/gateways.js';
