@@ -16,13 +16,14 @@ function useNow(intervalMs = 1_000): number {
 
 function Instance({ instance, now }: { instance: LiveInstance; now: number }) {
   const age = Math.max(0, Math.round((now - instance.startedAt) / 1_000));
-  const kind = instance.reason === 'scaled' ? 'pre-warmed' : 'cold start';
+  const kind = instance.reason === 'scaled' ? 'pre-warmed' : instance.reason === 'adopted' ? 'taken over' : 'cold start';
   return (
     <li className={`instance ${instance.reason}`} data-testid="instance" data-instance={instance.id}>
       <span className="instance-id">{instance.id}</span>
       <span className="instance-meta">
         {instance.pid ? `pid ${instance.pid} · ` : ''}
-        {kind} {instance.coldStartMs} ms · up {age} s
+        {kind}
+        {instance.reason === 'adopted' ? '' : ` ${instance.coldStartMs} ms`} · up {age} s
       </span>
     </li>
   );

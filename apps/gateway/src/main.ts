@@ -346,7 +346,7 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
     acting = true;
     log.info('leading: starting the runtime');
     const runtime = await startRuntime(keys.resolve);
-    const controller = await Controller.start(runtime, functions);
+    const controller = await Controller.start(runtime, functions, (message) => log.warn(message));
     started.controller = controller;
     // What it decides, in its log: the one place to read why instances came and went.
     controller.on('instanceStarted', (e) => log.info(`${e.function}: started ${e.instance} (${e.reason}, ${e.coldStartMs} ms)`));

@@ -168,23 +168,25 @@ describe('swarm runtime', () => {
     expect(updated.Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
   });
 
-  it('sets the replicas to its own count when it takes over the scaling', async () => {
-    // Break it catches: replicas a previous scaling process left running never brought back to this process's count.
-    const spec = specs.get('crashy')!;
-    await runtime.deploy(spec);
-    // Another writer's change, read-modify-write on the version index as any client must: Swarm
-    // itself bumps the index while it rolls out the deploy's update, so a stale read is retried.
-    for (let attempt = 1; ; attempt++) {
-      const before = await inspect(`${prefix}-crashy`);
-      try {
-        await docker.getService(before.ID).update({ version: before.Version.Index, ...before.Spec, Mode: { Replicated: { Replicas: 1 } } });
-        break;
-      } catch (error) {
-        if (attempt === 10 || !/out of sequence/.test((error as Error).message)) throw error;
-      }
-    }
-    await runtime.takeOverReplicas();
-    expect((await inspect(`${prefix}-crashy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
+  it('takes over the running tasks a controller before it left, keeping their replicas', async () => {
+    // Break it catches: a new controller that counts from zero (its first write scales away tasks
+    // the edges still call), or that takes over tasks under other ids than their own FN_INSTANCE.
+    const spec = { ...specs.get('sleepy')!, maxInstances: 2 };
+    const before = another();
+    await before.deploy(spec);
+    const started = await Promise.all([before.startInstance(spec), before.startInstance(spec)]);
+    await before.close(); // died: its warm service and tasks run on
+    const after = another();
+    await after.deploy(spec);
+    const adopted = await after.adopt(spec);
+    expect(adopted.map((i) => i.id).sort()).toEqual(started.map((i) => i.id).sort());
+    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
+    // Its own now: stopping one scales the service down by one.
+    await after.stopInstance(adopted[0]!, 'drain');
+    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
+    await after.stopInstance(adopted[1]!, 'drain');
+    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
+    await after.close();
   });
 
   it('leaves the warm services alone when another process of the deployment starts and stops', async () => {

@@ -9,7 +9,7 @@ export interface LiveInstance {
   pid?: number | undefined;
   startedAt: number;
   coldStartMs: number;
-  /** `call`: started for a call (a cold start someone waited for); `scaled`: started by a scale request. */
+  /** `call`: started for a call (a cold start someone waited for); `scaled`: started by a scale request; `adopted`: left running by a controller before this one. */
   reason: string;
 }
 

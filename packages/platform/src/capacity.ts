@@ -10,7 +10,7 @@ export interface InstanceInfo {
   /** ms since the epoch, the controller's clock. */
   startedAt?: number;
   coldStartMs?: number;
-  /** `call` (started for a call) or `scaled` (by a scale request). */
+  /** `call` (started for a call), `scaled` (by a scale request) or `adopted` (left running by a controller before this one). */
   reason?: string;
   pid?: number | undefined;
 }

@@ -81,7 +81,7 @@ export class Platform {
           function: name,
           kind: 'started',
           instance: e.instance,
-          detail: `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms`,
+          detail: e.reason === 'adopted' ? 'taken over by a new controller' : `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms`,
         });
       });
       pool.on('instanceStopped', (e) => {

@@ -26,7 +26,7 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   }
 
   /** Deploys every function (image checks, services) before anything is served. */
-  static async start(runtime: Runtime, specs: FunctionSpec[]): Promise<Controller> {
+  static async start(runtime: Runtime, specs: FunctionSpec[], log?: (message: string) => void): Promise<Controller> {
     const controller = new Controller(runtime);
     for (const spec of specs) {
       await runtime.deploy(spec);
@@ -36,6 +36,8 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
       instances.on('instanceStopped', (e) => controller.emit('instanceStopped', e));
       instances.on('scaled', (e) => controller.emit('scaled', e));
       controller.functions.set(spec.name, instances);
+      // A controller taking over keeps the instances the last one left running, and edges keep calling them.
+      await instances.adopt().catch((error: Error) => log?.(`${spec.name}: could not take over its running instances: ${error.message}`));
     }
     return controller;
   }

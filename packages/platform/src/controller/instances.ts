@@ -156,23 +156,33 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
     await Promise.all(this.slots.map((slot) => this.stop(slot, 'drain', 'shutdown')));
   }
 
+  /** Takes over the instances a controller before this one left running (see Runtime.adopt); they idle out as any other. */
+  async adopt(): Promise<number> {
+    if (!this.runtime.adopt || this.spec.mode === 'oneshot') return 0;
+    const found = await this.runtime.adopt(this.spec);
+    for (const instance of found) this.add(instance, 'adopted', 0);
+    return found.length;
+  }
+
   private start(reason: 'call' | 'scaled'): Promise<Slot> {
     const began = Date.now();
     this.coldStarts++;
-    const promise = this.runtime.startInstance(this.spec).then((instance) => {
-      const pid = (instance as { child?: { pid?: number } }).child?.pid;
-      const info: InstanceInfo = { id: instance.id, url: instance.url, startedAt: Date.now(), coldStartMs: Date.now() - began, reason, pid };
-      const slot: Slot = { instance, info, inFlight: new Map(), lastUsed: Date.now(), retiring: false };
-      this.slots.push(slot);
-      this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs: info.coldStartMs!, reason });
-      void instance.exited.then(() => this.forget(slot, slot.stopReason ?? 'exited'));
-      if (this.closed) void this.stop(slot, 'drain', 'shutdown');
-      return slot;
-    });
+    const promise = this.runtime.startInstance(this.spec).then((instance) => this.add(instance, reason, Date.now() - began));
     this.starting.push(promise);
     const done = () => this.starting.splice(this.starting.indexOf(promise), 1);
     promise.then(done, done);
     return promise;
+  }
+
+  private add(instance: Instance, reason: string, coldStartMs: number): Slot {
+    const pid = (instance as { child?: { pid?: number } }).child?.pid;
+    const info: InstanceInfo = { id: instance.id, url: instance.url, startedAt: Date.now(), coldStartMs, reason, pid };
+    const slot: Slot = { instance, info, inFlight: new Map(), lastUsed: Date.now(), retiring: false };
+    this.slots.push(slot);
+    this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs, reason });
+    void instance.exited.then(() => this.forget(slot, slot.stopReason ?? 'exited'));
+    if (this.closed) void this.stop(slot, 'drain', 'shutdown');
+    return slot;
   }
 
   private stopIdle(): void {

@@ -24,6 +24,12 @@ export interface Runtime {
   startInstance(fn: FunctionSpec): Promise<Instance>;
   /** Stops an instance: gracefully (drain) or at once (kill). */
   stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void>;
+  /**
+   * The warm instances of fn still running from a controller before this one (Swarm services
+   * outlive their controller), taken over as this runtime's own; runtimes whose instances die
+   * with their controller have none.
+   */
+  adopt?(fn: FunctionSpec): Promise<Instance[]>;
   /** Stops everything this runtime started. */
   close(): Promise<void>;
   /** The last lines a function's instances wrote, where the runtime keeps them. */

@@ -133,6 +133,10 @@ export class SwarmRuntime implements Runtime {
     return this.service(fn).start();
   }
 
+  async adopt(fn: FunctionSpec): Promise<Instance[]> {
+    return fn.mode === 'oneshot' ? [] : this.service(fn).adopt();
+  }
+
   async stopInstance(instance: Instance, how: 'drain' | 'kill'): Promise<void> {
     const service = [...this.services.values()].find((s) => s.instances.has(instance as SwarmInstance));
     if (!service) return instance.exited;
@@ -147,15 +151,6 @@ export class SwarmRuntime implements Runtime {
       const secrets = fn.secrets.length > 0 ? await ensureSecrets(this.docker, this.options.prefix, fn, this.options.secret) : [];
       return jobServiceSpec(this.context, fn, { ...deployed, secrets }, { ...job, controller: this.controller });
     });
-  }
-
-  /**
-   * Writes every deployed warm service's replicas as this process counts them (its instances):
-   * for the one process that scales, on taking over, so replicas another left running do not
-   * stay up unused. Deploy never changes them.
-   */
-  async takeOverReplicas(): Promise<void> {
-    await Promise.all([...this.services.values()].map((s) => s.writeReplicas()));
   }
 
   /**

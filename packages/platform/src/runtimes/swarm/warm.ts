@@ -48,6 +48,42 @@ export class WarmService {
     this.replicas = new Replicas(context.docker, name, context.closed, context.log);
   }
 
+  /**
+   * The service's running tasks that answer their health check, up to maxInstances, as instances
+   * of this process (a controller taking over from one that died); the replicas wanted become
+   * their number. Called once, before any start.
+   */
+  async adopt(): Promise<SwarmInstance[]> {
+    this.tasks = await listTasks(this.context.docker, this.name);
+    const found = this.tasks.filter((t) => isAlive(t) && t.Status.State === 'running' && taskAddress(t, this.context.network));
+    const adopted = await Promise.all(
+      found.slice(0, this.fn.maxInstances).map(async (task) => {
+        let done!: () => void;
+        const exited = new Promise<void>((resolve) => (done = resolve));
+        const instance: SwarmInstance = {
+          id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
+          url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
+          taskId: task.ID,
+          exited,
+          ready: true,
+          stopping: false,
+          done,
+        };
+        return waitForHealth(instance.url, exited, 2_000, 20).then(
+          () => instance,
+          () => undefined,
+        );
+      }),
+    );
+    const instances = adopted.filter((i): i is SwarmInstance => i !== undefined);
+    for (const instance of instances) this.instances.add(instance);
+    this.replicas.desired = instances.length;
+    // Those that did not answer (or beyond maxInstances) go: the count is what this process uses.
+    if (found.length !== instances.length) void this.replicas.write();
+    if (instances.length > 0) this.watch();
+    return instances;
+  }
+
   /** One more replica, and the first task nobody claimed yet, once it answers its health check. */
   async start(): Promise<Instance> {
     this.replicas.desired++;
@@ -125,11 +161,6 @@ export class WarmService {
     // Still running after all (Swarm stopped a task that was not yet claimed): it stays a spare
     // replica that the next start claims.
     if (this.instances.has(instance)) this.finish(instance);
-  }
-
-  /** Writes the replicas this process's instances need, whatever the service has now. */
-  writeReplicas(): Promise<void> {
-    return this.replicas.write();
   }
 
   /** Polls the service's tasks while it has instances, and settles the instances whose task went. */
