@@ -1,13 +1,16 @@
 // The swarm runtime in the deployed stack, observed through the Swarm API: functions are
 // services scaled from zero on the first call and back to zero when idle, one-shot calls are
 // replicated-job services, tasks are locked down, and a task killed under load loses no vote.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { engine, functionServices, replicas, runningTasks, tasks, votesTable } from './engine.js';
 import { castVotes as castVotesTo, queueDepth as queueDepthAt, type Vote } from './votes.js';
 
 const stack = () => process.env.STACK_NAME!;
+const execFileAsync = promisify(execFile);
 const url = (path: string) => `${process.env.VOTE_URL}${path}`;
 const service = async (fn: string) => {
   const [found, ...more] = await functionServices(stack(), fn);
@@ -181,6 +184,8 @@ test('the leading controller killed in the middle of 1,000 votes: a standby lead
   const killed = await leader();
   expect(killed).toBeTruthy();
   await fetch(url('/function/vote')); // a warm vote instance before the load
+  const voteTasks = (await runningTasks(`${stack()}-fn-vote`)).map((t) => t.ID);
+  expect(voteTasks.length).toBeGreaterThan(0);
   const before = await votesTable(stack());
   let killedAt = 0;
   const { accepted, unanswered, refused } = await castVotes(1000, 16, async (i) => {
@@ -200,6 +205,13 @@ test('the leading controller killed in the middle of 1,000 votes: a standby lead
       { message: 'a standby leads', timeout: 15_000 },
     )
     .toBe(true);
+  // The new leader took the running vote tasks over as its own (Runtime.adopt): it says so, and
+  // none of them was scaled away. Break it catches: a new leader counting from zero.
+  const now = (await tier()).find((m) => m.role === 'controller' && m.leader)!.host;
+  const { stdout } = await execFileAsync('docker', ['logs', now], { encoding: 'utf8' });
+  for (const task of voteTasks) expect(stdout).toMatch(new RegExp(`vote: took over \\d+ running instances: .*vote-\\d+-${task}`));
+  const still = (await runningTasks(`${stack()}-fn-vote`)).map((t) => t.ID);
+  for (const task of voteTasks) expect(still).toContain(task);
   // The instances outlive the controller: the edges call them throughout.
   expect(refused).toEqual({});
   expect([...accepted.values()].filter((v) => v.sentAt > killedAt).length, 'votes accepted after the kill').toBeGreaterThan(100);

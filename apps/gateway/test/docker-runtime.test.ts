@@ -1,6 +1,7 @@
 // The docker runtime against a real Docker Engine: the engine is brought up (installed if need
 // be) and the fixture image built before the tests; if that cannot be done they fail with the
 // reason, they never skip.
+import { rm } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { waitUntil } from '@platform/test-services';
@@ -9,7 +10,7 @@ import { MANAGED_LABEL, DockerRuntime } from '@platform/core/runtimes/docker';
 import { Controller } from '@platform/core/controller/controller';
 import { FunctionPool } from '@platform/core/pool';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
+import { fixtureFunctions, functionsFolder, startTestGateway, type TestGateway } from './harness.js';
 import { prepareDocker, TEST_NETWORK } from './docker-network.js';
 
 const adminToken = 'docker-test-admin-token';
@@ -25,12 +26,17 @@ const containersOf = async (owner: string, fn?: string) =>
 describe('docker runtime through the gateway', () => {
   let t: TestGateway;
   let owner: string;
+  let functionsDir: string;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: fixtureFunctions, runtime: 'docker', docker: await prepareDocker(), options: { auth: { token: adminToken } } });
+    // A call's timeout covers its instance's cold start: a container's takes about 1 s on a busy
+    // 2-core machine, the fixtures' whole timeout. These tests are about what runs, not how fast.
+    functionsDir = await functionsFolder(fixtureFunctions, (m) => ({ ...m, timeoutSeconds: 4 }));
+    t = await startTestGateway({ functionsDir, runtime: 'docker', docker: await prepareDocker(), options: { auth: { token: adminToken } } });
     owner = `test-${new URL(t.url).port}`;
   }, 120_000);
   afterAll(async () => {
     await t?.close();
+    if (functionsDir) await rm(functionsDir, { recursive: true, force: true });
     if (owner) expect(await containersOf(owner)).toEqual([]);
   });
 

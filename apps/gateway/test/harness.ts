@@ -137,19 +137,30 @@ export async function startTestGateway({
   };
 }
 
-/** The app's functions, plus `slow`: the test handler (?sleep=ms, ?status=N) with time enough to be seen running. */
-export async function functionsWithSlow(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tier-functions-'));
-  /** A manifest in `dir` whose entry module is where `main` is. */
+/**
+ * A functions folder in a temporary directory: the manifests of `from`, each changed by `change`,
+ * plus `extra` manifests (with their entry module's path); every entry module stays where it is.
+ */
+export async function functionsFolder(
+  from: string,
+  change: (manifest: FunctionManifest) => FunctionManifest = (m) => m,
+  extra: Array<{ manifest: FunctionManifest; main: string }> = [],
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'functions-'));
   const add = async (manifest: FunctionManifest, main: string) => {
     await mkdir(join(dir, manifest.name));
     await writeFile(join(dir, manifest.name, 'function.json'), JSON.stringify({ ...manifest, main: relative(join(dir, manifest.name), main) }));
   };
-  for (const spec of await loadFunctions(repoFunctions)) {
+  for (const spec of await loadFunctions(from)) {
     const { dir: home, manifestPath: _path, ...manifest } = spec;
-    await add(manifest, join(home, spec.main));
+    await add(change(manifest), join(home, spec.main));
   }
-  const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
-  await add(slow, join(fixtureFunctions, 'handler.mjs'));
+  for (const { manifest, main } of extra) await add(manifest, main);
   return dir;
+}
+
+/** The app's functions, plus `slow`: the test handler (?sleep=ms, ?status=N) with time enough to be seen running. */
+export function functionsWithSlow(): Promise<string> {
+  const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
+  return functionsFolder(repoFunctions, undefined, [{ manifest: slow, main: join(fixtureFunctions, 'handler.mjs') }]);
 }

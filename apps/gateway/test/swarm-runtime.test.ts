@@ -168,27 +168,6 @@ describe('swarm runtime', () => {
     expect(updated.Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
   });
 
-  it('takes over the running tasks a controller before it left, keeping their replicas', async () => {
-    // Break it catches: a new controller that counts from zero (its first write scales away tasks
-    // the edges still call), or that takes over tasks under other ids than their own FN_INSTANCE.
-    const spec = { ...specs.get('sleepy')!, maxInstances: 2 };
-    const before = another();
-    await before.deploy(spec);
-    const started = await Promise.all([before.startInstance(spec), before.startInstance(spec)]);
-    await before.close(); // died: its warm service and tasks run on
-    const after = another();
-    await after.deploy(spec);
-    const adopted = await after.adopt(spec);
-    expect(adopted.map((i) => i.id).sort()).toEqual(started.map((i) => i.id).sort());
-    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
-    // Its own now: stopping one scales the service down by one.
-    await after.stopInstance(adopted[0]!, 'drain');
-    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
-    await after.stopInstance(adopted[1]!, 'drain');
-    expect((await inspect(`${prefix}-sleepy`)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
-    await after.close();
-  });
-
   it('leaves the warm services alone when another process of the deployment starts and stops', async () => {
     // Break it catches: start-up cleanup or close() removing the warm services every process shares.
     await runtime.deploy(specs.get('sleepy')!);

@@ -37,7 +37,11 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
       instances.on('scaled', (e) => controller.emit('scaled', e));
       controller.functions.set(spec.name, instances);
       // A controller taking over keeps the instances the last one left running, and edges keep calling them.
-      await instances.adopt().catch((error: Error) => log?.(`${spec.name}: could not take over its running instances: ${error.message}`));
+      const taken = await instances.adopt().catch((error: Error) => {
+        log?.(`${spec.name}: could not take over its running instances: ${error.message}`);
+        return [];
+      });
+      if (taken.length > 0) log?.(`${spec.name}: took over ${taken.length} running instances: ${taken.join(', ')}`);
     }
     return controller;
   }

@@ -157,11 +157,11 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
   }
 
   /** Takes over the instances a controller before this one left running (see Runtime.adopt); they idle out as any other. */
-  async adopt(): Promise<number> {
-    if (!this.runtime.adopt || this.spec.mode === 'oneshot') return 0;
+  async adopt(): Promise<string[]> {
+    if (!this.runtime.adopt || this.spec.mode === 'oneshot') return [];
     const found = await this.runtime.adopt(this.spec);
     for (const instance of found) this.add(instance, 'adopted', 0);
-    return found.length;
+    return found.map((i) => i.id);
   }
 
   private start(reason: 'call' | 'scaled'): Promise<Slot> {
