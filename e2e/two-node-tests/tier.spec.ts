@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { engine, functionServices, replicas, runningTasks, votesTable } from '../stack-tests/engine.js';
+import { engine, functionServices, replicas, runningTasks, tasks, votesTable } from '../stack-tests/engine.js';
 import { castVotes, queueDepth, type Accepted } from '../stack-tests/votes.js';
 import { NODES } from '../two-node-setup.js';
 
@@ -48,6 +48,13 @@ async function edgeNodes(): Promise<string[]> {
   const ids = await nodeIds();
   const tasks = (await runningTasks(`${stack()}_gateway`)) as Array<{ NodeID: string }>;
   return tasks.map((t) => ids.get(t.NodeID) ?? t.NodeID).sort();
+}
+
+/** Every edge task Swarm knows, with its state and error: what a failed wait for the edges says. */
+async function edgeTasks(): Promise<string> {
+  const ids = await nodeIds();
+  const all = (await tasks(`${stack()}_gateway`)) as Array<{ NodeID: string; DesiredState: string; Status: { State: string; Err?: string; Message?: string } }>;
+  return all.map((t) => `${ids.get(t.NodeID) ?? t.NodeID} ${t.DesiredState}/${t.Status.State} ${t.Status.Err ?? t.Status.Message ?? ''}`).join('; ');
 }
 
 /**
@@ -263,7 +270,12 @@ test('the edges are scaled down when idle and up under load, and the dashboard s
   const load = castVotes(() => base, Number.POSITIVE_INFINITY, 24, undefined, { until: () => scaled });
   try {
     await expect.poll(edges, { message: 'edges scaled up under load', timeout: 90_000 }).toBe(2);
-    await expect.poll(edgeNodes, { message: 'an edge on each node', timeout: 60_000 }).toEqual(['vnode1', 'vnode2']);
+    await expect
+      .poll(edgeNodes, { message: 'an edge on each node', timeout: 90_000 })
+      .toEqual(['vnode1', 'vnode2'])
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}\nedge tasks: ${await edgeTasks()}`);
+      });
   } finally {
     scaled = true;
   }

@@ -1,32 +1,21 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
-import { functionsWithSlow } from './harness.js';
+import { waitUntil, type AppProcess } from '@platform/test-services';
+import { startTier } from './harness.js';
 
 // Edges as processes of their own (GATEWAY_ROLE=edge), as a stack runs them: no supervisor sees
 // one die. The leading controller does, from the member list, and releases what it held of the
 // queue, so that the calls run again on another edge without waiting out the visibility timeout.
 describe('an edge of its own that dies holding queued calls', () => {
-  let db: { url: string; drop(): Promise<void> };
-  let functionsDir: string;
+  let tier: Awaited<ReturnType<typeof startTier>>;
   let a: AppProcess;
   let b: AppProcess;
   let controller: AppProcess;
   beforeAll(async () => {
-    db = await createTestDatabase(process.env.DATABASE_URL!);
-    functionsDir = await functionsWithSlow();
     // A minute: calls a dead edge held come back after it unless released.
-    const shared = { DATABASE_URL: db.url, FUNCTIONS_DIR: functionsDir, QUEUE_VISIBILITY_SECONDS: '60' };
-    [a, b] = (await Promise.all([0, 1].map(() => appProcess({ env: { ...shared, GATEWAY_ROLE: 'edge' } })))) as [AppProcess, AppProcess];
-    controller = await appProcess({ env: { ...shared, GATEWAY_ROLE: 'controller', FUNCTION_GATEWAY_URL: b.url } });
-    await controller.start();
-    await Promise.all([a.start(), b.start()]);
+    tier = await startTier({ QUEUE_VISIBILITY_SECONDS: '60' });
+    ({ a, b, controller } = tier);
   }, 120_000);
-  afterAll(async () => {
-    await Promise.all([a, b, controller].filter(Boolean).map((p) => p.close()));
-    if (functionsDir) await rm(functionsDir, { recursive: true, force: true });
-    await db?.drop();
-  });
+  afterAll(() => tier?.close());
 
   // Break it catches: no release when an edge leaves the member list (the calls then wait out
   // the 60 s visibility timeout), or a release of the wrong consumer.

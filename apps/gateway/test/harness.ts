@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pino } from 'pino';
 import { loadFunctions, type FunctionManifest } from '@platform/function-contract/manifest';
 import { migrate } from '@voting/database';
 import { createEventBus, createQueue, type EventBus, type Queue, type QueueOptions } from '@platform/queue';
-import { createTestDatabase, freePort } from '@platform/test-services';
+import { appProcess, createTestDatabase, freePort, type AppProcess } from '@platform/test-services';
 import { createGateway, type Gateway, type GatewayOptions } from '@platform/core/gateway';
 import { applyServerTimeouts } from '@platform/core/timeouts';
 import { ProcessRuntime } from '@platform/core/runtimes/process';
@@ -163,4 +163,26 @@ export async function functionsFolder(
 export function functionsWithSlow(): Promise<string> {
   const slow = { name: 'slow', mode: 'warm', timeoutSeconds: 25, maxConcurrency: 8, maxInstances: 1, idleSeconds: 60 } as FunctionManifest;
   return functionsFolder(repoFunctions, undefined, [{ manifest: slow, main: join(fixtureFunctions, 'handler.mjs') }]);
+}
+
+/** Two edges and a controller as processes of their own (GATEWAY_ROLE), on a database of their own, with `functionsWithSlow`. */
+export async function startTier(env: Record<string, string> = {}): Promise<{ a: AppProcess; b: AppProcess; controller: AppProcess; close(): Promise<void> }> {
+  const db = await createTestDatabase(process.env.DATABASE_URL!);
+  const functionsDir = await functionsWithSlow();
+  const shared = { DATABASE_URL: db.url, FUNCTIONS_DIR: functionsDir, ...env };
+  const [a, b] = (await Promise.all([0, 1].map(() => appProcess({ env: { ...shared, GATEWAY_ROLE: 'edge' } })))) as [AppProcess, AppProcess];
+  const controller = await appProcess({ env: { ...shared, GATEWAY_ROLE: 'controller', FUNCTION_GATEWAY_URL: b.url } });
+  const close = async () => {
+    await Promise.all([a, b, controller].map((p) => p.close()));
+    await rm(functionsDir, { recursive: true, force: true });
+    await db.drop();
+  };
+  try {
+    await controller.start();
+    await Promise.all([a.start(), b.start()]);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { a, b, controller, close };
 }

@@ -1,9 +1,8 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type PlatformSnapshot } from '@platform/protocol';
-import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
-import { functionsWithSlow } from './harness.js';
+import { waitUntil, type AppProcess } from '@platform/test-services';
+import { startTier } from './harness.js';
 
 // Edges as processes of their own (GATEWAY_ROLE=edge) beside a controller, as the stack runs them:
 // each edge counts the calls it serves and shares its figures on the event bus, so that every
@@ -21,25 +20,14 @@ function dashboard(edge: AppProcess): { socket: Socket; slow: () => LiveFunction
 }
 
 describe('the figures of every edge, on every edge', () => {
-  let db: { url: string; drop(): Promise<void> };
-  let functionsDir: string;
+  let tier: Awaited<ReturnType<typeof startTier>>;
   let a: AppProcess;
   let b: AppProcess;
-  let controller: AppProcess;
   beforeAll(async () => {
-    db = await createTestDatabase(process.env.DATABASE_URL!);
-    functionsDir = await functionsWithSlow();
-    const shared = { DATABASE_URL: db.url, FUNCTIONS_DIR: functionsDir };
-    [a, b] = (await Promise.all([0, 1].map(() => appProcess({ env: { ...shared, GATEWAY_ROLE: 'edge' } })))) as [AppProcess, AppProcess];
-    controller = await appProcess({ env: { ...shared, GATEWAY_ROLE: 'controller', FUNCTION_GATEWAY_URL: b.url } });
-    await controller.start();
-    await Promise.all([a.start(), b.start()]);
+    tier = await startTier();
+    ({ a, b } = tier);
   }, 120_000);
-  afterAll(async () => {
-    await Promise.all([a, b, controller].filter(Boolean).map((p) => p.close()));
-    if (functionsDir) await rm(functionsDir, { recursive: true, force: true });
-    await db?.drop();
-  });
+  afterAll(() => tier?.close());
 
   // Break it catches: /system/functions or the dashboard counting only the calls of the edge answering.
   it('counts on edge B the calls sent only through edge A: in flight, invoked, latency, errors', { timeout: 60_000 }, async () => {

@@ -67,7 +67,7 @@ export async function startChannel(
 
   // Leading edge at once, then at most one more per interval; never two refreshes at a time.
   function schedule(): void {
-    if (timer) return;
+    if (timer || closed) return;
     const wait = Math.max(0, lastRefresh + interval - Date.now());
     timer = setTimeout(() => {
       timer = undefined;

@@ -58,18 +58,8 @@ export class WarmService {
     const found = this.tasks.filter((t) => isAlive(t) && t.Status.State === 'running' && taskAddress(t, this.context.network));
     const adopted = await Promise.all(
       found.slice(0, this.fn.maxInstances).map(async (task) => {
-        let done!: () => void;
-        const exited = new Promise<void>((resolve) => (done = resolve));
-        const instance: SwarmInstance = {
-          id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
-          url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
-          taskId: task.ID,
-          exited,
-          ready: true,
-          stopping: false,
-          done,
-        };
-        return waitForHealth(instance.url, exited, 2_000, 20).then(
+        const instance = this.instanceOf(task, true);
+        return waitForHealth(instance.url, instance.exited, 2_000, 20).then(
           () => instance,
           () => undefined,
         );
@@ -82,6 +72,21 @@ export class WarmService {
     if (found.length !== instances.length) void this.replicas.write();
     if (instances.length > 0) this.watch();
     return instances;
+  }
+
+  /** The instance a task serves, named as the task names itself (FN_INSTANCE). */
+  private instanceOf(task: SwarmTask, ready: boolean): SwarmInstance {
+    let done!: () => void;
+    const exited = new Promise<void>((resolve) => (done = resolve));
+    return {
+      id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
+      url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
+      taskId: task.ID,
+      exited,
+      ready,
+      stopping: false,
+      done,
+    };
   }
 
   /** One more replica, and the first task nobody claimed yet, once it answers its health check. */
@@ -101,17 +106,7 @@ export class WarmService {
         task = this.tasks.find((t) => isAlive(t) && !taken.has(t.ID) && !this.claiming.has(t.ID) && taskAddress(t, this.context.network));
       }
       this.claiming.add(task.ID);
-      let done!: () => void;
-      const exited = new Promise<void>((resolve) => (done = resolve));
-      instance = {
-        id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
-        url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
-        taskId: task.ID,
-        exited,
-        ready: false,
-        stopping: false,
-        done,
-      };
+      instance = this.instanceOf(task, false);
       this.instances.add(instance);
       this.claiming.delete(task.ID);
       // Until its container runs, nothing answers at the task's address (a connection attempt
@@ -122,7 +117,7 @@ export class WarmService {
         if (Date.now() > deadline) throw new InvocationError(504, `task ${taskId} of ${this.name} did not start in time`);
         await this.nextPoll();
       }
-      await waitForHealth(instance.url, exited, Math.max(1_000, deadline - Date.now()), 20);
+      await waitForHealth(instance.url, instance.exited, Math.max(1_000, deadline - Date.now()), 20);
       instance.ready = true;
       return instance;
     } catch (error) {
