@@ -35,7 +35,7 @@ export function startBanner({ host, port, resultPort, runtime, functions, adminT
     `  Result:    http://${shown}:${resultPort}/  (also http://${shown}:${port}/result/)`,
     `  Dashboard: http://${shown}:${port}/system/ui/`,
     `  Gateway:   http://${shown}:${port}/system/functions  (runtime: ${runtime}, functions: ${functions.join(', ')})`,
-    `  Edges:     ${edges === 1 ? 'one process serves everything (GATEWAY_WORKERS=1)' : `${edges} processes share the ports, one controller starts the instances`}`,
+    `  Edges:     ${edges === 1 ? 'one process serves everything (GATEWAY_WORKERS=1; default: half the cores)' : `${edges} processes share the ports, one controller starts the instances`}`,
   ];
   if (network.length > 0) {
     lines.push('', '  On the network (phones in the room):');

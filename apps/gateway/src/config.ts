@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { queueDefaults } from '@platform/queue';
 import { compile as compileAddresses } from 'proxy-addr';
@@ -41,10 +42,17 @@ export const configSchema = z.object({
   RESULT_PORT: port.default(8081),
   RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
   /**
-   * Edge processes on the one port pair, beside the controller (e.g. the number of cores,
-   * `availableParallelism()`); 1, the default, runs the whole gateway in one process.
+   * Edge processes on the one port pair, beside the controller; 1 runs the whole gateway in one
+   * process. Default: half the cores, at least 1. Each vote an edge takes needs about as much CPU
+   * again in the functions and PostgreSQL (the bench's CPU per vote by process), so more edges
+   * than half the cores only take CPU from them: on 2 cores, 2 edges accept fewer votes than 1.
    */
-  GATEWAY_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  GATEWAY_WORKERS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(() => Math.max(1, Math.floor(availableParallelism() / 2))),
   /**
    * What this process runs: `all` (the controller and GATEWAY_WORKERS edges, as `npm start` does),
    * `controller` (the runtime and the controller API on PORT: it leads, or stands by until the

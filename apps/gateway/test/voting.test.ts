@@ -111,6 +111,42 @@ describe.each([
     }
   });
 
+  // Break it catches: the channel refreshing on every vote with nobody connected (each edge then reads
+  // the scores 20 times a second under load), or a client that comes later getting the old scores.
+  it('asks the results function nothing while no client watches; the next client gets the current scores', async () => {
+    const refreshes = async () => {
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      return [...metrics.matchAll(/^gateway_function_invocation_total\{function_name="results",code="\d+"\} (\d+)/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    };
+    // The earlier tests' sockets have closed: wait for the server to see them gone.
+    await waitUntil(
+      async () => {
+        const before = await refreshes();
+        await new Promise((r) => setTimeout(r, 300));
+        return (await refreshes()) === before;
+      },
+      { what: 'no refresh for 300 ms' },
+    );
+    const before = await refreshes();
+    const table = await tallies();
+    for (let i = 0; i < 5; i++) expect((await voteJson(i % 2 ? 'b' : 'a')).status).toBe(200);
+    const expected = { a: (table.a ?? 0) + 3, b: (table.b ?? 0) + 2 };
+    await waitUntil(async () => JSON.stringify(await tallies()) === JSON.stringify(expected), { what: `votes recorded: ${JSON.stringify(expected)}` });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await refreshes()).toBe(before);
+
+    const socket: Socket = io(t.url, { transports: ['websocket'], forceNew: true });
+    try {
+      const first = await new Promise<{ a?: number; b?: number }>((resolve) => socket.once('scores', (json: string) => resolve(JSON.parse(json))));
+      expect(first).toEqual(expected);
+    } finally {
+      socket.close();
+    }
+  });
+
   it('accepts the original form post at POST /, with and without a cookie', async () => {
     await t.db.query('TRUNCATE votes');
     const response = await fetch(`${t.url}/`, {

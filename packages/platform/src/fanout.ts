@@ -8,7 +8,8 @@ import type { FunctionPool } from './pool.js';
  * A live channel: when `topic` fires on the event bus, the gateway asks `source` for the
  * current state and emits its body as `event` to every socket.io client. Bursts are
  * coalesced to at most one refresh per `intervalMs` (longer when sending to every client takes
- * long: fewer updates, each the latest); new clients get the last state at once.
+ * long: fewer updates, each the latest); new clients get the last state at once. While no
+ * client is connected the source is not asked: the first client to come brings a refresh.
  */
 export interface Channel {
   event: string;
@@ -39,16 +40,20 @@ export async function startChannel(
   let running: Promise<void> | undefined;
   let retry: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Counts the changes nobody watched: a refresh that began before one holds no current state. */
+  let unwatchedChanges = 0;
+  const watched = () => sockets.some((io) => io.of('/').sockets.size > 0);
 
   async function refresh(): Promise<void> {
     lastRefresh = Date.now();
+    const changesBefore = unwatchedChanges;
     try {
       const response = await pool!.invoke({
         callId: `channel-${channel.event}-${lastRefresh}`,
         request: { method: 'GET', path: '/', query: {}, headers: {}, body: '' },
       });
       if (response.status !== 200 || response.body === undefined) throw new Error(`answered ${response.status}`);
-      if (response.body !== last) {
+      if (response.body !== last && changesBefore === unwatchedChanges) {
         last = response.body;
         const began = performance.now();
         for (const io of sockets) io.emit(channel.event, last);
@@ -68,6 +73,12 @@ export async function startChannel(
   // Leading edge at once, then at most one more per interval; never two refreshes at a time.
   function schedule(): void {
     if (timer || closed) return;
+    if (!watched()) {
+      // Nobody to tell; the state changed, so the next client gets a refresh, not the old one.
+      last = undefined;
+      unwatchedChanges++;
+      return;
+    }
     const wait = Math.max(0, lastRefresh + interval - Date.now());
     timer = setTimeout(() => {
       timer = undefined;
