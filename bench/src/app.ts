@@ -102,8 +102,9 @@ export async function cpuSnapshot(): Promise<Map<number, { ppid: number; name: s
 }
 
 /**
- * CPU used between two snapshots, per part of the app: the gateway, each function, PostgreSQL,
- * the load generator (this process). Processes that started meanwhile count from zero.
+ * CPU used between two snapshots, per part of the app: the gateway, its edges (GATEWAY_WORKERS
+ * above 1), each function, PostgreSQL, the load generator (this process and what it runs, e.g.
+ * `ab`). Processes that started meanwhile count from zero.
  */
 export function cpuByPart(before: Map<number, { cpuMs: number }>, after: Awaited<ReturnType<typeof cpuSnapshot>>, gatewayPid: number): Record<string, number> {
   const parts: Record<string, number> = {};
@@ -113,8 +114,9 @@ export function cpuByPart(before: Map<number, { cpuMs: number }>, after: Awaited
     if (used <= 0) continue;
     const fn = /functions\/([\w-]+)\//.exec(now.name)?.[1];
     if (pid === gatewayPid) add('gateway', used);
-    else if (pid === process.pid) add('load generator', used);
+    else if (pid === process.pid || now.ppid === process.pid) add('load generator', used);
     else if (fn && now.ppid === gatewayPid) add(`function ${fn}`, used);
+    else if (now.ppid === gatewayPid && now.name.startsWith(`${process.execPath} `)) add('edges', used);
     else if (/^postgres/.test(now.name) || /\/postgres\b/.test(now.name)) add('postgresql', used);
     else add('other', used);
   }

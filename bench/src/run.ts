@@ -7,9 +7,10 @@ import { composeThroughput } from './compose.js';
 import { edgeScaling } from './edges.js';
 import { swarmScenarios } from './swarm.js';
 import { liveViewers } from './viewers.js';
+import { originalSeedLoad } from './original-seed.js';
 import type { BenchRun, ScenarioResult } from './types.js';
 
-export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'edges', 'viewers', 'docker', 'compose', 'swarm'] as const;
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'seed', 'edges', 'viewers', 'docker', 'compose', 'swarm'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 export interface BenchOptions {
@@ -70,6 +71,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
   const embedded = (['overhead', 'cold-start', 'freshness', 'throughput'] as const).some((id) => selected.has(id));
   if (embedded) await embeddedScenarios();
   // Each after the app before it is gone, so no two apps compete for the two cores.
+  await step('seed', "the original's seed load", () => originalSeedLoad({ appEnv: options.appEnv ?? {}, log }));
   await step('edges', 'vote throughput by edges', () =>
     edgeScaling({
       votes: settings.votes,

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Makes sure the tools the tests drive are on this machine: a redis-server binary (the tests
-# start their own on a free port unless REDIS_URL is set) and Chromium for Playwright.
-# Idempotent: does nothing when both are present.
+# Makes sure the tools the tests and benchmarks drive are on this machine: a redis-server binary
+# (the tests start their own on a free port unless REDIS_URL is set), Chromium for Playwright and
+# ab (Apache's HTTP benchmark, the original app's seed load). Names given as arguments (e.g. `ab`)
+# limit it to those. Idempotent: does nothing when they are present.
 set -euo pipefail
 
-missing=()
-if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null; then missing+=(redis-server); fi
-if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then missing+=(chromium); fi
-[ ${#missing[@]} -eq 0 ] && { echo "redis-server and chromium present"; exit 0; }
+wanted=("${@:-redis-server chromium ab}")
+wanted=(${wanted[*]})
+has() { printf '%s\n' "${wanted[@]}" | grep -qx "$1"; }
+missing=() packages=()
+if has redis-server && [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null; then missing+=(redis-server) packages+=(redis-server); fi
+if has chromium && [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then missing+=(chromium) packages+=(chromium); fi
+if has ab && ! command -v ab >/dev/null; then missing+=(ab) packages+=(apache2-utils); fi
+[ ${#missing[@]} -eq 0 ] && { echo "${wanted[*]} present"; exit 0; }
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-  echo "✖ missing: ${missing[*]}. Install them (Debian: apt-get install ${missing[*]})," >&2
+  echo "✖ missing: ${missing[*]}. Install them (Debian: apt-get install ${packages[*]})," >&2
   echo "  or set REDIS_URL to a running Redis and CHROMIUM_PATH to a Chromium binary." >&2
   exit 1
 fi
-echo "installing ${missing[*]} from Debian's packages"
+echo "installing ${packages[*]} from Debian's packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

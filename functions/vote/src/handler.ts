@@ -64,16 +64,19 @@ function postOnce(gatewayUrl: string, body: string, callId: string, invokeToken:
 
 /** Votes in one queued call at most (record-vote takes the batch in one statement). */
 const MAX_BATCH = 50;
-/** Queue calls in flight at once; votes arriving meanwhile share the next one. */
+/** Queue calls in flight at once at most: a second starts only for a full batch. */
 const MAX_POSTS = 4;
 const pending: Array<{ message: VoteMessage; callId: string; resolve: () => void; reject: (error: unknown) => void }> = [];
 let posting = 0;
 
 /**
- * Group commit: votes that arrive while queue calls are in flight share the next call, one
- * JSON array (record-vote takes one message or a batch), so many concurrent votes cost a few
- * calls to the gateway and a lone vote no wait. Each vote still answers only after the call
- * holding it was durably queued; a failed call fails every vote in it.
+ * Group commit: while a queue call is in flight, the votes that arrive wait for it and then share
+ * the next call, one JSON array (record-vote takes one message or a batch). Under load each call
+ * then carries many votes, and every call saved is saved again downstream (a queued message, a
+ * call record, a record-vote invocation); a lone vote waits for nothing. A full batch does not
+ * wait: it gets a call of its own, up to MAX_POSTS at once (bursts, or a call held up by a
+ * retry). Each vote still answers only after the call holding it was durably queued; a failed
+ * call fails every vote in it.
  */
 function enqueue(gatewayUrl: string, invokeToken: string | undefined, message: VoteMessage, callId: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -83,7 +86,7 @@ function enqueue(gatewayUrl: string, invokeToken: string | undefined, message: V
 }
 
 function flush(gatewayUrl: string, invokeToken: string | undefined): void {
-  while (posting < MAX_POSTS && pending.length > 0) {
+  while (pending.length > 0 && posting < MAX_POSTS && (posting === 0 || pending.length >= MAX_BATCH)) {
     const batch = pending.splice(0, MAX_BATCH);
     const body = batch.length === 1 ? JSON.stringify(batch[0]!.message) : JSON.stringify(batch.map((p) => p.message));
     posting++;

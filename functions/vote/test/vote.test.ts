@@ -88,7 +88,7 @@ describe('voter cookie', () => {
 
 describe('queueing a vote', () => {
   /** A gateway on loopback answering each queue post as `answers` says, in turn (`drop`: closes the connection). */
-  async function gateway(answers: Array<number | 'drop'>) {
+  async function gateway(answers: Array<number | 'drop'>, delayMs = 0) {
     const seen: string[] = [];
     const server = createServer((req, res) => {
       let body = '';
@@ -97,7 +97,7 @@ describe('queueing a vote', () => {
         seen.push(body);
         const answer = answers[seen.length - 1] ?? 202;
         if (answer === 'drop') return req.socket.destroy();
-        res.writeHead(answer).end();
+        setTimeout(() => res.writeHead(answer).end(), delayMs);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -138,6 +138,40 @@ describe('queueing a vote', () => {
     } finally {
       refused.close();
       failing.close();
+    }
+  });
+
+  /** Votes in each queue post, in the order the posts came. */
+  const sizes = (seen: string[]) => seen.map((body) => (body.startsWith('[') ? (JSON.parse(body) as unknown[]).length : 1));
+
+  // Break it catches: a new queue call for each vote while others are in flight (each then costs a
+  // queued message, a call record and a record-vote invocation of its own), or a full batch left
+  // waiting behind a slow call.
+  it('gathers the votes that arrive while a queue call is in flight into the next call; a full batch goes at once', async () => {
+    const stub = await gateway([], 150);
+    try {
+      const first = vote(stub.url);
+      // One at a time, while the first call is held.
+      const waiting: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        waiting.push(vote(stub.url));
+      }
+      await Promise.all([first, ...waiting]);
+      expect(sizes(stub.seen)).toEqual([1, 30]);
+
+      stub.seen.length = 0;
+      const lone = vote(stub.url);
+      await new Promise((r) => setTimeout(r, 20));
+      const burst = Array.from({ length: 120 }, () => vote(stub.url));
+      // Two full batches are posted while the first call is still held.
+      await new Promise((r) => setTimeout(r, 60));
+      expect(sizes(stub.seen)).toEqual([1, 50, 50]);
+      const answers = await Promise.all([lone, ...burst]);
+      expect(answers.every((a) => a.status === 303)).toBe(true);
+      expect(sizes(stub.seen)).toEqual([1, 50, 50, 20]);
+    } finally {
+      stub.close();
     }
   });
 });
