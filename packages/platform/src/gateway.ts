@@ -149,12 +149,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       callbackHosts,
     }),
   );
-  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, figures: (pool) => platform.figures(pool), ready: () => started && !closing }));
-  app.use(gatewaysRoutes({ members: options.members, auth }));
+  // Calls first: they are nearly every request, and each route before them is one more test.
   for (const alias of options.aliases ?? []) {
     lookup(pools, alias.function);
     app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
   }
+  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, figures: (pool) => platform.figures(pool), ready: () => started && !closing }));
+  app.use(gatewaysRoutes({ members: options.members, auth }));
   // Any other route: a JSON 404 like every other error, never Express's HTML page.
   app.use((req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.path.slice(0, 100)}` });
