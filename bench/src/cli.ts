@@ -23,7 +23,7 @@ const program = new Command('bench')
   .option('--calls <n>', 'sequential calls per side in the overhead scenario (default 2000, --quick 500)', positiveInt)
   .option('--cold-starts <n>', 'cold start samples (default 8, --quick 3)', positiveInt)
   .option('--freshness-samples <n>', 'votes timed in the freshness scenario (default 200, --quick 50)', positiveInt)
-  .option('--viewers <counts...>', 'socket.io viewers in the viewers scenario (default 500 2000 5000, --quick 200)')
+  .option('--viewers <counts...>', 'socket.io viewers in the viewers scenario (default 500 1000 2000 5000, --quick 200)')
   .addOption(new Option('--only <scenarios...>', 'run only these scenarios').choices([...scenarioIds]))
   .addOption(new Option('--results-dir <dir>', 'where the JSON result goes').default(join(repoRoot, 'bench/results'), 'bench/results'))
   .addOption(

@@ -84,7 +84,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
   );
   await step('viewers', 'live viewers', () =>
     liveViewers({
-      viewers: options.viewers ?? [500, 2_000, 5_000],
+      viewers: options.viewers ?? [500, 1_000, 2_000, 5_000],
       edges: [1, 2],
       rate: 200,
       seconds: options.viewerSeconds ?? 10,

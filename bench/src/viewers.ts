@@ -2,6 +2,8 @@
 // For each accepted vote and each viewer, the time from the vote's acceptance (its answer) until
 // that viewer holds scores that include it; and the vote rate the app held meanwhile. With 1 and
 // 2 edges. The viewers run in threads of their own, so the load reads its answers in time.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { round } from '@voting/loadgen';
@@ -217,6 +219,48 @@ async function oneRun(url: string, resultUrl: string, edges: number, count: numb
   }
 }
 
+/** Broadcasts the floor server makes per viewer count, and how far apart. */
+const FLOOR_BROADCASTS = 20;
+const FLOOR_EVERY_MS = 250;
+
+/**
+ * The floor for a number of viewers, on this machine: a bare socket.io server (no app, no votes)
+ * broadcasting to the same viewer threads; p95 over every viewer and broadcast of the time from
+ * the broadcast's start until the viewer holds it.
+ */
+async function broadcastFloor(count: number): Promise<{ p50: number; p95: number }> {
+  const server = fork(fileURLToPath(new URL('./viewers-floor-server.js', import.meta.url)), { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  try {
+    const [port] = (await once(server.stdout!, 'data')) as [Buffer];
+    const viewers = await ViewerThreads.connect(`http://127.0.0.1:${port.toString().trim()}`, count, VIEWER_THREADS);
+    try {
+      await viewers.reset();
+      const began: number[] = [];
+      for (let n = 1; n <= FLOOR_BROADCASTS; n++) {
+        const answer = once(server, 'message') as Promise<[{ at: number }]>;
+        server.send({ emit: n });
+        began[n] = (await answer)[0].at;
+        await new Promise((r) => setTimeout(r, FLOOR_EVERY_MS));
+      }
+      await waitUntil(async () => (await viewers.latest()).every((t) => t >= FLOOR_BROADCASTS), { timeoutMs: 5_000, intervalMs: 100 }).catch(() => {});
+      const histogram = new Uint32Array(BUCKET_LIMIT_MS + 1);
+      let samples = 0;
+      for (const v of await viewers.report()) {
+        v.totals.forEach((n, i) => {
+          if (began[n] === undefined) return;
+          histogram[Math.min(BUCKET_LIMIT_MS, Math.max(0, Math.round(v.at[i]! - began[n]!)))]!++;
+          samples++;
+        });
+      }
+      return { p50: percentile(histogram, samples, 50), p95: percentile(histogram, samples, 95) };
+    } finally {
+      await viewers.close();
+    }
+  } finally {
+    server.kill();
+  }
+}
+
 export async function liveViewers({ viewers, edges, rate, seconds, appEnv = {}, log = () => {} }: ViewersOptions): Promise<ScenarioResult> {
   const runs: ViewersRun[] = [];
   for (const workers of edges) {
@@ -233,9 +277,20 @@ export async function liveViewers({ viewers, edges, rate, seconds, appEnv = {}, 
       await app.stop();
     }
   }
+  const floors = new Map<number, { p50: number; p95: number }>();
+  for (const count of viewers) {
+    log(`${count} viewers of a bare socket.io server, ${FLOOR_BROADCASTS} broadcasts (the floor)...`);
+    floors.set(count, await broadcastFloor(count));
+  }
   const name = (r: ViewersRun) => `${r.viewers} viewers, ${r.edges === 1 ? '1 edge' : `${r.edges} edges`}`;
   const metrics: Metric[] = runs.flatMap((r) => [
-    { name: `vote to viewer p95, ${name(r)}`, value: r.p95, unit: 'ms', target: { op: '<', value: 100 } },
+    {
+      name: `vote to viewer p95, ${name(r)}`,
+      value: r.p95,
+      unit: 'ms',
+      target: { op: '<', value: 100 },
+      floor: { name: 'a bare socket.io broadcast to as many viewers, p95', value: floors.get(r.viewers)!.p95 },
+    },
     { name: `votes/s held, ${name(r)}`, value: r.votesPerSecond, unit: 'votes/s', target: { op: '>=', value: rate * 0.95 } },
   ]);
   return {
@@ -245,7 +300,8 @@ export async function liveViewers({ viewers, edges, rate, seconds, appEnv = {}, 
     metrics,
     note: runs
       .map((r) => `${name(r)}: p50 ${r.p50} / p95 ${r.p95} / p99 ${r.p99} ms, ${r.updatesPerViewerPerSecond} updates per viewer per s, ${r.unseen} unseen`)
+      .concat([...floors].map(([count, f]) => `bare socket.io broadcast to ${count} viewers: p50 ${f.p50} / p95 ${f.p95} ms`))
       .join('; '),
-    details: { rate, seconds, runs },
+    details: { rate, seconds, runs, floors: Object.fromEntries(floors) },
   };
 }
