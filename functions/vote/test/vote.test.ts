@@ -44,6 +44,8 @@ describe('voter cookie', () => {
     const voter = newVoter();
     expect(voter).toEqual({ id: expect.stringMatching(/^[0-9a-f]{32}$/), seq: 0 });
     expect(newVoter().id).not.toBe(voter.id);
+    // Across refills of the pool the ids are drawn from.
+    expect(new Set(Array.from({ length: 600 }, () => newVoter().id)).size).toBe(600);
     expect(readVoter(secret, signVoter(secret, { id: voter.id, seq: 7 }))).toEqual({ id: voter.id, seq: 7 });
     expect(signVoter(secret, { id: voter.id, seq: 7 })).toMatch(/^[0-9a-f]{32}\.7\.[\w-]{22}$/);
   });
