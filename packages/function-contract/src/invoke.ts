@@ -3,7 +3,16 @@ import { errorResponse, HttpError } from './respond.js';
 
 /** Runs the handler for one invocation; a thrown error becomes a JSON error response, never a crash. */
 export async function runHandler(definition: FunctionDefinition, invocation: Invocation, base: Omit<FunctionContext, 'callId'>): Promise<FunctionResponse> {
-  const context: FunctionContext = { ...base, callId: invocation.callId, log: base.log.child({ callId: invocation.callId }) };
+  // The call's logger is made when the handler first logs: most calls never do.
+  let log: FunctionContext['log'] | undefined;
+  const context: FunctionContext = {
+    ...base,
+    callId: invocation.callId,
+    get log() {
+      log ??= base.log.child({ callId: invocation.callId });
+      return log;
+    },
+  };
   try {
     const response = await definition.handler(invocation.request, context);
     return { status: response.status, headers: response.headers ?? {}, body: response.body ?? '' };

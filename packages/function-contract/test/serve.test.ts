@@ -83,6 +83,8 @@ describe('one-shot mode', () => {
     expect(response.status).toBe(500);
     expect(response.body).not.toContain('asked to fail');
     expect(result.stderr).toContain('asked to fail');
+    // The call's log lines name it.
+    expect(JSON.parse(result.stderr.split('\n').find((line) => line.includes('handler failed'))!)).toMatchObject({ callId: 'call-1', msg: 'handler failed' });
   });
 
   it('refuses an undeclared secret', async () => {
