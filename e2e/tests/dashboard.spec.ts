@@ -34,12 +34,16 @@ test('the dashboard shows an instance appear on a call and go when scaled to zer
   await expect(vote.getByTestId('state')).toHaveText('warm');
   await expect(page.getByTestId('timeline')).toContainText('vote');
 
-  // A few votes, so every function shows some life in the README's screenshot.
+  // A few votes, so every function shows some life in the README's screenshot, with someone
+  // watching the results (the live scores are read from results only for a viewer).
+  const viewer = await context.newPage();
+  await viewer.goto(`${gateway()}/result/`);
+  await expect(viewer.getByTestId('connection')).toContainText('Live');
   for (const option of ['a', 'b', 'a']) {
     const response = await request.post(`${gateway()}/function/vote`, { data: { vote: option } });
     expect(response.ok()).toBe(true);
   }
-  // Queued votes start record-vote (one or two instances), and the result fan-out starts results.
+  // Queued votes start record-vote (one or two instances), and the fan-out to the viewer starts results.
   await expect(page.getByTestId('function-record-vote').getByTestId('instance').first()).toBeVisible({ timeout: 10_000 });
   await expect(page.getByTestId('function-results').getByTestId('instance').first()).toBeVisible({ timeout: 10_000 });
   await expect(vote.getByTestId('calls-per-second')).not.toHaveText('0.0');

@@ -60,6 +60,8 @@ if [ -z "${DOCKER_GID:-}" ]; then
   DOCKER_GID=$(stat -c %g "${DOCKER_SOCKET:-/var/run/docker.sock}") || { echo "✖ no Docker socket at ${DOCKER_SOCKET:-/var/run/docker.sock}: set DOCKER_SOCKET, or DOCKER_GID to its group" >&2; exit 1; }
 fi
 export DOCKER_GID
+# What the pages show a room to scan: the vote port on this machine (PUBLIC_URL sets another).
+export PUBLIC_URL=${PUBLIC_URL:-http://localhost:${VOTE_PORT:-8080}/}
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if ! command -v docker-compose >/dev/null; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

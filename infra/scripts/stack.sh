@@ -148,6 +148,8 @@ deploy() {
   export DOCKER_SOCKET=${DOCKER_SOCKET:-/var/run/docker.sock}
   export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "$DOCKER_SOCKET")}
   export VOTE_PORT=${VOTE_PORT:-8080} RESULT_PORT=${RESULT_PORT:-8081}
+  # What the pages show a room to scan: where the vote page is reached from outside.
+  export PUBLIC_URL=${PUBLIC_URL:-http://${PUBLIC_HOST:-127.0.0.1}:$VOTE_PORT/}
   # Edges publish their ports on their node (host mode): one per node, two where there are two nodes.
   local nodes
   nodes=$(docker node ls -q --filter role=manager | wc -l)

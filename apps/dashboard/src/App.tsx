@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { GatewayMember, LiveFunction, LiveInstance, TimelineEvent } from '@platform/protocol';
 import { storeToken, storedToken, usePlatform } from './usePlatform';
 import { useGateways } from './useGateways';
+import { RoomInvite } from '@voting/room-invite';
 
 const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
@@ -174,6 +175,7 @@ export function App() {
           <span className={`connection ${connection}`} data-testid="connection" role="status">
             {connection === 'live' ? '● Live' : connection === 'unauthorized' ? 'Token needed' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
           </span>
+          <RoomInvite />
         </div>
       </header>
       {connection === 'unauthorized' ? <TokenForm /> : null}

@@ -12,6 +12,27 @@ export function networkAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>
   return [...new Set([...v4, ...v6])];
 }
 
+/**
+ * The vote page's URL for people in the room (the pages show it as text and a QR code): PUBLIC_URL
+ * when set, the first network address when listening on every interface, else the listening host.
+ */
+export function publicVoteUrl({
+  publicUrl,
+  host,
+  port,
+  interfaces,
+}: {
+  publicUrl?: string | undefined;
+  host: string;
+  port: number;
+  interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
+}): string {
+  if (publicUrl) return publicUrl;
+  const everywhere = host === '0.0.0.0' || host === '::';
+  const shown = everywhere ? (networkAddresses(interfaces)[0] ?? 'localhost') : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}/`;
+}
+
 export interface BannerOptions {
   host: string;
   port: number;
@@ -21,11 +42,13 @@ export interface BannerOptions {
   adminTokenFile?: string | undefined;
   /** Edge processes serving the ports (1: the whole gateway in one process). */
   edges?: number;
+  /** The vote URL the pages show the room as a QR code (publicVoteUrl). */
+  publicUrl?: string | undefined;
   interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
 }
 
 /** What `npm start` prints once ready: where to vote, watch and manage, on every address it listens on. */
-export function startBanner({ host, port, resultPort, runtime, functions, adminTokenFile, edges = 1, interfaces }: BannerOptions): string {
+export function startBanner({ host, port, resultPort, runtime, functions, adminTokenFile, edges = 1, interfaces, publicUrl }: BannerOptions): string {
   const everywhere = host === '0.0.0.0' || host === '::';
   const shown = everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   const network = everywhere ? networkAddresses(interfaces) : [];
@@ -34,6 +57,7 @@ export function startBanner({ host, port, resultPort, runtime, functions, adminT
     `  Vote:      http://${shown}:${port}/`,
     `  Result:    http://${shown}:${resultPort}/  (also http://${shown}:${port}/result/)`,
     `  Dashboard: http://${shown}:${port}/system/ui/`,
+    ...(publicUrl ? [`  QR code:   ${publicUrl} ("Scan to vote" on the result page and the dashboard, or open them with ?join)`] : []),
     `  Gateway:   http://${shown}:${port}/system/functions  (runtime: ${runtime}, functions: ${functions.join(', ')})`,
     `  Edges:     ${edges === 1 ? 'one process serves everything (GATEWAY_WORKERS=1; default: half the cores)' : `${edges} processes share the ports, one controller starts the instances`}`,
   ];

@@ -59,6 +59,11 @@ export const configSchema = z.object({
    * leader is gone) or `edge` (pages and routes, with the leading controller found in the member list).
    */
   GATEWAY_ROLE: z.enum(['all', 'controller', 'edge']).default('all'),
+  /**
+   * The vote page's URL for a room's phones, shown by the result page and the dashboard as text and
+   * a QR code. Unset: the first network address with HOST=0.0.0.0, else http://HOST:PORT/.
+   */
+  PUBLIC_URL: blankIsUnset(url.optional()),
   /** Where edges reach a controller (GATEWAY_ROLE=controller); default http://<HOST, or the host name for 0.0.0.0>:<PORT>. */
   CONTROLLER_ADVERTISE_URL: url.optional(),
   /**

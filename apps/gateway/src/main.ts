@@ -42,10 +42,12 @@ import { acceptSticky, reportSessions } from '@platform/core/edge/sticky';
 import { superviseEdges, type EdgeSupervisor } from '@platform/core/edge/supervisor';
 import { swarmService } from '@platform/core/runtimes/swarm/edge-service';
 import { voterOfCookie, votingComposition } from './voting.js';
-import { startBanner } from './banner.js';
+import { publicVoteUrl, startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
+/** The vote URL the pages show a room as a QR code. */
+const publicUrl = publicVoteUrl({ publicUrl: config.PUBLIC_URL, host: config.HOST, port: config.PORT });
 /**
  * This process's part: both roles in one (`all`), the controller with edge workers beside it
  * (`primary`), an edge worker it started (`worker`), or one role alone (`controller`, `edge`).
@@ -188,6 +190,7 @@ async function startEdge(
     trustProxy: config.TRUST_PROXY,
     callbackAllowedHosts: config.CALLBACK_ALLOWED_HOSTS,
     members: started.members,
+    publicUrl,
     rateLimits: [
       {
         function: 'vote',
@@ -322,6 +325,7 @@ async function main(): Promise<void> {
       functions: functions.map((f) => f.name),
       adminTokenFile: keys.adminTokenFile,
       edges: role === 'primary' ? config.GATEWAY_WORKERS : 1,
+      publicUrl,
     }),
   );
 }

@@ -33,7 +33,10 @@ async function settled(t: TestGateway): Promise<void> {
 describe('the platform API', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: fixtureFunctions, options: { auth: { token, user: 'admin' }, callResultSeconds: 60 } });
+    t = await startTestGateway({
+      functionsDir: fixtureFunctions,
+      options: { auth: { token, user: 'admin' }, callResultSeconds: 60, publicUrl: 'http://vote.example.test:8080/' },
+    });
   });
   afterAll(async () => t.close());
 
@@ -47,6 +50,9 @@ describe('the platform API', () => {
     const doc = (await check('GET', '/system/openapi.json', await get('/system/openapi.json'))) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
     await check('GET', '/healthz', await get('/healthz'));
+    const invite = (await check('GET', '/system/public-url', await get('/system/public-url'))) as { url: string; qr: string };
+    expect(invite.url).toBe('http://vote.example.test:8080/');
+    expect(invite.qr).toMatch(/^<svg [^>]*viewBox="0 0 \d+ \d+"[\s\S]*<path[\s\S]*<\/svg>\s*$/);
     const list = (await check('GET', '/system/functions', await get('/system/functions'))) as Array<{ name: string }>;
     expect(list.map((f) => f.name)).toEqual(['crashy', 'once', 'sleepy']);
     expect(await check('GET', '/system/function/{name}', await get('/system/function/sleepy'))).toMatchObject({ name: 'sleepy', replicas: 0 });
@@ -278,7 +284,10 @@ describe('the platform API', () => {
 describe('read-only status made private', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: fixtureFunctions, options: { auth: { token, readPublic: false } } });
+    t = await startTestGateway({
+      functionsDir: fixtureFunctions,
+      options: { auth: { token, readPublic: false }, publicUrl: 'http://vote.example.test:8080/' },
+    });
   });
   afterAll(async () => t.close());
 
@@ -298,7 +307,8 @@ describe('read-only status made private', () => {
       expect(((await refused.json()) as { error: string }).error).toMatch(/credentials required/);
       expect((await fetch(`${t.url}${path}`, { headers: bearer })).status, path).toBe(status);
     }
-    for (const path of ['/function/sleepy', '/healthz', '/system/openapi.json']) expect((await fetch(`${t.url}${path}`)).status, path).toBe(200);
+    for (const path of ['/function/sleepy', '/healthz', '/system/openapi.json', '/system/public-url'])
+      expect((await fetch(`${t.url}${path}`)).status, path).toBe(200);
 
     const refused = connect(`${t.url}/system`, { forceNew: true, transports: ['websocket'] });
     const error = await new Promise<Error>((resolve) => refused.once('connect_error', resolve));
@@ -322,6 +332,10 @@ describe('platform events for the dashboard', () => {
     socket?.close();
     adminSocket?.close();
     await t.close();
+  });
+
+  it('answers 404 at /system/public-url when no public URL is configured', async () => {
+    await refused('GET', '/system/public-url', await fetch(`${t.url}/system/public-url`), 404, 'no public URL is configured');
   });
 
   // Break it catches: the public snapshot carrying the words of a function's errors.

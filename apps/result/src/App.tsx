@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { RoomInvite } from '@voting/room-invite';
 import { ConnectionBadge } from './components/ConnectionBadge';
 import { OptionScore } from './components/OptionScore';
 import { SplitBar } from './components/SplitBar';
@@ -24,6 +25,7 @@ export function App() {
       <header className="header">
         <h1 className="header__title">Live results</h1>
         <ConnectionBadge state={connection} />
+        <RoomInvite />
       </header>
 
       <main className="board" aria-busy={split === null}>

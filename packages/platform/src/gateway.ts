@@ -77,6 +77,8 @@ export interface GatewayOptions {
   callbackAllowedHosts?: string[];
   /** The tier's members (a MemberRegistry), listed at GET /system/gateways; without it that route answers 501. */
   members?: MemberList;
+  /** Where people reach the app, answered at GET /system/public-url with its QR code (pages show both). */
+  publicUrl?: string;
 }
 
 export interface Gateway {
@@ -154,7 +156,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     lookup(pools, alias.function);
     app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
   }
-  app.use(systemRoutes({ pools, runtime: capacity, auth, calls, metrics, figures: (pool) => platform.figures(pool), ready: () => started && !closing }));
+  app.use(
+    systemRoutes({
+      pools,
+      runtime: capacity,
+      auth,
+      calls,
+      metrics,
+      figures: (pool) => platform.figures(pool),
+      ready: () => started && !closing,
+      publicUrl: options.publicUrl,
+    }),
+  );
   app.use(gatewaysRoutes({ members: options.members, auth }));
   // Any other route: a JSON 404 like every other error, never Express's HTML page.
   app.use((req, res) => {

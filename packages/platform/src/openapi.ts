@@ -192,6 +192,17 @@ export const openapiDocument = {
         },
       },
     },
+    '/system/public-url': {
+      get: {
+        tags: ['system'],
+        summary: 'Where people reach the app, with its QR code (what a page shows on a projector)',
+        operationId: 'publicUrl',
+        responses: {
+          '200': { description: 'the URL and a QR code of it', content: json(ref('PublicUrl')) },
+          '404': error('no public URL is configured'),
+        },
+      },
+    },
     '/system/openapi.json': {
       get: {
         tags: ['system'],
@@ -230,6 +241,12 @@ export const openapiDocument = {
       basic: { type: 'http', scheme: 'basic', description: 'user GATEWAY_ADMIN_USER, password the gateway admin token' },
     },
     schemas: {
+      PublicUrl: {
+        type: 'object',
+        required: ['url', 'qr'],
+        properties: { url: { type: 'string', format: 'uri' }, qr: { type: 'string', description: 'an SVG image of a QR code of the URL' } },
+        additionalProperties: false,
+      },
       Error: {
         type: 'object',
         required: ['error'],

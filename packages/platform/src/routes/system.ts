@@ -1,4 +1,5 @@
 import express, { Router } from 'express';
+import QRCode from 'qrcode';
 import type { Registry } from 'prom-client';
 import type { FunctionPool } from '../pool.js';
 import type { Capacity } from '../capacity.js';
@@ -51,9 +52,11 @@ export interface SystemRouteOptions {
   figures: TierCounts;
   /** Ready once the gateway has started its workers and channels, and no longer once it stops. */
   ready: () => boolean;
+  /** Where people reach the app (e.g. a room's phones), shown by pages as text and a QR code. */
+  publicUrl?: string | undefined;
 }
 
-export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, ready }: SystemRouteOptions): Router {
+export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, ready, publicUrl }: SystemRouteOptions): Router {
   const router = Router();
   const reader = requireReader(auth);
   const admin = requireAdmin(auth);
@@ -105,6 +108,14 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, re
     });
     if (!call) throw new InvocationError(404, `call "${callId}" is unknown, or kept no longer`);
     res.json(call);
+  });
+  // Public on purpose: it is what a page puts on a projector. The QR code is made once.
+  let qr: Promise<string> | undefined;
+  router.get('/system/public-url', async (_req, res) => {
+    if (!publicUrl) throw new InvocationError(404, 'no public URL is configured');
+    qr ??= QRCode.toString(publicUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    res.setHeader('cache-control', 'no-cache');
+    res.json({ url: publicUrl, qr: await qr });
   });
   router.get('/system/openapi.json', (_req, res) => {
     res.json(openapiDocument);
