@@ -300,7 +300,9 @@ def run_warm(definition, settings):
     if os.environ.get("FN_EXIT_WITH_PARENT") == "1":
         # Started by a local platform with a pipe on stdin: the pipe closing means the platform is gone.
         def watch_stdin():
-            while sys.stdin.buffer.read(65536):
+            # The raw descriptor, not sys.stdin: a thread blocked in a buffered read stops the
+            # interpreter from shutting down.
+            while os.read(0, 65536):
                 pass
             stop("platform went away")
 
@@ -322,9 +324,13 @@ def run_warm(definition, settings):
     _tell_node_parent({"ready": True, **where})
     server.serve_forever(poll_interval=0.05)
     server.server_close()
+    if settings.socket and os.path.exists(settings.socket):
+        os.unlink(settings.socket)
     if definition.get("teardown"):
         definition["teardown"]()
-    return 0
+    # At once: the watcher threads may be blocked in reads that nothing will end.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def _tell_node_parent(message):

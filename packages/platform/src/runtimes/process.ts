@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
+import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
 import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
 import { FunctionLogs } from './logs.js';
@@ -14,7 +15,7 @@ interface ProcessInstance extends Instance {
   child: ChildProcess;
 }
 
-/** Functions as local Node processes: the embedded default, no Docker needed. */
+/** Functions as local processes (Node, or Python for a `.py` main): the embedded default, no Docker needed. */
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process';
   private readonly children = new Set<ChildProcess>();
@@ -34,11 +35,13 @@ export class ProcessRuntime implements Runtime {
   }
 
   private spawn(fn: FunctionSpec, settings: Record<string, string>, instance: string, ipc = false): ChildProcess {
+    const { file, args, env: runEnv } = command(fn);
     const env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...runEnv,
       ...functionEnv(fn, this.options, settings, { includeSecrets: true }),
     };
-    const child = spawn(process.execPath, [`--max-old-space-size=${fn.memoryMb}`, join(fn.dir, fn.main)], {
+    const child = spawn(file, args, {
       cwd: fn.dir,
       env,
       stdio: ipc ? ['pipe', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'],
@@ -112,7 +115,17 @@ export class ProcessRuntime implements Runtime {
   }
 }
 
-/** The instance says it is ready, and on which socket, over its IPC channel: no polling. */
+/**
+ * How a function's main module runs here: a Python file with python3 and the contract's Python
+ * kit on its path, anything else with this Node (its heap capped at the manifest's memory).
+ */
+function command(fn: FunctionSpec): { file: string; args: string[]; env: Record<string, string> } {
+  const main = join(fn.dir, fn.main);
+  if (main.endsWith('.py')) return { file: 'python3', args: [main], env: { PYTHONPATH: PYTHON_KIT_DIR, PYTHONDONTWRITEBYTECODE: '1' } };
+  return { file: process.execPath, args: [`--max-old-space-size=${fn.memoryMb}`, main], env: {} };
+}
+
+/** The instance says it is ready, and on which socket, over its IPC channel (a JSON line, from any language): no polling. */
 function readySignal(child: ChildProcess, exited: Promise<void>, timeoutMs: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new InvocationError(504, `instance ${child.pid} did not become ready in ${timeoutMs} ms`)), timeoutMs);
