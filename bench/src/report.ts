@@ -77,6 +77,7 @@ export function renderMarkdown(run: BenchRun, { chart, json }: { chart?: string;
     '',
     `Written by \`pnpm bench\` on ${run.startedAt} (run took ${(run.durationMs / 1_000).toFixed(0)} s). Figures vary from run to run; the`,
     'machine and its load average at the start are below. Reproduce with `pnpm bench` (`pnpm bench --help` for the settings).',
+    'What each change made for speed did, before and after: [CHANGES.md](CHANGES.md).',
     '',
     `Machine: ${m.cpus} × ${m.model}, ${m.memoryMb} MB, ${m.platform}, Node ${m.node}, load average ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.`,
     `Settings: ${Object.entries(run.settings)
