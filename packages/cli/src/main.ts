@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
 // could not be reached), 2 usage error (or a command this runtime does not support).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
+import { languages, scaffold, type Language } from './scaffold.js';
 
 interface Global {
   gateway: string;
@@ -22,7 +25,7 @@ class Failure extends Error {
 }
 
 const program = new Command('fn')
-  .description("List, invoke and scale the gateway's functions")
+  .description("Write, list, invoke and scale the gateway's functions")
   .addOption(new Option('-g, --gateway <url>', 'gateway URL').env('GATEWAY_URL').default('http://127.0.0.1:8080'))
   .addOption(new Option('-t, --token <token>', 'admin token (scale; reads when status is private)').env('GATEWAY_ADMIN_TOKEN'))
   .option('--json', 'print JSON')
@@ -232,6 +235,52 @@ program
       .map((line) => JSON.parse(line) as { instance: string; timestamp: string; text: string });
     print(lines, () => lines.map((l) => `${l.timestamp}  ${l.instance}  ${l.text}`).join('\n'));
   });
+
+program
+  .command('new')
+  .description('writes a new function folder from a template: a manifest, a handler answering POST {"name": "x"} with a greeting, and its test')
+  .argument('<name>', 'function name', name)
+  .addOption(new Option('-l, --lang <language>', 'the language of the function').choices(languages).default('node'))
+  .option('--dir <folder>', 'the folder of functions to write it in', 'functions')
+  .option('--no-install', 'node: do not link the function contract into the workspace (pnpm install)')
+  .action(async (fn: string, options: { lang: Language; dir: string; install: boolean }) => {
+    let created: { dir: string; files: string[] };
+    try {
+      created = await scaffold(fn, options.lang, resolve(options.dir));
+    } catch (error) {
+      throw new Failure((error as Error).message, 2);
+    }
+    // A Node function is a workspace package: pnpm links its dependency on the function contract.
+    const linked = options.lang === 'node' && options.install ? linkIntoWorkspace(created.dir) : undefined;
+    const test = options.lang === 'python' ? `PYTHONPATH=${PYTHON_KIT_DIR} python3 -m unittest` : 'node --test';
+    print(created, () =>
+      [
+        `created ${created.dir} (${options.lang}): ${created.files.join(', ')}`,
+        ...(linked ? [`  ${linked}`] : []),
+        `  its test:  cd ${created.dir} && ${test}`,
+        `  run it:    npm start loads the functions folder when it starts; then`,
+        `             curl -d '{"name":"workshop"}' http://localhost:8080/function/${fn}`,
+      ].join('\n'),
+    );
+  });
+
+/** `pnpm install` in the workspace holding `dir`, if any: what happened, in a line. */
+function linkIntoWorkspace(dir: string): string {
+  let root = dir;
+  while (!existsSync(join(root, 'pnpm-workspace.yaml'))) {
+    const parent = dirname(root);
+    if (parent === root) return 'not in a pnpm workspace: install @platform/function-contract beside it yourself';
+    root = parent;
+  }
+  const installed = spawnSync('pnpm', ['install', '--prefer-offline', '--reporter=silent'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  return installed.status === 0
+    ? `linked into the workspace at ${root} (pnpm install; pnpm-lock.yaml lists it now)`
+    : `pnpm install failed (${(installed.stderr || String(installed.error ?? installed.status)).trim().split('\n')[0]}): run it in ${root}`;
+}
 
 function isJson(text: string): boolean {
   try {
