@@ -38,7 +38,13 @@ const functions = readdirSync(functionsDir)
   .filter((name) => only.length === 0 || only.includes(name))
   .map((name) => ({ name, dir: join(functionsDir, name), ...JSON.parse(readFileSync(join(functionsDir, name, 'function.json'), 'utf8')) }))
   .map((fn) => ({ ...fn, image: fn.image ?? `voting/fn-${fn.name}:latest` }))
-  .filter((fn) => !seen.has(fn.image) && seen.add(fn.image));
+  .filter((fn) => !seen.has(fn.image) && seen.add(fn.image))
+  // Images hold a Node bundle; a Python function runs on the process runtime only, for now.
+  .filter((fn) => {
+    const python = (fn.main ?? '').endsWith('.py');
+    if (python) process.stdout.write(`${fn.name}: a Python function, no image built (it runs on the process runtime)\n`);
+    return !python;
+  });
 
 process.stdout.write(`building images on ${base}\n`);
 const rows = [];

@@ -60,7 +60,7 @@ describe('fn new', () => {
     const created = await fn(['new', 'hello-node', '--lang', 'node', '--dir', 'fns', '--no-install'], root);
     expect(created.code).toBe(0);
     const dir = join(root, 'fns', 'hello-node');
-    expect((await readdir(dir)).sort()).toEqual(['function.json', 'handler.mjs', 'main.mjs', 'package.json', 'test']);
+    expect((await readdir(dir)).sort()).toEqual(['Dockerfile', 'function.json', 'handler.mjs', 'main.mjs', 'package.json', 'test']);
     expect(JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'))).toMatchObject({ name: 'fn-hello-node' });
     const test = await run(process.execPath, ['--test'], { cwd: dir });
     expect(test.stdout).toMatch(/# pass 2\n# fail 0/);
