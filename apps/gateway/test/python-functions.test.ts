@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from './harness.js';
 
 // Functions in Python through the gateway on the process runtime: warm (an HTTP server that told
 // the runtime it is ready over its IPC channel) and one-shot (stdin and stdout), with the
-// contract's Python kit on their path.
+// contract's Python kit on their path. The function is fn new's Python template.
 describe('Python functions (process runtime)', () => {
   let t: TestGateway;
   beforeAll(async () => {
@@ -40,6 +40,6 @@ describe('Python functions (process runtime)', () => {
       if (!/^\d+$/.test(entry) || Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
       commands.push((await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' '));
     }
-    expect(commands.filter((c) => /^\S*python3(\.\d+)? \S+\/greet\.py $/.test(c))).toHaveLength(1);
+    expect(commands.filter((c) => /^\S*python3(\.\d+)? \S+\/templates\/python\/main\.py $/.test(c))).toHaveLength(1);
   });
 });
