@@ -3,7 +3,8 @@
 // and its dependencies) is bundled on the host into one file, so the image only copies it in:
 // builds take a second, images hold nothing but node and that file.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -39,18 +40,21 @@ const functions = readdirSync(functionsDir)
   .map((name) => ({ name, dir: join(functionsDir, name), ...JSON.parse(readFileSync(join(functionsDir, name, 'function.json'), 'utf8')) }))
   .map((fn) => ({ ...fn, image: fn.image ?? `voting/fn-${fn.name}:latest` }))
   .filter((fn) => !seen.has(fn.image) && seen.add(fn.image))
-  // Images hold a Node bundle; a Python function runs on the process runtime only, for now.
-  .filter((fn) => {
-    const python = (fn.main ?? '').endsWith('.py');
-    if (python) process.stdout.write(`${fn.name}: a Python function, no image built (it runs on the process runtime)\n`);
-    return !python;
-  });
+  .map((fn) => ({ ...fn, python: (fn.main ?? '').endsWith('.py') }));
+// Python functions are built FROM a Python base (made once, only when there is one).
+const pythonBase = functions.some((fn) => fn.python) ? sh('bash', [join(root, 'infra/scripts/python-base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }) : undefined;
 
 process.stdout.write(`building images on ${base}\n`);
 const rows = [];
 for (const [index, fn] of functions.entries()) {
   const { image } = fn;
   const started = Date.now();
+  if (fn.python) {
+    process.stdout.write(`[${index + 1}/${functions.length + (noGateway ? 0 : 1)}] ${fn.name} (Python): building ${image}… `);
+    rows.push({ function: fn.name, image, bundle: '-', image_size: mb(buildPython(fn)), seconds: ((Date.now() - started) / 1000).toFixed(1) });
+    process.stdout.write(`done in ${rows.at(-1).seconds} s\n`);
+    continue;
+  }
   process.stdout.write(`[${index + 1}/${functions.length + (noGateway ? 0 : 1)}] ${fn.name}: bundling… `);
   const outfile = join(fn.dir, 'dist', 'bundle', 'index.cjs');
   await build({
@@ -75,6 +79,25 @@ for (const [index, fn] of functions.entries()) {
   process.stdout.write(`done in ${seconds} s\n`);
   rows.push({ function: fn.name, image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds });
 }
+/**
+ * A Python function's image: its folder, its main module as main.py and the contract's Python kit,
+ * staged together and built with its own Dockerfile or the kit's. Returns the image's size.
+ */
+function buildPython(fn) {
+  const stage = mkdtempSync(join(tmpdir(), `fn-image-${fn.name}-`));
+  try {
+    cpSync(fn.dir, stage, { recursive: true, filter: (path) => !/(^|\/)(__pycache__|node_modules)$/.test(path) });
+    cpSync(join(fn.dir, fn.main), join(stage, 'main.py'));
+    cpSync(join(root, 'packages/function-contract/python/fn_contract.py'), join(stage, 'fn_contract.py'));
+    const own = join(fn.dir, 'Dockerfile');
+    const dockerfile = existsSync(own) ? own : join(root, 'packages/function-contract/python/Dockerfile');
+    sh('docker', ['build', '-q', '-f', dockerfile, '--build-arg', `BASE_IMAGE=${pythonBase}`, '-t', fn.image, stage]);
+    return Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', fn.image]));
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
 if (!noGateway && functionsDir === join(root, 'functions') && only.length === 0) {
   rows.push(await buildGateway(rows.length + 1));
 }

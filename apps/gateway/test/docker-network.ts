@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { fixtureFunctions, repoFunctions } from './harness.js';
+import { fixtureFunctions, pythonFixtureFunctions, repoFunctions } from './harness.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 export const TEST_NETWORK = 'voting-test';
@@ -13,7 +13,7 @@ export const TEST_NETWORK = 'voting-test';
  */
 export async function prepareDocker(): Promise<{ network: string; hostAddress: string }> {
   execFileSync('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: 'inherit' });
-  for (const dir of [fixtureFunctions, repoFunctions]) {
+  for (const dir of [fixtureFunctions, pythonFixtureFunctions, repoFunctions]) {
     execFileSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), '--functions-dir', dir, '--no-gateway'], { stdio: 'inherit' });
   }
   const docker = new Docker();

@@ -19,6 +19,8 @@ import { votingComposition } from '../src/voting.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
 export const fixtureFunctions = join(import.meta.dirname, 'fixtures', 'functions');
+/** Python functions: fn new's Python template, warm and one-shot. */
+export const pythonFixtureFunctions = join(import.meta.dirname, 'fixtures', 'python-functions');
 /** The invoke token of test gateways: functions send it to call private functions. */
 export const TEST_INVOKE_TOKEN = 'test-invoke-token';
 

@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import { readFile, readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './harness.js';
+import { prepareDocker } from './docker-network.js';
+import { pythonFixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 
 // Functions in Python through the gateway on the process runtime: warm (an HTTP server that told
 // the runtime it is ready over its IPC channel) and one-shot (stdin and stdout), with the
@@ -9,7 +9,7 @@ import { startTestGateway, type TestGateway } from './harness.js';
 describe('Python functions (process runtime)', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ functionsDir: join(import.meta.dirname, 'fixtures', 'python-functions') });
+    t = await startTestGateway({ functionsDir: pythonFixtureFunctions });
   });
   afterAll(async () => t.close());
 
@@ -41,5 +41,23 @@ describe('Python functions (process runtime)', () => {
       commands.push((await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' '));
     }
     expect(commands.filter((c) => /^\S*python3(\.\d+)? \S+\/templates\/python\/main\.py $/.test(c))).toHaveLength(1);
+  });
+});
+
+// The same functions as containers of their image (the contract's Python Dockerfile on a Python
+// base, built by `npm run images`), warm and one-shot.
+describe('Python functions (docker runtime)', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ functionsDir: pythonFixtureFunctions, runtime: 'docker', docker: await prepareDocker() });
+  });
+  afterAll(async () => t?.close());
+
+  it.each(['greet', 'greet-once'])('%s answers a greeting from its container', async (fn) => {
+    const answer = await fetch(`${t.url}/function/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name": "container"}' });
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { greeting: string }).greeting).toBe('Hello, container!');
+    const bad = await fetch(`${t.url}/function/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(bad.status).toBe(400);
   });
 });

@@ -14,7 +14,7 @@ def handler(request, context):
         raise HttpError(400, "body must be a JSON object")
     if not isinstance(name, str) or not name:
         raise HttpError(400, 'missing "name"')
-    context.log.info("greeting", name=name)
+    context.log.info("greeting", person=name)
     return json_response(200, {"greeting": f"Hello, {name}!", "instance": context.instance})
 
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prints the base image Python function images are built FROM. Users with a registry get the
+# official Python image; where none can be reached, a stand-in made of this machine's own python3,
+# the libraries it links and its standard library (no shell) is imported once and reused.
+set -euo pipefail
+. "$(dirname "$0")/rootfs.sh"
+
+official="${PYTHON_BASE_IMAGE:-python:3.11-slim-bookworm}"
+# The interpreter itself (python3 on the PATH may be a wrapper script, as pyenv's shims are).
+python=$(readlink -f "$(python3 -c 'import sys; print(sys.executable)')")
+version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+standin="voting/python-base:$version"
+
+if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; exit 0; fi
+
+echo "no registry answers for $official: importing a stand-in base image $standin" >&2
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+stdlib=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+# The interpreter and its standard library at the paths it was built for (it finds the library
+# from where it runs), without installed packages, the tests, the static library and the GUI
+# toolkits; the extension modules' libraries too.
+add_binaries "$root" "$python"
+mkdir -p "$root$stdlib"
+tar -C "$stdlib" --exclude=site-packages --exclude=dist-packages --exclude="config-*" --exclude=test --exclude=idlelib --exclude=tkinter --exclude=turtledemo --exclude=ensurepip --exclude=__pycache__ -c . | tar -C "$root$stdlib" -x
+for module in "$root$stdlib"/lib-dynload/*.so; do
+  [ -e "$module" ] && add_binaries "$root" "${module#"$root"}" 2>/dev/null || true
+done
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/home/python"
+ln -sf "$python" "$root/usr/local/bin/python3"
+chmod 1777 "$root/tmp"
+add_users "$root" python:1000
+chown 1000:1000 "$root/home/python"
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+tar -C "$root" -c . | docker import \
+  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+  --change "LABEL org.opencontainers.image.description=\"stand-in for $official: the host's python $version\"" \
+  - "$standin" >/dev/null
+echo "$standin"
