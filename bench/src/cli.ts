@@ -60,7 +60,7 @@ const run = await runBench({
   calls: o.calls ?? (quick ? 500 : 2_000),
   coldStarts: o.coldStarts ?? (quick ? 3 : 8),
   freshnessSamples: o.freshnessSamples ?? (quick ? 50 : 200),
-  viewers: o.viewers?.map((v) => positiveInt(v)) ?? (quick ? [200] : [500, 2_000, 5_000]),
+  viewers: o.viewers?.map((v) => positiveInt(v)) ?? (quick ? [200] : undefined),
   viewerSeconds: quick ? 4 : 10,
   appNodeArgs: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`] : [],
   log: (line) => process.stderr.write(`bench: ${line}\n`),
