@@ -12,7 +12,7 @@ has() { printf '%s\n' "${wanted[@]}" | grep -qx "$1"; }
 missing=() packages=()
 if has redis-server && [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null; then missing+=(redis-server) packages+=(redis-server); fi
 if has chromium && [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then missing+=(chromium) packages+=(chromium); fi
-if has python3 && ! command -v python3 >/dev/null; then missing+=(python3) packages+=(python3-minimal); fi
+if has python3 && ! command -v python3 >/dev/null; then missing+=(python3) packages+=(python3); fi
 if has ab && ! command -v ab >/dev/null; then missing+=(ab) packages+=(apache2-utils); fi
 [ ${#missing[@]} -eq 0 ] && { echo "${wanted[*]} present"; exit 0; }
 
