@@ -8,23 +8,16 @@ set -euo pipefail
 official="${NODE_BASE_IMAGE:-node:20-bookworm-slim}"
 standin="voting/node-base:$(node --version)"
 
-if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
-if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
-if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; exit 0; fi
+existing_base "$official" "$standin" && exit 0
 
 echo "no registry answers for $official: importing a stand-in base image $standin" >&2
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 node_bin=$(readlink -f "$(command -v node)")
 add_binaries "$root" "$node_bin"
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/home/node"
+mkdir -p "$root/usr/local/bin" "$root/home/node"
 mv "$root$node_bin" "$root/usr/local/bin/node"
-chmod 1777 "$root/tmp"
 add_users "$root" node:1000
 chown 1000:1000 "$root/home/node"
-[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-tar -C "$root" -c . | docker import \
-  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
-  --change "LABEL org.opencontainers.image.description=\"stand-in for $official: the host's node $(node --version)\"" \
-  - "$standin" >/dev/null
+import_base "$root" "$standin" "stand-in for $official: the host's node $(node --version)"
 echo "$standin"

@@ -42,7 +42,9 @@ const functions = readdirSync(functionsDir)
   .filter((fn) => !seen.has(fn.image) && seen.add(fn.image))
   .map((fn) => ({ ...fn, python: (fn.main ?? '').endsWith('.py') }));
 // Python functions are built FROM a Python base (made once, only when there is one).
-const pythonBase = functions.some((fn) => fn.python) ? sh('bash', [join(root, 'infra/scripts/python-base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }) : undefined;
+const pythonBase = functions.some((fn) => fn.python)
+  ? sh('bash', [join(root, 'infra/scripts/python-base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  : undefined;
 
 process.stdout.write(`building images on ${base}\n`);
 const rows = [];

@@ -11,9 +11,7 @@ python=$(readlink -f "$(python3 -c 'import sys; print(sys.executable)')")
 version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 standin="voting/python-base:$version"
 
-if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
-if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
-if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; exit 0; fi
+existing_base "$official" "$standin" && exit 0
 
 echo "no registry answers for $official: importing a stand-in base image $standin" >&2
 root=$(mktemp -d)
@@ -28,14 +26,9 @@ tar -C "$stdlib" --exclude=site-packages --exclude=dist-packages --exclude="conf
 for module in "$root$stdlib"/lib-dynload/*.so; do
   [ -e "$module" ] && add_binaries "$root" "${module#"$root"}" 2>/dev/null || true
 done
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/home/python"
+mkdir -p "$root/usr/local/bin" "$root/home/python"
 ln -sf "$python" "$root/usr/local/bin/python3"
-chmod 1777 "$root/tmp"
 add_users "$root" python:1000
 chown 1000:1000 "$root/home/python"
-[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-tar -C "$root" -c . | docker import \
-  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
-  --change "LABEL org.opencontainers.image.description=\"stand-in for $official: the host's python $version\"" \
-  - "$standin" >/dev/null
+import_base "$root" "$standin" "stand-in for $official: the host's python $version"
 echo "$standin"

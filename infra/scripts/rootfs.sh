@@ -33,3 +33,26 @@ add_users() {
     printf '%s:x:%s:\n' "$name" "$id" >>"$root/etc/group"
   done
 }
+
+# existing_base OFFICIAL STANDIN: prints the official image when it is here or can be pulled, else
+# the stand-in when one was made before; returns 1 (printing nothing) when there is neither.
+existing_base() {
+  local official=$1 standin=$2
+  if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; return 0; fi
+  if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; return 0; fi
+  if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; return 0; fi
+  return 1
+}
+
+# import_base ROOT STANDIN DESCRIPTION: imports the root filesystem as the image STANDIN, with the
+# host's CA certificates, a world-writable /tmp and a PATH.
+import_base() {
+  local root=$1 standin=$2 description=$3
+  mkdir -p "$root/etc/ssl/certs" "$root/tmp"
+  chmod 1777 "$root/tmp"
+  if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"; fi
+  tar -C "$root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+    --change "LABEL org.opencontainers.image.description=\"$description\"" \
+    - "$standin" >/dev/null
+}
