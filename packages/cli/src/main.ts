@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
 // could not be reached), 2 usage error (or a command this runtime does not support).
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
-import { languages, scaffold, type Language } from './scaffold.js';
+import { languages, linkIntoWorkspace, scaffold, type Language } from './scaffold.js';
 
 interface Global {
   gateway: string;
@@ -263,24 +262,6 @@ program
       ].join('\n'),
     );
   });
-
-/** `pnpm install` in the workspace holding `dir`, if any: what happened, in a line. */
-function linkIntoWorkspace(dir: string): string {
-  let root = dir;
-  while (!existsSync(join(root, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(root);
-    if (parent === root) return 'not in a pnpm workspace: install @platform/function-contract beside it yourself';
-    root = parent;
-  }
-  const installed = spawnSync('pnpm', ['install', '--prefer-offline', '--reporter=silent'], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-  });
-  return installed.status === 0
-    ? `linked into the workspace at ${root} (pnpm install; pnpm-lock.yaml lists it now)`
-    : `pnpm install failed (${(installed.stderr || String(installed.error ?? installed.status)).trim().split('\n')[0]}): run it in ${root}`;
-}
 
 function isJson(text: string): boolean {
   try {

@@ -1,7 +1,10 @@
 // `fn new`: a function folder from a template (packages/cli/templates/<language>), the name put in
-// wherever the template says __NAME__. Templates are whole, working functions: a greeting.
+// wherever the template says __NAME__, and a Node one linked into its pnpm workspace. Templates
+// are whole, working functions: a greeting.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const languages = ['node', 'python'] as const;
@@ -35,4 +38,22 @@ export async function scaffold(name: string, language: Language, functionsDir: s
     if (text.includes('__NAME__')) await writeFile(file, text.replaceAll('__NAME__', name));
   }
   return { dir, files: written.map((f) => relative(dir, f)).sort() };
+}
+
+/** `pnpm install` in the workspace holding `dir`, if any: what happened, in a line. */
+export function linkIntoWorkspace(dir: string): string {
+  let root = dir;
+  while (!existsSync(join(root, 'pnpm-workspace.yaml'))) {
+    const parent = dirname(root);
+    if (parent === root) return 'not in a pnpm workspace: install @platform/function-contract beside it yourself';
+    root = parent;
+  }
+  const installed = spawnSync('pnpm', ['install', '--prefer-offline', '--reporter=silent'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  return installed.status === 0
+    ? `linked into the workspace at ${root} (pnpm install; pnpm-lock.yaml lists it now)`
+    : `pnpm install failed (${(installed.stderr || String(installed.error ?? installed.status)).trim().split('\n')[0]}): run it in ${root}`;
 }
