@@ -283,4 +283,10 @@ test('the edges are scaled down when idle and up under load, and the dashboard s
   expect(accepted.size).toBeGreaterThan(0);
   await expect(timeline).toContainText('1 → 2 edges', { timeout: 15_000 });
   await expect(page.getByTestId('gateways')).toContainText('edge');
+  // The edge just started shows the same timeline: the controller's, from before it started too.
+  const started = NODES.find((n) => n.name !== left)!.url;
+  await expect.poll(() => accepts(started), { message: 'the new edge takes votes', timeout: 30_000 }).toBe(true);
+  await page.goto(`${started}/system/ui/`);
+  await expect(timeline).toContainText('2 → 1 edges', { timeout: 15_000 });
+  await expect(timeline).toContainText('1 → 2 edges');
 });

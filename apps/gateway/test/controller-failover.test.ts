@@ -125,6 +125,26 @@ describe('two controllers and two edges', () => {
     }
   });
 
+  // Break it catches: a timeline that starts empty on an edge started later (each edge showing only
+  // the events it heard), so a dashboard opened on a new edge misses every scale event before it.
+  it('shows, on an edge started later, the scale events from before it started', { timeout: 60_000 }, async () => {
+    const vote = await fetch(`${edges[0]!.url}/function/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"vote":"a"}' });
+    expect(vote.status).toBe(200);
+    const before = Date.now();
+    const late = await appProcess({ env: { DATABASE_URL: db.url, GATEWAY_ROLE: 'edge' } });
+    edges.push(late);
+    await late.start();
+    const dashboard = connect(`${late.url}${PLATFORM_NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    try {
+      const snapshot = await new Promise<PlatformSnapshot>((resolve) => dashboard.once(PLATFORM_EVENT, resolve));
+      const earlier = snapshot.timeline.filter((e) => e.at < before);
+      expect(earlier).toContainEqual(expect.objectContaining({ function: 'vote', kind: 'started', detail: expect.stringMatching(/^cold start in \d+ ms$/) }));
+      expect(new Set(snapshot.timeline.map((e) => JSON.stringify(e))).size, 'each event once').toBe(snapshot.timeline.length);
+    } finally {
+      dashboard.close();
+    }
+  });
+
   // Break it catches: call records kept in the memory of the edge that accepted the call.
   it('answers for an async call on another edge, also once the edge that accepted it is dead', { timeout: 60_000 }, async () => {
     const accepting = await appProcess({ env: { DATABASE_URL: db.url, GATEWAY_ROLE: 'edge' } });

@@ -15,17 +15,30 @@ export interface InstanceInfo {
   pid?: number | undefined;
 }
 
-/** What the controller tells edges about one function's instances coming and going (the dashboard, metrics). */
-export interface FunctionEvents {
-  instanceStarted: [{ function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
-  instanceStopped: [{ function: string; instance: string; reason: string }];
-  scaled: [{ function: string; from: number; to: number }];
+/** When an event happened, by the controller's clock: set on those that reached an edge over the network. */
+interface Stamped {
+  at?: number;
 }
 
-/** Everything the controller tells edges: its functions' events and the tier's. */
-export interface CapacityEvents extends FunctionEvents {
+/** What the controller tells edges about one function's instances coming and going (the dashboard, metrics). */
+export interface FunctionEvents {
+  instanceStarted: [Stamped & { function: string; instance: string; pid?: number | undefined; coldStartMs: number; reason: string }];
+  instanceStopped: [Stamped & { function: string; instance: string; reason: string }];
+  scaled: [Stamped & { function: string; from: number; to: number }];
+}
+
+/** Everything the controller announces: its functions' events and the tier's. */
+export interface AnnouncedEvents extends FunctionEvents {
   /** The controller changed how many edges run (the self-scaling edge tier). */
-  edgesScaled: [EdgeScaledEvent];
+  edgesScaled: [Stamped & EdgeScaledEvent];
+}
+
+/** One announced event with the time it happened: what a controller keeps for edges that follow it later. */
+export type Announcement = { [K in keyof AnnouncedEvents]: { kind: K; at: number; data: AnnouncedEvents[K][0] } }[keyof AnnouncedEvents];
+
+export interface CapacityEvents extends AnnouncedEvents {
+  /** The edge follows another controller (or its first): `history()` holds what that one announced before. */
+  followed: [];
 }
 
 /**
@@ -52,6 +65,12 @@ export interface Capacity extends EventEmitter<CapacityEvents> {
   scaleTo(fn: string, replicas: number): Promise<{ replicas: number }>;
   /** Instances of fn: all (starting, running one-shot calls included) and those taking calls. */
   counts(fn: string): { replicas: number; availableReplicas: number; coldStarts: number };
+  /**
+   * What the controller announced before this edge followed it (the last few hundred events), so
+   * that a dashboard on an edge started later shows what happened before. Absent in one process,
+   * where the edge hears every event itself.
+   */
+  history?(): Announcement[];
   /** The last lines a function's instances wrote, where the runtime keeps them. */
   logs?(fn: string, tail: number): LogLine[] | Promise<LogLine[]>;
   close(): Promise<void>;

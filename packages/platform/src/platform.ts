@@ -1,7 +1,8 @@
 import type { Namespace, Server as SocketServer } from 'socket.io';
 import type { EventBus, Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
-import type { Capacity } from './capacity.js';
+import type { AnnouncedEvents, Announcement, Capacity } from './capacity.js';
+import { addToTimeline, timelineEvent } from './timeline.js';
 import { authorized, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
 import { TierReports } from './tier-reports.js';
@@ -20,7 +21,6 @@ import { PLATFORM_EVENT, PLATFORM_NAMESPACE, type LiveFunction, type LiveInstanc
 
 /** Latencies kept per function at most (the newest). */
 const MAX_SAMPLES = 2_000;
-const TIMELINE = 40;
 /** Dashboard sockets that gave the admin token. */
 const ADMIN_ROOM = 'admin';
 
@@ -50,7 +50,7 @@ export class Platform {
   private readonly instances = new Map<string, Map<string, LiveInstance>>();
   private readonly samples = new Map<string, Array<{ at: number; ms: number }>>();
   private readonly errors = new Map<string, LastError[]>();
-  private readonly timeline: TimelineEvent[] = [];
+  private timeline: TimelineEvent[] = [];
   private readonly namespaces: Namespace[] = [];
   private lastDepth: number | null = null;
   private ticker: NodeJS.Timeout | undefined;
@@ -62,33 +62,32 @@ export class Platform {
     private readonly pools: Map<string, FunctionPool>,
     private readonly queue: Queue,
     private readonly auth: AdminAuth,
-    tier?: Pick<Capacity, 'on'>,
+    tier: Pick<Capacity, 'on' | 'history'>,
     shared?: { events: EventBus; onError: (error: Error) => void },
   ) {
     if (shared) {
       const own = () => Object.fromEntries([...pools.values()].map((pool) => [pool.spec.name, this.edgeFigures(this.ownFigures(pool, Date.now()))]));
       this.reports = new TierReports(shared.events, pools.keys(), own, shared.onError);
     }
-    tier?.on('edgesScaled', (e) => this.record({ function: e.service, kind: 'edges', detail: `${e.from} → ${e.to} edges: ${e.reason}` }));
+    // The timeline is the controller's: what it announces from now on, and what it did before.
+    const announced = <K extends keyof AnnouncedEvents>(kind: K) =>
+      tier.on(kind, ((data: AnnouncedEvents[K][0]) => this.record(timelineEvent({ kind, at: data.at ?? Date.now(), data } as Announcement))) as never);
+    announced('instanceStarted');
+    announced('instanceStopped');
+    announced('scaled');
+    announced('edgesScaled');
+    const past = () => this.record(...(tier.history?.() ?? []).map(timelineEvent));
+    tier.on('followed', past);
+    past();
     for (const pool of pools.values()) {
       const name = pool.spec.name;
       this.instances.set(name, new Map());
       this.samples.set(name, []);
       this.errors.set(name, []);
       pool.on('instanceStarted', (e) => {
-        this.instances.get(name)!.set(e.instance, { id: e.instance, pid: e.pid, startedAt: Date.now(), coldStartMs: e.coldStartMs, reason: e.reason });
-        this.record({
-          function: name,
-          kind: 'started',
-          instance: e.instance,
-          detail: e.reason === 'adopted' ? 'taken over by a new controller' : `${e.reason === 'scaled' ? 'scaled up' : 'cold start'} in ${e.coldStartMs} ms`,
-        });
+        this.instances.get(name)!.set(e.instance, { id: e.instance, pid: e.pid, startedAt: e.at ?? Date.now(), coldStartMs: e.coldStartMs, reason: e.reason });
       });
-      pool.on('instanceStopped', (e) => {
-        this.instances.get(name)!.delete(e.instance);
-        this.record({ function: name, kind: 'stopped', instance: e.instance, detail: e.reason });
-      });
-      pool.on('scaled', (e) => this.record({ function: name, kind: 'scaled', detail: `${e.from} → ${e.to} instances` }));
+      pool.on('instanceStopped', (e) => this.instances.get(name)!.delete(e.instance));
       pool.on('callFinished', (e) => {
         const samples = this.samples.get(name)!;
         samples.push({ at: Date.now(), ms: e.durationMs });
@@ -211,9 +210,9 @@ export class Platform {
     });
   }
 
-  private record(event: Omit<TimelineEvent, 'at'>): void {
-    this.timeline.unshift({ at: Date.now(), ...event });
-    this.timeline.splice(TIMELINE);
+  private record(...events: TimelineEvent[]): void {
+    if (events.length === 0) return;
+    this.timeline = addToTimeline(this.timeline, events);
     // Instances appearing and going are shown at once (coalesced to one snapshot per 100 ms).
     this.pending ??= setTimeout(() => {
       this.pending = undefined;

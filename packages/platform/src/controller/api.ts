@@ -2,7 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import express, { Router, type Request } from 'express';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import type { CapacityEvents } from '../capacity.js';
+import type { AnnouncedEvents, Announcement } from '../capacity.js';
 import { InvocationError } from '../errors.js';
 import { errorHandler } from '../routes/functions.js';
 import type { Controller } from './controller.js';
@@ -16,7 +16,7 @@ export const EDGE_GONE_MS = 5_000;
 const LONG_POLL_MS = 2_500;
 const EVENTS_KEPT = 500;
 
-type Announced = { [K in keyof CapacityEvents]: { kind: K; version: number; data: CapacityEvents[K][0] } }[keyof CapacityEvents];
+type Announced = Announcement & { version: number };
 
 /** What `GET /controller/state` answers: the instances of every function, and what happened since. */
 export interface ControllerState {
@@ -49,9 +49,9 @@ export function controllerApi(
     version++;
     for (const wake of [...waiting]) wake();
   };
-  const announce = <K extends keyof CapacityEvents>(kind: K) =>
-    controller.on(kind, ((data: CapacityEvents[K][0]) => {
-      events.push({ kind, version: version + 1, data } as Announced);
+  const announce = <K extends keyof AnnouncedEvents>(kind: K) =>
+    controller.on(kind, ((data: AnnouncedEvents[K][0]) => {
+      events.push({ kind, version: version + 1, at: Date.now(), data } as Announced);
       if (events.length > EVENTS_KEPT) events.splice(0, events.length - EVENTS_KEPT);
       changed();
     }) as never);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
-import type { Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
+import type { Announcement, Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
 import { STANDBY_HEADER, type ControllerState } from '../controller/api.js';
 import { InvocationError } from '../errors.js';
 import type { LogLine } from '../runtimes/logs.js';
@@ -21,6 +21,8 @@ export type ControllerLocator = () => Promise<string>;
 export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capacity {
   kind = 'remote';
   private state: ControllerState | undefined;
+  /** What the controller followed now announced before this edge followed it. */
+  private past: Announcement[] = [];
   private readonly usage = new Map<string, { fn: string; instance: string; inFlight: number }>();
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly keepReporting: NodeJS.Timeout;
@@ -57,7 +59,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     for (let tries = 0; ; tries++) {
       try {
         await capacity.relocate();
-        capacity.state = await capacity.fetchState(-1);
+        capacity.follow(await capacity.fetchState(-1));
         break;
       } catch (error) {
         if (tries % 10 === 0) options.log.warn(`waiting for a controller: ${(error as Error).message}`);
@@ -66,6 +68,10 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     }
     void capacity.poll();
     return capacity;
+  }
+
+  history(): Announcement[] {
+    return this.past;
   }
 
   edges(): number {
@@ -120,14 +126,26 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     if (this.reportTimer) clearTimeout(this.reportTimer);
   }
 
+  /**
+   * Another controller's state (or the first) comes whole: its instances are taken as they are, and
+   * its events, which happened before this edge followed it, are history, not news.
+   */
+  private follow(next: ControllerState): void {
+    this.state = next;
+    this.past = next.events.map(({ version: _version, ...event }) => event as Announcement);
+    this.emit('followed');
+  }
+
   /** Follows the controller's state; when it cannot be reached, keeps the last one and tries again. */
   private async poll(): Promise<void> {
     while (!this.closed) {
       try {
         const next = await this.fetchState(this.state?.version ?? -1);
-        // Another controller's state comes whole; its events belong to a history this edge did not follow.
-        const restarted = next.epoch !== this.state?.epoch;
-        if (!restarted) for (const event of next.events) this.emit(event.kind, event.data as never);
+        if (next.epoch !== this.state?.epoch) {
+          this.follow(next);
+          continue;
+        }
+        for (const event of next.events) this.emit(event.kind, { ...event.data, at: event.at } as never);
         this.state = next;
       } catch (error) {
         if (this.closed) return;
