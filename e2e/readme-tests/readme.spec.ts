@@ -117,6 +117,9 @@ const walkedCommands = [
   'npm run fn -- calls <id>',
   'npm run fn -- scale vote 2',
   'npm run fn -- logs vote --tail 20',
+  'npm run fn -- new hello --lang python',
+  'npm run fn -- deploy functions/hello',
+  'npm run fn -- rm hello',
   'npm run seed',
   'npm run seed -- --votes 20000 --concurrency 64',
   'npm run seed -- --mode json --voters pool:1000 --ratio 1:1 --url http://localhost:8080',
@@ -157,6 +160,14 @@ test.describe
         await walk(`npm run fn -- calls ${callId}`, { as: 'npm run fn -- calls <id>' });
         await walk('npm run fn -- scale vote 2');
         expect(await walk('npm run fn -- logs vote --tail 20')).not.toBe('');
+        // A workshop's live deploy, with nothing restarted: written, deployed, called, removed.
+        const hello = () =>
+          fetch(`${voteUrl}/function/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"workshop"}' });
+        expect(await walk('npm run fn -- new hello --lang python')).toContain(`created ${join(app, 'functions', 'hello')} (python)`);
+        expect(await walk('npm run fn -- deploy functions/hello')).toContain('hello: deployed');
+        expect(await (await hello()).json()).toMatchObject({ greeting: 'Hello, workshop!' });
+        expect(await walk('npm run fn -- rm hello')).toContain('hello: removed');
+        expect((await hello()).status).toBe(404);
         // The seed's defaults are the original's load (form posts, a new voter each, 50 at once,
         // one address): exit 0 means every vote was accepted.
         for (const seed of [

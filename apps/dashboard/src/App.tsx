@@ -85,16 +85,18 @@ function FunctionCard({ fn, now }: { fn: LiveFunction; now: number }) {
   );
 }
 
+/** One mark per kind of event, readable from the back of a room. */
+const MARKS: Record<TimelineEvent['kind'], string> = { started: '▲', stopped: '▼', scaled: '⇅', edges: '⇆', deployed: '✚', updated: '↻', removed: '✖' };
+
 function Timeline({ events }: { events: TimelineEvent[] }) {
   return (
-    <section className="timeline" aria-label="scale events">
-      <h2>Scale events</h2>
+    <section className="timeline" aria-label="scale and deploy events">
+      <h2>Scale and deploy events</h2>
       <ol data-testid="timeline">
         {events.length === 0 ? <li className="none">nothing yet</li> : null}
         {events.map((e) => (
           <li key={`${e.at}-${e.function}-${e.kind}-${e.instance ?? ''}`} className={e.kind}>
-            <time>{time(e.at)}</time> <strong>{e.function}</strong> {e.kind === 'started' ? '▲' : e.kind === 'stopped' ? '▼' : e.kind === 'edges' ? '⇆' : '⇅'}{' '}
-            {e.instance ?? ''} <span className="detail">{e.detail}</span>
+            <time>{time(e.at)}</time> <strong>{e.function}</strong> {MARKS[e.kind]} {e.instance ?? ''} <span className="detail">{e.detail}</span>
           </li>
         ))}
       </ol>

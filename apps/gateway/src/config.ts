@@ -97,6 +97,8 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_POSTGRES_PORT: port.default(54329),
   FUNCTIONS_DIR: z.string().optional(),
+  /** Images a deploy (POST /system/functions, `fn deploy`) may name: patterns, `*` for any characters, comma separated. By default those this project builds. */
+  FUNCTION_IMAGES: commaList('voting/fn-*'),
   SECRETS_DIR: z.string().default('/run/secrets'),
   OPTION_A: z.string().min(1).max(60).default('Cats'),
   OPTION_B: z.string().min(1).max(60).default('Dogs'),

@@ -28,6 +28,7 @@ import {
   serveControllerProcess,
   createGateway,
   createRuntime,
+  functionStore,
   localSecret,
   migratePlatform,
   RemoteCapacity,
@@ -46,6 +47,11 @@ import { publicVoteUrl, startBanner } from './banner.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
+const functionsDir = config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions');
+/** A deployed function's calls must end before the queue would deliver them again. */
+const maxTimeoutSeconds = config.QUEUE_VISIBILITY_SECONDS - 1;
+/** What the controller needs for deploys: where they are kept, which images they may name. */
+const deploys = (databaseUrl: string) => ({ store: functionStore(databaseUrl), images: config.FUNCTION_IMAGES, functionsDir, maxTimeoutSeconds });
 /** The vote URL the pages show a room as a QR code. */
 const publicUrl = publicVoteUrl({ publicUrl: config.PUBLIC_URL, host: config.HOST, port: config.PORT });
 /**
@@ -176,6 +182,7 @@ async function startEdge(
   const gateway = await createGateway({
     functions,
     runtime: instances,
+    controller: deploys(databaseUrl),
     queue,
     events,
     log,
@@ -241,7 +248,7 @@ async function startEdge(
 
 async function main(): Promise<void> {
   // Manifests first: a bad one stops the start before anything is started.
-  const functions = await loadFunctions(config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions'), root);
+  const functions = await loadFunctions(functionsDir, root);
   // A call running longer than the visibility timeout would be delivered twice while it runs.
   const longest = Math.max(...functions.map((f) => f.timeoutSeconds));
   if (config.QUEUE_VISIBILITY_SECONDS <= longest) {
@@ -287,9 +294,9 @@ async function main(): Promise<void> {
   if (role === 'all') {
     await startEdge(functions, runtime, tokens);
   } else {
-    const controller = await Controller.start(runtime, functions);
+    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl), log: (message) => log.warn(message) });
     started.controller = controller;
-    const api = await serveControllerApi(controller, { functions, token: keys.invokeToken, log, host: '127.0.0.1', port: 0 });
+    const api = await serveControllerApi(controller, { token: keys.invokeToken, log, host: '127.0.0.1', port: 0 });
     started.controllerApi = api;
     // The edges get what they cannot make themselves: the database's URL and the shared secrets.
     const env: Record<string, string> = { DATABASE_URL: databaseUrl, CONTROLLER_URL: api.url };
@@ -350,12 +357,12 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
     acting = true;
     log.info('leading: starting the runtime');
     const runtime = await startRuntime(keys.resolve);
-    const controller = await Controller.start(runtime, functions, (message) => log.warn(message));
+    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl), log: (message) => log.warn(message) });
     started.controller = controller;
     // What it decides, in its log: the one place to read why instances came and went.
     controller.on('instanceStarted', (e) => log.info(`${e.function}: started ${e.instance} (${e.reason}, ${e.coldStartMs} ms)`));
     controller.on('instanceStopped', (e) => log.info(`${e.function}: stopped ${e.instance} (${e.reason})`));
-    const api = controllerApi(controller, { functions, token: keys.invokeToken, log });
+    const api = controllerApi(controller, { token: keys.invokeToken, log });
     started.controllerApi = { close: () => api.stop() };
     server.lead(api.router);
     serving = true;

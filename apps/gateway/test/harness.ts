@@ -15,6 +15,7 @@ import { DockerRuntime } from '@platform/core/runtimes/docker';
 import type { Runtime, RuntimeOptions } from '@platform/core/runtimes/runtime';
 import { secretResolver } from '@platform/core/secrets';
 import { migratePlatform } from '@platform/core/store/migrate';
+import { functionStore } from '@platform/core/store/functions';
 import { votingComposition } from '../src/voting.js';
 
 export const repoFunctions = join(import.meta.dirname, '..', '..', '..', 'functions');
@@ -111,6 +112,8 @@ export async function startTestGateway({
     ...(functionsDir === repoFunctions ? votingComposition : {}),
     invokeToken: TEST_INVOKE_TOKEN,
     databaseUrl: db.url,
+    // Deploys kept in the test's database, code from its functions folder, images as the app allows.
+    controller: { store: functionStore(db.url), functionsDir, images: ['voting/fn-*'], maxTimeoutSeconds: 29 },
     ...options,
   });
   const server: Server = createServer(gateway.app);

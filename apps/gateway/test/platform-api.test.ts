@@ -251,6 +251,87 @@ describe('the platform API', () => {
     }
   });
 
+  // Break it catches: deploys open to anyone, a bad manifest half-applied, an image outside the
+  // allowed ones run, a removed function still answered, or answers other than the document says.
+  it('deploys, updates and removes functions as OpenFaaS does, admin only, refusing bad ones with the field at fault and changing nothing', async () => {
+    const deploy = (method: 'POST' | 'PUT' | 'DELETE', body: unknown, headers: Record<string, string> = bearer) => {
+      const { body: text, ...type } = json(body);
+      return fetch(`${t.url}/system/functions`, { method, headers: { ...type, ...headers }, body: text });
+    };
+    const names = async () => ((await (await get('/system/functions')).json()) as Array<{ name: string }>).map((f) => f.name);
+    const crashy = {
+      name: 'crashy',
+      main: '../handler.mjs',
+      image: 'voting/fn-crashy:latest',
+      mode: 'warm',
+      timeoutSeconds: 2,
+      maxConcurrency: 4,
+      maxInstances: 1,
+    };
+    const route = '/system/functions';
+
+    await refused('DELETE', route, await deploy('DELETE', { functionName: 'crashy' }, {}), 401, /^credentials required/);
+    await refused('DELETE', route, await deploy('DELETE', { functionName: 'nothing-here' }), 404, 'function "nothing-here" not found');
+    await refused('DELETE', route, await deploy('DELETE', {}), 400, 'field "functionName" is missing: send {"functionName": "<name>"}');
+    expect(await check('DELETE', route, await deploy('DELETE', { functionName: 'crashy' }))).toEqual({ functionName: 'crashy' });
+    expect(await names()).toEqual(['once', 'sleepy']);
+    expect((await fetch(`${t.url}/function/crashy`)).status).toBe(404);
+
+    await refused('POST', route, await deploy('POST', crashy, {}), 401, /^credentials required/);
+    await refused('POST', route, await deploy('POST', { ...crashy, maxInstances: 0 }), 400, /^field "maxInstances" /);
+    await refused('POST', route, await deploy('POST', { ...crashy, replicas: 3 }), 400, /^field "replicas" is not a manifest field/);
+    await refused('POST', route, await deploy('POST', { ...crashy, timeoutSeconds: 600 }), 400, /^field "timeoutSeconds" must be at most 29 here/);
+    await refused('POST', route, await deploy('POST', { ...crashy, main: 'missing.mjs' }), 400, /^field "main": .*missing\.mjs not found/);
+    await refused(
+      'POST',
+      route,
+      await deploy('POST', { ...crashy, image: 'docker.io/library/alpine:3' }),
+      403,
+      /^field "image": "docker.io\/library\/alpine:3" is not allowed here; allowed: voting\/fn-\*$/,
+    );
+    await refused(
+      'POST',
+      route,
+      await fetch(`${t.url}${route}`, { method: 'POST', headers: bearer, body: 'name=crashy' }),
+      415,
+      'send JSON: a function manifest',
+    );
+    await refused('PUT', route, await deploy('PUT', crashy), 404, 'function "crashy" not found: deploy it with POST /system/functions');
+    expect(await names()).toEqual(['once', 'sleepy']);
+
+    // OpenFaaS's names for the same fields.
+    const { name: _name, ...rest } = crashy;
+    const deployed = await deploy('POST', {
+      ...rest,
+      service: 'crashy',
+      envVars: { GREETING: 'hi' },
+      limits: { memory: '96Mi' },
+      labels: { team: 'workshop' },
+    });
+    expect(deployed.status).toBe(202);
+    expect(await check('POST', route, deployed)).toMatchObject({
+      name: 'crashy',
+      image: 'voting/fn-crashy:latest',
+      limits: { memory: '96Mi' },
+      maxConcurrency: 4,
+    });
+    expect((await fetch(`${t.url}/function/crashy`)).status).toBe(200);
+    await refused('POST', route, await deploy('POST', crashy), 409, 'function "crashy" exists: change it with PUT /system/functions');
+
+    const updated = await deploy('PUT', { ...crashy, maxConcurrency: 8 });
+    expect(await check('PUT', route, updated)).toMatchObject({ name: 'crashy', maxConcurrency: 8 });
+    await refused('PUT', route, await deploy('PUT', { ...crashy, mode: 'sometimes' }), 400, /^field "mode" /);
+    expect((await fetch(`${t.url}/function/crashy`)).status).toBe(200);
+    const timeline = t.gateway.platform
+      .snapshot()
+      .timeline.filter((e) => e.function === 'crashy')
+      .map((e) => e.kind);
+    expect(timeline).toEqual(expect.arrayContaining(['removed', 'deployed', 'updated']));
+    // As it was, with no instance left running, for the tests after this one.
+    expect((await deploy('PUT', { ...crashy, image: 'voting/fn-crashy:latest' })).status).toBe(202);
+    await waitUntil(async () => t.gateway.pools.get('crashy')!.status().replicas === 0, { timeoutMs: 10_000, what: "crashy's old instances to stop" });
+  });
+
   it('exercised every operation of the document', () => {
     expect(documentedOperations().filter((op) => !exercised.has(op))).toEqual([]);
   });

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './harness.js';
@@ -19,7 +20,7 @@ describe('timeouts: the manifests are the one source of truth', () => {
   describe('through a running gateway', () => {
     let t: TestGateway;
     beforeAll(async () => {
-      t = await startTestGateway({ functionsDir });
+      t = await startTestGateway({ functionsDir, options: { auth: { token: 'admin' } } });
     });
     afterAll(async () => t.close());
 
@@ -38,6 +39,23 @@ describe('timeouts: the manifests are the one source of truth', () => {
       const late = await fetch(`${t.url}/function/patient?sleep=4000`);
       expect(late.status).toBe(504);
       expect(await late.json()).toEqual({ error: 'function patient did not answer within 3 s' });
+    });
+
+    // Break it catches: server timeouts fixed at start, cutting the calls of a function deployed
+    // (or changed) later with a longer timeout.
+    it('follows a change of the manifest deployed while it runs', async () => {
+      const manifest = JSON.parse(await readFile(join(functionsDir, 'patient', 'function.json'), 'utf8')) as { timeoutSeconds: number };
+      const put = (timeoutSeconds: number) =>
+        fetch(`${t.url}/system/functions`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer admin' },
+          body: JSON.stringify({ ...manifest, timeoutSeconds }),
+        });
+      expect((await put(20)).status).toBe(202);
+      expect(t.server.timeout).toBe((20 + TIMEOUT_MARGIN_SECONDS) * 1_000);
+      expect((await fetch(`${t.url}/function/patient?sleep=6000`)).status).toBe(200);
+      expect((await put(manifest.timeoutSeconds)).status).toBe(202);
+      expect(t.server.timeout).toBe((manifest.timeoutSeconds + TIMEOUT_MARGIN_SECONDS) * 1_000);
     });
   });
 });

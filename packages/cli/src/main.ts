@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
 // could not be reached), 2 usage error (or a command this runtime does not support).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
+import { loadManifest } from '@platform/function-contract/manifest';
 import { languages, linkIntoWorkspace, scaffold, type Language } from './scaffold.js';
 
 interface Global {
@@ -24,9 +26,9 @@ class Failure extends Error {
 }
 
 const program = new Command('fn')
-  .description("Write, list, invoke and scale the gateway's functions")
+  .description("Write, deploy, list, invoke and scale the gateway's functions")
   .addOption(new Option('-g, --gateway <url>', 'gateway URL').env('GATEWAY_URL').default('http://127.0.0.1:8080'))
-  .addOption(new Option('-t, --token <token>', 'admin token (scale; reads when status is private)').env('GATEWAY_ADMIN_TOKEN'))
+  .addOption(new Option('-t, --token <token>', 'admin token (deploy, rm, scale; reads when status is private)').env('GATEWAY_ADMIN_TOKEN'))
   .option('--json', 'print JSON')
   .showHelpAfterError()
   .exitOverride();
@@ -257,11 +259,57 @@ program
         `created ${created.dir} (${options.lang}): ${created.files.join(', ')}`,
         ...(linked ? [`  ${linked}`] : []),
         `  its test:  cd ${created.dir} && ${test}`,
-        `  run it:    npm start loads the functions folder when it starts; then`,
-        `             curl -d '{"name":"workshop"}' http://localhost:8080/function/${fn}`,
+        `  deploy it: npm run fn -- deploy ${relativeFolder(created.dir)}   (to the gateway running now)`,
+        `  call it:   curl -d '{"name":"workshop"}' http://localhost:8080/function/${fn}`,
       ].join('\n'),
     );
   });
+
+program
+  .command('deploy')
+  .description('deploys a function folder (or updates it, if deployed): every edge routes to it at once; needs the admin token')
+  .argument('<folder>', 'the function folder, e.g. functions/hello')
+  .action(async (folder: string) => {
+    const dir = resolve(folder);
+    let manifest: Awaited<ReturnType<typeof loadManifest>>;
+    try {
+      manifest = await loadManifest(join(dir, 'function.json'));
+    } catch (error) {
+      throw new Failure((error as Error).message, 2);
+    }
+    // A function with a build step (TypeScript) is built first: the runtime runs what it made.
+    const pkg = join(dir, 'package.json');
+    const scripts = existsSync(pkg) ? ((JSON.parse(readFileSync(pkg, 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {}) : {};
+    if (scripts.build) {
+      process.stderr.write(`› building ${manifest.name} (npm run build)\n`);
+      const built = spawnSync('npm', ['run', '--silent', 'build'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+      if (built.status !== 0) throw new Failure(`the build of ${manifest.name} failed`, 1);
+    }
+    const { dir: _dir, manifestPath: _path, ...body } = manifest;
+    const send = (method: 'POST' | 'PUT') => call(method, 'system/functions', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    process.stderr.write(`› deploying ${manifest.name}\n`);
+    let response = await send('POST');
+    const updated = response.status === 409;
+    if (updated) response = await send('PUT');
+    if (!response.ok) throw await failed(response);
+    const status = (await response.json()) as { name: string };
+    print(status, () => `${status.name}: ${updated ? 'updated' : 'deployed'}; call it at ${global().gateway.replace(/\/$/, '')}/function/${status.name}`);
+  });
+
+program
+  .command('rm')
+  .description('removes a function: new calls get 404, calls in flight finish; needs the admin token')
+  .argument('<name>', 'function name', name)
+  .action(async (fn: string) => {
+    const response = await call('DELETE', 'system/functions', { body: JSON.stringify({ functionName: fn }), headers: { 'content-type': 'application/json' } });
+    if (!response.ok) throw await failed(response);
+    print({ functionName: fn }, () => `${fn}: removed`);
+  });
+
+const relativeFolder = (dir: string) => {
+  const shown = relative(process.cwd(), dir);
+  return shown && !shown.startsWith('..') ? shown : dir;
+};
 
 function isJson(text: string): boolean {
   try {

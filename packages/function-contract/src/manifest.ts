@@ -1,5 +1,5 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 
@@ -42,10 +42,19 @@ export const manifestSchema = z
      * `gateway-invoke-token`), never from outside: e.g. a function that trusts its input.
      */
     private: z.boolean().default(false),
+    /** Free-form labels and annotations (OpenFaaS's): shown with the function, not acted on. */
+    labels: z.record(z.string().max(100), z.string().max(500)).optional(),
+    annotations: z.record(z.string().max(100), z.string().max(2_000)).optional(),
   })
   .strict();
 
 export type FunctionManifest = z.infer<typeof manifestSchema>;
+
+/** The manifest as a JSON Schema (what a file or a deploy may hold), e.g. for an OpenAPI document. */
+export function manifestJsonSchema(): { properties: Record<string, unknown> } & Record<string, unknown> {
+  const { $schema: _draft, ...schema } = z.toJSONSchema(manifestSchema, { io: 'input' }) as { properties: Record<string, unknown> } & Record<string, unknown>;
+  return schema;
+}
 
 /** A manifest plus where it was found. */
 export interface FunctionSpec extends FunctionManifest {
@@ -91,7 +100,11 @@ export async function loadManifest(manifestPath: string, displayRoot = process.c
 export async function loadFunctions(functionsDir: string, displayRoot = process.cwd()): Promise<FunctionSpec[]> {
   const entries = await readdir(functionsDir, { withFileTypes: true });
   const specs: FunctionSpec[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  // A folder of functions may link to function folders kept elsewhere.
+  const folders = entries.filter(
+    (e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(functionsDir, e.name), { throwIfNoEntry: false })?.isDirectory()),
+  );
+  for (const entry of folders.sort((a, b) => a.name.localeCompare(b.name))) {
     const manifestPath = join(functionsDir, entry.name, 'function.json');
     if (existsSync(manifestPath)) specs.push(await loadManifest(manifestPath, displayRoot));
   }

@@ -34,8 +34,8 @@ export interface LiveFunction {
 export interface TimelineEvent {
   at: number;
   function: string;
-  /** `edges`: the tier's edges scaled (`function` names their service). */
-  kind: 'started' | 'stopped' | 'scaled' | 'edges';
+  /** `edges`: the tier's edges scaled (`function` names their service); `deployed`, `updated`, `removed`: through the deploy API. */
+  kind: 'started' | 'stopped' | 'scaled' | 'edges' | 'deployed' | 'updated' | 'removed';
   instance?: string;
   detail: string;
 }

@@ -1,4 +1,5 @@
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
 import type { EventEmitter } from 'node:events';
 import type { LogLine } from './runtimes/logs.js';
 import type { EdgeScaledEvent } from './controller/edge-scaler.js';
@@ -29,6 +30,10 @@ export interface FunctionEvents {
 
 /** Everything the controller announces: its functions' events and the tier's. */
 export interface AnnouncedEvents extends FunctionEvents {
+  /** A function deployed through the API (`deployed`), or changed (`updated`): edges route to it now. */
+  deployed: [Stamped & { function: string; action: 'deployed' | 'updated'; image?: string | undefined }];
+  /** A function removed: edges answer 404 for it; its instances drain and stop. */
+  removed: [Stamped & { function: string }];
   /** The controller changed how many edges run (the self-scaling edge tier). */
   edgesScaled: [Stamped & EdgeScaledEvent];
 }
@@ -51,6 +56,15 @@ export interface Capacity extends EventEmitter<CapacityEvents> {
   readonly kind: string;
   /** How many edges share each instance's concurrency. */
   edges(): number;
+  /** The functions there are now: those the app declared and those deployed since. */
+  functions(): FunctionSpec[];
+  /**
+   * Deploys a function (`create`: 409 if it exists) or changes one (`update`: 404 if it does not);
+   * resolves once this edge routes to it. New calls go to new instances; calls in flight finish.
+   */
+  deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec>;
+  /** Removes a function (404 if unknown): no new calls; its instances drain and stop. */
+  remove(fn: string): Promise<void>;
   /** The live instances of a function that take calls. */
   instances(fn: string): InstanceInfo[];
   /** One more instance of fn, started now or already starting; null when fn is at its limit. */

@@ -7,8 +7,8 @@ import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { Consumer, EventBus, Queue } from '@platform/queue';
 import type { Runtime } from './runtimes/runtime.js';
 import type { Capacity } from './capacity.js';
-import { Controller } from './controller/controller.js';
-import { FunctionPool } from './pool.js';
+import { Controller, type ControllerOptions } from './controller/controller.js';
+import { FunctionPools } from './pools.js';
 import { InvocationError } from './errors.js';
 import { errorHandler, functionRoutes, invokeHandler, lookup } from './routes/functions.js';
 import { systemRoutes } from './routes/system.js';
@@ -22,18 +22,21 @@ import { createMetrics, shedCounter } from './metrics.js';
 import { rateLimiters, type RateLimit } from './rate-limit.js';
 import { Platform } from './platform.js';
 import { parseHostPattern } from './callback-url.js';
-import { serverTimeouts, type ServerTimeouts } from './timeouts.js';
+import { applyServerTimeouts, serverTimeouts, type ServerTimeouts } from './timeouts.js';
 
 /** The queue consumer name of a gateway process: unique per process, and known to whoever supervises it (to release its calls once it died). */
 export const queueConsumer = (pid: number = process.pid, host: string = hostname()): string => `${host}-${pid}`;
 
 export interface GatewayOptions {
+  /** The app's functions; with a controller elsewhere, it says which there are (deploys change them). */
   functions: FunctionSpec[];
   /**
    * Where instances come from: a runtime (this process is also the controller, and starts them)
    * or a controller elsewhere (this process is an edge only, and holds no runtime).
    */
   runtime: Runtime | { capacity: Capacity };
+  /** For the controller in this process: where deploys are kept, which images they may name... */
+  controller?: Omit<ControllerOptions, 'log'>;
   queue: Queue;
   events: EventBus;
   channels?: Channel[];
@@ -83,12 +86,12 @@ export interface GatewayOptions {
 
 export interface Gateway {
   app: Express;
-  pools: Map<string, FunctionPool>;
+  pools: FunctionPools;
   calls: CallStore;
   platform: Platform;
-  /** The HTTP server timeouts the manifests call for: apply them to every server of the gateway. */
+  /** The HTTP server timeouts the manifests call for: apply them to every server of the gateway (attachSockets keeps them so as deploys come and go). */
   timeouts: ServerTimeouts;
-  /** Adds the socket.io endpoint to a listening HTTP server; call once per server. */
+  /** Adds the socket.io endpoint to a listening HTTP server, whose timeouts it then keeps; call once per server. */
   attachSockets(server: HttpServer): SocketServer;
   /** Starts the async worker and the live channels. */
   start(): Promise<void>;
@@ -104,10 +107,20 @@ const MAX_ROOMS_PER_SOCKET = 16;
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { queue, events, log } = options;
-  const owned = 'capacity' in options.runtime ? undefined : await Controller.start(options.runtime, options.functions);
+  const owned =
+    'capacity' in options.runtime ? undefined : await Controller.start(options.runtime, options.functions, { ...options.controller, log: (m) => log.warn(m) });
   const capacity = owned ?? (options.runtime as { capacity: Capacity }).capacity;
-  const pools = new Map<string, FunctionPool>();
-  for (const spec of options.functions) pools.set(spec.name, new FunctionPool(spec, capacity));
+  // One pool per function the controller runs, as deploys come and go.
+  const pools = new FunctionPools(capacity);
+  // The servers' timeouts follow the manifests, deployed ones included (see serverTimeouts).
+  const servers: HttpServer[] = [];
+  const timeouts = () => serverTimeouts([...pools.values()].map((pool) => pool.spec));
+  for (const change of ['deployed', 'removed', 'followed'] as const) {
+    capacity.on(change, () => {
+      pools.sync();
+      for (const server of servers) applyServerTimeouts(server, timeouts());
+    });
+  }
 
   const app = express();
   app.disable('x-powered-by');
@@ -127,7 +140,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const callResultSeconds = options.callResultSeconds ?? 3_600;
   const state = sharedState(options.databaseUrl, { callResultSeconds, onError: (error) => log.warn(error.message) });
   const calls = new CallStore(callResultSeconds, state.calls);
-  calls.watch(pools.values());
+  pools.each((pool) => calls.watch([pool]));
   const metrics = createMetrics(pools, queue);
   // The dashboard and /system/functions show the whole tier: the edges share their figures on the event bus.
   const platform = new Platform(pools, queue, auth, capacity, { events, onError: (error) => log.warn(error.message) });
@@ -184,8 +197,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     pools,
     calls,
     platform,
-    timeouts: serverTimeouts(options.functions),
+    timeouts: timeouts(),
     attachSockets(server) {
+      servers.push(server);
       const io = new SocketServer(server, {
         serveClient: false,
         // The original result page's older socket.io client can connect unchanged.

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from '@platform/queue';
-import type { FunctionPool } from './pool.js';
+import type { FunctionPools } from './pools.js';
 import type { ShedReason } from './rate-limit.js';
 
 /** How long a scrape waits for the queue's depth before leaving the metric out. */
@@ -10,7 +10,7 @@ const QUEUE_DEPTH_TIMEOUT_MS = 500;
  * The gateway's Prometheus metrics (names as OpenFaaS's gateway where they exist), in a
  * registry of its own so several gateways in one process do not share counters.
  */
-export function createMetrics(pools: Map<string, FunctionPool>, queue: Queue): Registry {
+export function createMetrics(pools: FunctionPools, queue: Queue): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const list = () => [...pools.values()];
@@ -28,13 +28,13 @@ export function createMetrics(pools: Map<string, FunctionPool>, queue: Queue): R
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
-  for (const pool of list()) {
+  pools.each((pool) =>
     pool.on('callFinished', ({ function: fn, status, durationMs }) => {
       const labels = { function_name: fn, code: String(status) };
       invocations.inc(labels);
       seconds.observe(labels, durationMs / 1_000);
-    });
-  }
+    }),
+  );
 
   new Counter({
     name: 'gateway_function_cold_starts_total',
@@ -90,18 +90,18 @@ export function createMetrics(pools: Map<string, FunctionPool>, queue: Queue): R
  * Requests refused to protect the gateway (load shed): rate limits, a function's full line
  * (429 busy), the queue's full line of pending writes or the queue being unavailable (503).
  */
-export function shedCounter(registry: Registry, pools: Map<string, FunctionPool>): (fn: string, reason: ShedReason) => void {
+export function shedCounter(registry: Registry, pools: FunctionPools): (fn: string, reason: ShedReason) => void {
   const counter = new Counter({
     name: 'gateway_requests_shed_total',
     help: 'Requests refused to protect the gateway, by function and reason (rate limits, busy, queue full or unavailable)',
     labelNames: ['function_name', 'reason'],
     registers: [registry],
   });
-  for (const pool of pools.values()) {
+  pools.each((pool) =>
     pool.on('callFinished', ({ function: fn, status }) => {
       if (status === 429) counter.inc({ function_name: fn, reason: 'busy' });
-    });
-  }
+    }),
+  );
   return (fn, reason) => counter.inc({ function_name: fn, reason });
 }
 

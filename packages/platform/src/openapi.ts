@@ -1,5 +1,23 @@
 // The gateway's HTTP API as an OpenAPI 3.1 document, served at GET /system/openapi.json.
 // The gateway's tests check every route's responses against it.
+import { manifestJsonSchema } from '@platform/function-contract/manifest';
+
+/** A deploy's body: the manifest's own schema (one definition), plus the OpenFaaS names it takes. */
+const manifest = manifestJsonSchema();
+const deployRequest = {
+  ...manifest,
+  description:
+    'A function manifest (functions/<name>/function.json); OpenFaaS\'s service, envVars, limits.memory, namespace ("default") and readOnlyRootFilesystem are taken as name, env, memoryMb',
+  required: [],
+  properties: {
+    ...manifest.properties,
+    service: { type: 'string', description: 'OpenFaaS: the name' },
+    envVars: { type: 'object', additionalProperties: { type: 'string' }, description: 'OpenFaaS: env' },
+    limits: { type: 'object', properties: { memory: { type: 'string', examples: ['128Mi'] }, cpu: { type: 'string' } }, additionalProperties: false },
+    namespace: { const: 'default' },
+    readOnlyRootFilesystem: { const: true },
+  },
+};
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -16,6 +34,14 @@ const functionName = {
   description: 'the function name: lower case letters, digits and dashes',
   schema: { type: 'string' },
 };
+const deployResponses = (conflict: '404' | '409', description: string) => ({
+  '202': { description: 'deployed: this edge routes to it now, the others within moments', content: json(ref('FunctionStatus')) },
+  '400': error('a bad field (named in the error), a body that is not JSON, or code the runtime cannot run'),
+  '401': unauthorized,
+  '403': error('an image outside the allowed ones'),
+  [conflict]: error(description),
+  '415': error('the body is not JSON'),
+});
 const callIdHeader = { 'X-Call-Id': { description: 'id of this call', schema: { type: 'string' } } };
 const invocationErrors = {
   '400': error('malformed function name or bad input'),
@@ -100,6 +126,42 @@ export const openapiDocument = {
         responses: {
           '200': { description: 'every function', content: json({ type: 'array', items: ref('FunctionStatus') }) },
           '401': unauthorized,
+        },
+      },
+      post: {
+        tags: ['system'],
+        summary: 'Deploys a function: every edge routes to it once the answer comes; kept in the database, it survives restarts',
+        operationId: 'deployFunction',
+        security: adminSecurity,
+        requestBody: { required: true, content: json(ref('FunctionDeployment')) },
+        responses: deployResponses('409', 'a function of that name exists (change it with PUT)'),
+      },
+      put: {
+        tags: ['system'],
+        summary: 'Changes a function: new calls go to new instances, calls in flight finish on the old ones',
+        operationId: 'updateFunction',
+        security: adminSecurity,
+        requestBody: { required: true, content: json(ref('FunctionDeployment')) },
+        responses: deployResponses('404', 'no function of that name (deploy it with POST)'),
+      },
+      delete: {
+        tags: ['system'],
+        summary: 'Removes a function: new calls get 404, calls in flight finish, then its instances stop',
+        operationId: 'deleteFunction',
+        security: adminSecurity,
+        requestBody: {
+          required: true,
+          content: json({ type: 'object', required: ['functionName'], properties: { functionName: { type: 'string' } } }),
+        },
+        responses: {
+          '202': {
+            description: 'removed',
+            content: json({ type: 'object', required: ['functionName'], properties: { functionName: { type: 'string' } }, additionalProperties: false }),
+          },
+          '400': error('functionName missing, or the body is not JSON'),
+          '401': unauthorized,
+          '404': error('unknown function'),
+          '415': error('the body is not JSON'),
         },
       },
     },
@@ -241,6 +303,7 @@ export const openapiDocument = {
       basic: { type: 'http', scheme: 'basic', description: 'user GATEWAY_ADMIN_USER, password the gateway admin token' },
     },
     schemas: {
+      FunctionDeployment: deployRequest,
       PublicUrl: {
         type: 'object',
         required: ['url', 'qr'],

@@ -1,6 +1,7 @@
 import type { Namespace, Server as SocketServer } from 'socket.io';
 import type { EventBus, Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
+import type { FunctionPools } from './pools.js';
 import type { AnnouncedEvents, Announcement, Capacity } from './capacity.js';
 import { addToTimeline, timelineEvent } from './timeline.js';
 import { authorized, type AdminAuth } from './auth.js';
@@ -59,7 +60,7 @@ export class Platform {
   private readonly reports: TierReports | undefined;
 
   constructor(
-    private readonly pools: Map<string, FunctionPool>,
+    private readonly pools: FunctionPools,
     private readonly queue: Queue,
     private readonly auth: AdminAuth,
     tier: Pick<Capacity, 'on' | 'history'>,
@@ -67,7 +68,7 @@ export class Platform {
   ) {
     if (shared) {
       const own = () => Object.fromEntries([...pools.values()].map((pool) => [pool.spec.name, this.edgeFigures(this.ownFigures(pool, Date.now()))]));
-      this.reports = new TierReports(shared.events, pools.keys(), own, shared.onError);
+      this.reports = new TierReports(shared.events, pools, own, shared.onError);
     }
     // The timeline is the controller's: what it announces from now on, and what it did before.
     const announced = <K extends keyof AnnouncedEvents>(kind: K) =>
@@ -76,10 +77,12 @@ export class Platform {
     announced('instanceStopped');
     announced('scaled');
     announced('edgesScaled');
+    announced('deployed');
+    announced('removed');
     const past = () => this.record(...(tier.history?.() ?? []).map(timelineEvent));
     tier.on('followed', past);
     past();
-    for (const pool of pools.values()) {
+    pools.each((pool) => {
       const name = pool.spec.name;
       this.instances.set(name, new Map());
       this.samples.set(name, []);
@@ -99,7 +102,7 @@ export class Platform {
           errors.splice(LAST_ERRORS);
         }
       });
-    }
+    });
   }
 
   /** Serves the `/system` namespace of a socket.io server; read access as for the /system routes. */

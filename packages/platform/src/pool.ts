@@ -35,21 +35,31 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   private readonly onInstance = new Map<string, number>();
   private inFlight = 0;
   private invocationCount = 0;
-  private closed = false;
+  /** Why it takes no more calls, once closed. */
+  private closed: InvocationError | undefined;
   private readonly forward: { [K in keyof FunctionEvents]: (...args: FunctionEvents[K]) => void };
 
   constructor(
-    readonly spec: FunctionSpec,
+    private current: FunctionSpec,
     private readonly capacity: Capacity,
   ) {
     super();
     // The controller announces every function's instances; this pool passes on its own function's.
     const mine = <K extends keyof FunctionEvents>(event: K) =>
       ((e: FunctionEvents[K][0]) => {
-        if (e.function === spec.name) (this.emit as (k: K, a: FunctionEvents[K][0]) => boolean)(event, e);
+        if (e.function === this.current.name) (this.emit as (k: K, a: FunctionEvents[K][0]) => boolean)(event, e);
       }) as never;
     this.forward = { instanceStarted: mine('instanceStarted'), instanceStopped: mine('instanceStopped'), scaled: mine('scaled') };
     for (const [event, listener] of Object.entries(this.forward)) capacity.on(event as keyof FunctionEvents, listener as never);
+  }
+
+  /** The manifest it serves by: changed by an update, which new calls follow. */
+  get spec(): FunctionSpec {
+    return this.current;
+  }
+
+  update(spec: FunctionSpec): void {
+    this.current = spec;
   }
 
   async invoke(invocation: Invocation): Promise<FunctionResponse> {
@@ -90,7 +100,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
 
   /** `POST /system/scale-function`: the controller's to do. */
   scaleTo(replicas: number): Promise<{ replicas: number }> {
-    if (this.closed) return Promise.reject(new InvocationError(503, 'gateway is shutting down'));
+    if (this.closed) return Promise.reject(this.closed);
     return this.capacity.scaleTo(this.spec.name, replicas);
   }
 
@@ -107,9 +117,10 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
     return this.capacity.instances(this.spec.name);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new InvocationError(503, 'gateway is shutting down'));
+  /** Takes no more calls; those waiting for a slot get `refusal` (calls in flight finish). */
+  async close(refusal = new InvocationError(503, 'gateway is shutting down')): Promise<void> {
+    this.closed = refusal;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(refusal);
     for (const [event, listener] of Object.entries(this.forward)) this.capacity.off(event as keyof FunctionEvents, listener as never);
   }
 
@@ -176,7 +187,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
   }
 
   private acquire(signal: AbortSignal): Promise<void> {
-    if (this.closed) return Promise.reject(new InvocationError(503, 'gateway is shutting down'));
+    if (this.closed) return Promise.reject(this.closed);
     const limit = Math.max(1, Math.ceil(this.spec.maxConcurrency / this.capacity.edges()));
     if (this.inFlight < limit) {
       this.inFlight++;

@@ -66,14 +66,12 @@ export class TierReports {
 
   constructor(
     private readonly events: EventBus,
-    /** The functions this edge serves: the same tier runs the same functions, others' are ignored. */
-    functions: Iterable<string>,
+    /** The functions this edge serves now: the same tier runs the same functions, others' are ignored. */
+    private readonly functions: { has(name: string): boolean },
     /** This edge's figures of each function, to publish. */
     private readonly own: () => Record<string, EdgeFigures>,
     private readonly onError: (error: Error) => void,
-  ) {
-    for (const name of functions) this.latest.set(name, new Map());
-  }
+  ) {}
 
   async start(intervalMs = 1_000): Promise<void> {
     this.unsubscribe = await this.events.subscribe(TIER_TOPIC, (payload) => this.receive(payload));
@@ -104,8 +102,10 @@ export class TierReports {
     if (typeof report.edge !== 'string' || report.edge === this.edge || typeof report.functions !== 'object' || report.functions === null) return;
     const receivedAt = Date.now();
     for (const [name, figures] of Object.entries(report.functions)) {
-      const edges = this.latest.get(name);
-      if (edges && wellFormed(figures)) edges.set(report.edge, { receivedAt, figures });
+      if (!this.functions.has(name) || !wellFormed(figures)) continue;
+      let edges = this.latest.get(name);
+      if (!edges) this.latest.set(name, (edges = new Map()));
+      edges.set(report.edge, { receivedAt, figures });
     }
   }
 
@@ -115,7 +115,10 @@ export class TierReports {
     this.publishing = true;
     // Edges gone for good are forgotten here (mergeFigures already leaves them out).
     const now = Date.now();
-    for (const edges of this.latest.values()) for (const [edge, { receivedAt }] of edges) if (now - receivedAt > REPORT_MAX_AGE_MS) edges.delete(edge);
+    for (const [name, edges] of this.latest) {
+      for (const [edge, { receivedAt }] of edges) if (now - receivedAt > REPORT_MAX_AGE_MS) edges.delete(edge);
+      if (!this.functions.has(name)) this.latest.delete(name);
+    }
     try {
       for (const message of messages(this.edge, this.own())) await this.events.publish(TIER_TOPIC, message);
       this.failing = false;

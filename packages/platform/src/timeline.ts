@@ -17,6 +17,12 @@ export function timelineEvent(announced: Announcement): TimelineEvent {
       return { at, function: announced.data.function, kind: 'stopped', instance: announced.data.instance, detail: announced.data.reason };
     case 'scaled':
       return { at, function: announced.data.function, kind: 'scaled', detail: `${announced.data.from} → ${announced.data.to} instances` };
+    case 'deployed': {
+      const { function: fn, action, image } = announced.data;
+      return { at, function: fn, kind: action, detail: `${action}${image ? ` (${image})` : ''}` };
+    }
+    case 'removed':
+      return { at, function: announced.data.function, kind: 'removed', detail: 'removed: its instances drain and stop' };
     case 'edgesScaled': {
       const { service, from, to, reason } = announced.data;
       return { at, function: service, kind: 'edges', detail: `${from} → ${to} edges: ${reason}` };

@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import express, { Router, type Request } from 'express';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
+import { parseDeployRequest } from '../deploy-request.js';
 import type { AnnouncedEvents, Announcement } from '../capacity.js';
 import { InvocationError } from '../errors.js';
 import { errorHandler } from '../routes/functions.js';
@@ -24,7 +25,10 @@ export interface ControllerState {
   epoch: string;
   version: number;
   edges: number;
-  functions: Record<string, { instances: Array<{ id: string; url: string }>; counts: { replicas: number; availableReplicas: number; coldStarts: number } }>;
+  functions: Record<
+    string,
+    { spec: FunctionSpec; instances: Array<{ id: string; url: string }>; counts: { replicas: number; availableReplicas: number; coldStarts: number } }
+  >;
   events: Announced[];
 }
 
@@ -37,7 +41,7 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
  */
 export function controllerApi(
   controller: Controller,
-  { functions, token, log }: { functions: FunctionSpec[]; token: string; log: { error(obj: object, msg: string): void } },
+  { token, log }: { token: string; log: { error(obj: object, msg: string): void } },
 ): { router: Router; stop(): void } {
   const router = Router();
   const epoch = randomUUID();
@@ -59,6 +63,8 @@ export function controllerApi(
   announce('instanceStopped');
   announce('scaled');
   announce('edgesScaled');
+  announce('deployed');
+  announce('removed');
   // Edges come and go: each one's share of an instance follows how many there are.
   const countEdges = () => {
     const now = Date.now();
@@ -89,7 +95,9 @@ export function controllerApi(
     epoch,
     version,
     edges: controller.edges(),
-    functions: Object.fromEntries(functions.map((f) => [f.name, { instances: controller.instances(f.name), counts: controller.counts(f.name) }])),
+    functions: Object.fromEntries(
+      controller.functions().map((f) => [f.name, { spec: f, instances: controller.instances(f.name), counts: controller.counts(f.name) }]),
+    ),
     events: events.filter((e) => e.version > after),
   });
   router.get('/controller/state', async (req, res) => {
@@ -116,6 +124,16 @@ export function controllerApi(
     req.socket.once('close', () => controllerSide.abort(new InvocationError(499, 'the edge went away')));
     return controllerSide.signal;
   };
+  // Deploys answer with the state's version that has them: the edge answers its client once it has it too.
+  router.post('/controller/functions', json, async (req, res) => {
+    const { manifest, how } = req.body as { manifest: unknown; how: unknown };
+    const spec = await controller.deploy(parseDeployRequest(manifest), how === 'update' ? 'update' : 'create');
+    res.json({ spec, version });
+  });
+  router.delete('/controller/functions/:fn', async (req, res) => {
+    await controller.remove(fnOf(req));
+    res.json({ version });
+  });
   router.post('/controller/functions/:fn/grow', async (req, res) => {
     res.json({ instance: await controller.grow(fnOf(req), abortOnClose(req)) });
   });
@@ -154,7 +172,7 @@ export function controllerApi(
 /** The controller API on its own server (e.g. loopback, port 0 for any free one); resolves with its URL. */
 export async function serveControllerApi(
   controller: Controller,
-  options: { functions: FunctionSpec[]; token: string; log: { error(obj: object, msg: string): void }; host: string; port: number },
+  options: { token: string; log: { error(obj: object, msg: string): void }; host: string; port: number },
 ): Promise<{ url: string; close(): void }> {
   const api = controllerApi(controller, options);
   const server = createServer(express().disable('x-powered-by').use(api.router));

@@ -1,11 +1,27 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
-import type { FunctionSpec } from '@platform/function-contract/manifest';
+import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
 import type { LogLine } from '../runtimes/logs.js';
 import { InvocationError } from '../errors.js';
+import { imageAllowed } from '../deploy-request.js';
+import type { FunctionStore } from '../store/functions.js';
 import { FunctionInstances } from './instances.js';
+
+export interface ControllerOptions {
+  /** Where functions deployed through the API are kept (survive restarts), closed with the controller; without it, nowhere. */
+  store?: FunctionStore;
+  /** Images a deploy may name (patterns, `*` for any characters); none: every deploy naming an image is refused. */
+  images?: string[];
+  /** Where the process runtime finds a deployed function's code: `<functionsDir>/<name>/<main>`. */
+  functionsDir?: string;
+  /** The longest timeoutSeconds a deployed function may have (the queue's visibility timeout is longer). */
+  maxTimeoutSeconds?: number;
+  log?: (message: string) => void;
+}
 
 /** The edge in the controller's own process, when the edge reports with no name. */
 export const LOCAL_EDGE = 'local';
@@ -16,34 +32,57 @@ export const LOCAL_EDGE = 'local';
  */
 export class Controller extends EventEmitter<CapacityEvents> implements Capacity {
   readonly kind: string;
-  private readonly functions = new Map<string, FunctionInstances>();
+  private readonly running = new Map<string, FunctionInstances>();
+  /** Instances of functions updated or removed, stopping once their calls are done. */
+  private readonly draining = new Set<FunctionInstances>();
   private edgeCount = 1;
+  /** Deploys one at a time: each sees the functions as the last one left them. */
+  private deploying: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly runtime: Runtime) {
+  private constructor(
+    private readonly runtime: Runtime,
+    private readonly options: ControllerOptions,
+  ) {
     super();
     this.setMaxListeners(0); // every edge pool of every function listens
     this.kind = runtime.kind;
   }
 
-  /** Deploys every function (image checks, services) before anything is served. */
-  static async start(runtime: Runtime, specs: FunctionSpec[], log?: (message: string) => void): Promise<Controller> {
-    const controller = new Controller(runtime);
-    for (const spec of specs) {
+  /**
+   * Deploys every function, the app's (`specs`) and those deployed through the API before (the
+   * store's, which win over the app's of the same name), before anything is served.
+   */
+  static async start(runtime: Runtime, specs: FunctionSpec[], options: ControllerOptions = {}): Promise<Controller> {
+    const controller = new Controller(runtime, options);
+    const all = new Map(specs.map((spec) => [spec.name, spec]));
+    for (const manifest of (await options.store?.list()) ?? []) all.set(manifest.name, controller.specOf(manifest));
+    for (const spec of all.values()) {
       await runtime.deploy(spec);
-      const instances = new FunctionInstances(spec, runtime);
-      // One stream of instance events for all functions, as a remote controller sends them.
-      instances.on('instanceStarted', (e) => controller.emit('instanceStarted', e));
-      instances.on('instanceStopped', (e) => controller.emit('instanceStopped', e));
-      instances.on('scaled', (e) => controller.emit('scaled', e));
-      controller.functions.set(spec.name, instances);
+      const instances = controller.track(spec);
       // A controller taking over keeps the instances the last one left running, and edges keep calling them.
       const taken = await instances.adopt().catch((error: Error) => {
-        log?.(`${spec.name}: could not take over its running instances: ${error.message}`);
+        options.log?.(`${spec.name}: could not take over its running instances: ${error.message}`);
         return [];
       });
-      if (taken.length > 0) log?.(`${spec.name}: took over ${taken.length} running instances: ${taken.join(', ')}`);
+      if (taken.length > 0) options.log?.(`${spec.name}: took over ${taken.length} running instances: ${taken.join(', ')}`);
     }
     return controller;
+  }
+
+  functions(): FunctionSpec[] {
+    return [...this.running.values()].map((f) => f.spec);
+  }
+
+  deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+    const next = this.deploying.then(() => this.deployNow(manifest, how));
+    this.deploying = next.catch(() => {});
+    return next;
+  }
+
+  remove(fn: string): Promise<void> {
+    const next = this.deploying.then(() => this.removeNow(fn));
+    this.deploying = next.catch(() => {});
+    return next;
   }
 
   /** How many edges share the instances: each takes its share of an instance's concurrency. */
@@ -64,16 +103,19 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   }
 
   used(fn: string, instance: string, inFlight: number, edge = LOCAL_EDGE): void {
-    this.of(fn).used(edge, instance, inFlight);
+    // Calls still running on an updated or removed function's instances count for their draining.
+    for (const old of this.draining) if (old.spec.name === fn) old.used(edge, instance, inFlight);
+    this.running.get(fn)?.used(edge, instance, inFlight);
   }
 
   /** An edge stopped reporting (it died): forget the calls it said it had in flight. */
   forgetEdge(edge: string): void {
-    for (const instances of this.functions.values()) instances.forgetEdge(edge);
+    for (const instances of [...this.running.values(), ...this.draining]) instances.forgetEdge(edge);
   }
 
   retire(fn: string, instance: string, reason: 'unreachable' | 'timeout'): void {
-    this.of(fn).retire(instance, reason);
+    for (const old of this.draining) if (old.spec.name === fn) old.retire(instance, reason);
+    this.running.get(fn)?.retire(instance, reason);
   }
 
   runOnce(fn: string, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
@@ -94,11 +136,81 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.functions.values()].map((f) => f.close()));
+    await this.deploying;
+    await Promise.all([...this.running.values(), ...this.draining].map((f) => f.close()));
+    await this.options.store?.close();
+  }
+
+  private async deployNow(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+    const old = this.running.get(manifest.name);
+    if (how === 'create' && old) throw new InvocationError(409, `function "${manifest.name}" exists: change it with PUT /system/functions`);
+    if (how === 'update' && !old) throw new InvocationError(404, `function "${manifest.name}" not found: deploy it with POST /system/functions`);
+    const spec = this.specOf(manifest);
+    this.check(spec);
+    try {
+      await this.runtime.deploy(spec);
+    } catch (error) {
+      throw new InvocationError(400, `function "${spec.name}" cannot run on the ${this.runtime.kind} runtime: ${(error as Error).message}`);
+    }
+    await this.options.store?.put(manifest);
+    if (old) this.drain(old, 'updated');
+    this.track(spec);
+    this.emit('deployed', { function: spec.name, action: old ? 'updated' : 'deployed', image: spec.image });
+    return spec;
+  }
+
+  private async removeNow(fn: string): Promise<void> {
+    const old = this.of(fn);
+    await this.options.store?.remove(fn);
+    this.running.delete(fn);
+    this.drain(old, 'removed');
+    this.emit('removed', { function: fn });
+  }
+
+  /** What a deploy may not do: name an image outside the allowed ones, or outlast the queue's redelivery. */
+  private check(spec: FunctionSpec): void {
+    const { images = [], maxTimeoutSeconds } = this.options;
+    if (spec.image && !imageAllowed(spec.image, images)) {
+      throw new InvocationError(
+        403,
+        `field "image": "${spec.image}" is not allowed here; allowed: ${images.length ? images.join(', ') : 'none (set the allowed images)'}`,
+      );
+    }
+    if (maxTimeoutSeconds !== undefined && spec.timeoutSeconds > maxTimeoutSeconds) {
+      throw new InvocationError(400, `field "timeoutSeconds" must be at most ${maxTimeoutSeconds} here (the queue redelivers a call taking longer)`);
+    }
+    if (this.runtime.kind === 'process' && !existsSync(spec.dir)) {
+      throw new InvocationError(400, `field "name": no folder ${spec.dir}; the process runtime runs a function's code from its folder (fn new writes one)`);
+    }
+    if (this.runtime.kind === 'process' && !existsSync(join(spec.dir, spec.main))) {
+      throw new InvocationError(400, `field "main": ${join(spec.dir, spec.main)} not found; the process runtime runs a function's code from its folder`);
+    }
+  }
+
+  /** A deployed manifest with where its code is (for the process runtime): its folder under functionsDir. */
+  private specOf(manifest: FunctionManifest): FunctionSpec {
+    const dir = join(this.options.functionsDir ?? 'functions', manifest.name);
+    return { ...manifest, dir, manifestPath: join(dir, 'function.json') };
+  }
+
+  /** Instances of a new function, their events passed on as one stream, as a remote controller sends them. */
+  private track(spec: FunctionSpec): FunctionInstances {
+    const instances = new FunctionInstances(spec, this.runtime);
+    instances.on('instanceStarted', (e) => this.emit('instanceStarted', e));
+    instances.on('instanceStopped', (e) => this.emit('instanceStopped', e));
+    instances.on('scaled', (e) => this.emit('scaled', e));
+    this.running.set(spec.name, instances);
+    return instances;
+  }
+
+  /** No new calls for these instances; each stops once the calls it has are done. */
+  private drain(instances: FunctionInstances, reason: string): void {
+    this.draining.add(instances);
+    void instances.retireAll(reason).finally(() => this.draining.delete(instances));
   }
 
   private of(fn: string): FunctionInstances {
-    const found = this.functions.get(fn);
+    const found = this.running.get(fn);
     if (!found) throw new InvocationError(404, `function "${fn}" not found`);
     return found;
   }

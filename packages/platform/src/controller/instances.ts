@@ -156,6 +156,24 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
     await Promise.all(this.slots.map((slot) => this.stop(slot, 'drain', 'shutdown')));
   }
 
+  /**
+   * Takes no more calls (the function was updated or removed): each instance stops once the calls
+   * it has are done, and none waits longer than a call may take. Resolves once all have stopped.
+   */
+  async retireAll(reason: string): Promise<void> {
+    this.closed = true;
+    clearInterval(this.reaper);
+    await Promise.allSettled(this.starting);
+    for (const slot of this.slots) {
+      slot.retiring = true;
+      slot.stopReason ??= reason;
+      if (total(slot) === 0) void this.stop(slot, 'drain', reason);
+    }
+    const deadline = AbortSignal.timeout((this.spec.timeoutSeconds + 5) * 1_000);
+    while (this.slots.length > 0 && !deadline.aborted) await once(this, 'instanceStopped', { signal: deadline }).catch(() => {});
+    await Promise.all(this.slots.map((slot) => this.stop(slot, 'drain', reason)));
+  }
+
   /** Takes over the instances a controller before this one left running (see Runtime.adopt); they idle out as any other. */
   async adopt(): Promise<string[]> {
     if (!this.runtime.adopt || this.spec.mode === 'oneshot') return [];

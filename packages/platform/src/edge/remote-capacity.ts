@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
 import type { Announcement, Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
 import { STANDBY_HEADER, type ControllerState } from '../controller/api.js';
 import { InvocationError } from '../errors.js';
@@ -23,6 +24,8 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
   private state: ControllerState | undefined;
   /** What the controller followed now announced before this edge followed it. */
   private past: Announcement[] = [];
+  /** Waiting for the next state (see caughtUp). */
+  private readonly waiting: Array<() => void> = [];
   private readonly usage = new Map<string, { fn: string; instance: string; inFlight: number }>();
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly keepReporting: NodeJS.Timeout;
@@ -72,6 +75,21 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
 
   history(): Announcement[] {
     return this.past;
+  }
+
+  functions(): FunctionSpec[] {
+    return Object.values(this.state?.functions ?? {}).map((f) => f.spec);
+  }
+
+  async deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+    const { spec, version } = await this.call<{ spec: FunctionSpec; version: number }>('POST', '/controller/functions', { manifest, how });
+    await this.caughtUp(version);
+    return spec;
+  }
+
+  async remove(fn: string): Promise<void> {
+    const { version } = await this.call<{ version: number }>('DELETE', `/controller/functions/${fn}`);
+    await this.caughtUp(version);
   }
 
   edges(): number {
@@ -126,6 +144,18 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     if (this.reportTimer) clearTimeout(this.reportTimer);
   }
 
+  /** Resolves once this edge's state has the controller's `version` (or a state of another controller), within 5 s. */
+  private async caughtUp(version: number): Promise<void> {
+    const epoch = this.state?.epoch;
+    const deadline = Date.now() + 5_000;
+    while (this.state?.epoch === epoch && (this.state?.version ?? -1) < version && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        setTimeout(resolve, 250);
+      });
+    }
+  }
+
   /**
    * Another controller's state (or the first) comes whole: its instances are taken as they are, and
    * its events, which happened before this edge followed it, are history, not news.
@@ -134,6 +164,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     this.state = next;
     this.past = next.events.map(({ version: _version, ...event }) => event as Announcement);
     this.emit('followed');
+    for (const wake of this.waiting.splice(0)) wake();
   }
 
   /** Follows the controller's state; when it cannot be reached, keeps the last one and tries again. */
@@ -145,8 +176,10 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
           this.follow(next);
           continue;
         }
-        for (const event of next.events) this.emit(event.kind, { ...event.data, at: event.at } as never);
+        // The state first: whoever hears of a deployed function finds it in functions().
         this.state = next;
+        for (const event of next.events) this.emit(event.kind, { ...event.data, at: event.at } as never);
+        for (const wake of this.waiting.splice(0)) wake();
       } catch (error) {
         if (this.closed) return;
         this.log.warn(`controller state unavailable: ${(error as Error).message}`);

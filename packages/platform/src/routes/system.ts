@@ -8,6 +8,7 @@ import { requireAdmin, requireReader, type AdminAuth } from '../auth.js';
 import { InvocationError } from '../errors.js';
 import { openapiDocument } from '../openapi.js';
 import { lookup } from './functions.js';
+import { parseDeployRequest } from '../deploy-request.js';
 import { LABELS } from '../labels.js';
 import type { TierFigures } from '../tier-stats.js';
 
@@ -44,7 +45,7 @@ function functionStatus(pool: FunctionPool, figures: TierCounts) {
 
 export interface SystemRouteOptions {
   pools: Map<string, FunctionPool>;
-  runtime: Pick<Capacity, 'kind' | 'logs'>;
+  runtime: Pick<Capacity, 'kind' | 'logs' | 'deploy' | 'remove'>;
   auth: AdminAuth;
   calls: CallStore;
   metrics: Registry;
@@ -63,6 +64,29 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, re
 
   router.get('/system/functions', reader, (_req, res) => {
     res.json([...pools.values()].map((pool) => functionStatus(pool, figures)));
+  });
+  // Deploys (OpenFaaS's routes): the controller checks and keeps them; every edge routes to them.
+  const deployBody = [
+    admin,
+    (req: express.Request, _res: express.Response, next: express.NextFunction) =>
+      next(req.is('application/json') ? undefined : new InvocationError(415, 'send JSON: a function manifest')),
+    express.json({ limit: '64kb', strict: true }),
+  ];
+  for (const [method, how] of [
+    ['post', 'create'],
+    ['put', 'update'],
+  ] as const) {
+    router[method]('/system/functions', ...deployBody, async (req, res) => {
+      const spec = await runtime.deploy(parseDeployRequest(req.body), how);
+      const pool = pools.get(spec.name);
+      res.status(202).json(pool ? functionStatus(pool, figures) : { name: spec.name });
+    });
+  }
+  router.delete('/system/functions', ...deployBody, async (req, res) => {
+    const name = (req.body as { functionName?: unknown } | null)?.functionName;
+    if (typeof name !== 'string' || name === '') throw new InvocationError(400, 'field "functionName" is missing: send {"functionName": "<name>"}');
+    await runtime.remove(name);
+    res.status(202).json({ functionName: name });
   });
   router.get('/system/function/:name', reader, (req, res) => {
     res.json(functionStatus(lookup(pools, String(req.params.name)), figures));
