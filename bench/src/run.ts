@@ -8,9 +8,10 @@ import { edgeScaling } from './edges.js';
 import { swarmScenarios } from './swarm.js';
 import { liveViewers } from './viewers.js';
 import { originalSeedLoad } from './original-seed.js';
+import { deployTimes } from './deploys.js';
 import type { BenchRun, ScenarioResult } from './types.js';
 
-export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'seed', 'edges', 'viewers', 'docker', 'compose', 'swarm'] as const;
+export const scenarioIds = ['overhead', 'cold-start', 'freshness', 'throughput', 'seed', 'edges', 'viewers', 'deploy', 'docker', 'compose', 'swarm'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 export interface BenchOptions {
@@ -92,6 +93,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
       log,
     }),
   );
+  await step('deploy', 'live deploys', () => deployTimes({ samples: Math.min(settings.coldStarts, 5), log }));
   await step('docker', 'docker runtime', () => dockerScenarios({ samples: settings.coldStarts, calls: settings.calls, log }));
   await step('compose', 'vote throughput, compose', () =>
     composeThroughput({ votes: settings.votes, concurrency: settings.concurrency, maxSeconds: settings.maxLoadSeconds, log }),

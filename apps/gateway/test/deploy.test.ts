@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appProcess, createTestDatabase, waitUntil, type AppProcess } from '@platform/test-services';
+import Docker from 'dockerode';
+import { prepareDocker } from './docker-network.js';
 import { repoFunctions, startTestGateway, type TestGateway } from './harness.js';
 
 // A workshop deploys while the room votes: `fn new`, then `fn deploy` to the gateway running now,
@@ -22,6 +24,11 @@ const greet = async (base: string, name: string) => {
   const response = await fetch(`${base}/function/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"workshop"}' });
   return { status: response.status, body: (await response.json()) as { greeting?: string; instance?: string; error?: string } };
 };
+/** An edit a workshop makes between two deploys: the greeting's first word. */
+async function editGreeting(folder: string, word: string): Promise<void> {
+  const main = join(folder, 'main.py');
+  await writeFile(main, (await readFile(main, 'utf8')).replace('f"Hello, {name}!"', `f"${word}, {name}!"`));
+}
 const deployApi = (base: string, method: 'POST' | 'PUT', manifest: unknown) =>
   fetch(`${base}/system/functions`, {
     method,
@@ -58,9 +65,10 @@ describe('deploying to a running gateway', () => {
     const first = await greet(t.url, 'hello');
     expect(first).toMatchObject({ status: 200, body: { greeting: 'Hello, workshop!' } });
 
+    await editGreeting(join(root, 'functions', 'hello'), 'Welcome');
     expect((await cmd('deploy', 'functions/hello')).stdout).toBe(`hello: updated; call it at ${t.url}/function/hello\n`);
     const second = await greet(t.url, 'hello');
-    expect(second.status).toBe(200);
+    expect(second).toMatchObject({ status: 200, body: { greeting: 'Welcome, workshop!' } });
     expect(second.body.instance).not.toBe(first.body.instance);
     const timeline = () => t.gateway.platform.snapshot().timeline;
     await waitUntil(() => timeline().some((e) => e.kind === 'stopped' && e.instance === first.body.instance && e.detail === 'updated'), {
@@ -83,6 +91,37 @@ describe('deploying to a running gateway', () => {
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/^fn: 401: credentials required/m);
     expect((await greet(t.url, 'hello')).status).toBe(404);
+  });
+
+  // Break it catches: an update that stops the old instances with calls still on them, or sends
+  // new calls to instances already stopping (each a failed call).
+  it('loses no call to a function updated twice under load', { timeout: 60_000 }, async () => {
+    expect((await fn(['new', 'busy', '--lang', 'python'], root)).code).toBe(0);
+    const manifest = { name: 'busy', main: 'main.py', image: 'voting/fn-busy:latest', maxInstances: 2, maxConcurrency: 64 };
+    expect((await deployApi(t.url, 'POST', manifest)).status).toBe(202);
+    let loading = true;
+    const statuses: number[] = [];
+    const instances = new Set<string>();
+    const callers = Array.from({ length: 12 }, async () => {
+      while (loading) {
+        const { status, body } = await greet(t.url, 'busy');
+        statuses.push(status);
+        if (body.instance) instances.add(body.instance);
+      }
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    await sleep(1_000);
+    for (const description of ['first change', 'second change']) {
+      expect((await deployApi(t.url, 'PUT', { ...manifest, description })).status).toBe(202);
+      await sleep(1_000);
+    }
+    loading = false;
+    await Promise.all(callers);
+    console.log(`update under load: ${statuses.length} calls, ${instances.size} instances`);
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // Each update brought new instances: at least one before, one after each.
+    expect(instances.size).toBeGreaterThanOrEqual(3);
   });
 
   // Break it catches: deployed functions kept in the controller's memory only.
@@ -136,5 +175,51 @@ describe('deploying to a tier: a controller and two edges', () => {
     expect((await fn(['--gateway', b.url, '--token', token, 'rm', 'hello'], root)).code).toBe(0);
     expect((await greet(b.url, 'hello')).status).toBe(404);
     await waitUntil(async () => (await greet(a.url, 'hello')).status === 404, { timeoutMs: 5_000, what: 'the other edge to stop routing it' });
+  });
+});
+
+describe('deploying on the docker runtime', () => {
+  let root: string;
+  let t: TestGateway;
+  const name = 'hello-container';
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'deploy-docker-'));
+    await mkdir(join(root, 'functions'));
+    t = await startTestGateway({
+      functionsDir: join(root, 'functions'),
+      runtime: 'docker',
+      docker: await prepareDocker(),
+      options: { auth: { token, user: 'admin' } },
+    });
+  }, 300_000);
+  afterAll(async () => {
+    await t?.close();
+    await new Docker()
+      .getImage(`voting/fn-${name}:latest`)
+      .remove()
+      .catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  });
+
+  // Break it catches: fn deploy sending a manifest whose image was never built (the docker runtime refuses it).
+  it('fn deploy builds the image of a Python function and deploys it; fn rm removes it', { timeout: 180_000 }, async () => {
+    await new Docker()
+      .getImage(`voting/fn-${name}:latest`)
+      .remove()
+      .catch(() => {});
+    expect((await fn(['new', name, '--lang', 'python'], root)).code).toBe(0);
+    const cmd = (...args: string[]) => fn(['--gateway', t.url, '--token', token, ...args], root);
+    const deployed = await cmd('deploy', `functions/${name}`);
+    expect(deployed.stderr).toContain(`› building the image voting/fn-${name}:latest for the docker runtime`);
+    expect(deployed).toMatchObject({ code: 0, stdout: `${name}: deployed; call it at ${t.url}/function/${name}\n` });
+    const first = await greet(t.url, name);
+    expect(first).toMatchObject({ status: 200, body: { greeting: 'Hello, workshop!' } });
+    await editGreeting(join(root, 'functions', name), 'Welcome');
+    expect((await cmd('deploy', `functions/${name}`)).stdout).toContain(`${name}: updated`);
+    const second = await greet(t.url, name);
+    expect(second).toMatchObject({ status: 200, body: { greeting: 'Welcome, workshop!' } });
+    expect(second.body.instance).not.toBe(first.body.instance);
+    expect((await cmd('rm', name)).code).toBe(0);
+    expect((await greet(t.url, name)).status).toBe(404);
   });
 });

@@ -313,6 +313,7 @@ describe('the platform API', () => {
       name: 'crashy',
       image: 'voting/fn-crashy:latest',
       limits: { memory: '96Mi' },
+      labels: expect.objectContaining({ team: 'workshop' }),
       maxConcurrency: 4,
     });
     expect((await fetch(`${t.url}/function/crashy`)).status).toBe(200);

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { freePort, waitUntil } from '@platform/test-services';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { waitUntil } from '@platform/test-services';
 import { startTestGateway, type TestGateway } from './harness.js';
 
 // The whole flow once with the queue and events on PostgreSQL (the embedded default) and once
@@ -10,13 +12,26 @@ describe.each([
   ['Redis', () => ({ queueUrl: process.env.REDIS_URL!, eventsUrl: process.env.REDIS_URL! })],
 ])('voting through the gateway (process runtime, queue and events on %s)', (_backend, backend) => {
   let t: TestGateway;
-  /** Where the async call's callback is received: the one loopback host:port the gateway may call back. */
-  let callbackPort: number;
+  /**
+   * Where the async call's callback is received: the one loopback host:port the gateway may call
+   * back, listening from the start (a port only picked then could be taken by the time it listens).
+   */
+  const received: Array<{ headers: Record<string, unknown>; body: string }> = [];
+  const callbacks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.end();
+    });
+  });
   beforeAll(async () => {
-    callbackPort = await freePort();
+    await new Promise<void>((resolve) => callbacks.listen(0, '127.0.0.1', resolve));
+    const callbackPort = (callbacks.address() as AddressInfo).port;
     t = await startTestGateway({ ...backend(), options: { callbackAllowedHosts: [`127.0.0.1:${callbackPort}`] } });
   });
   afterAll(async () => {
+    callbacks.close();
     await t.close();
   });
 
@@ -261,34 +276,19 @@ describe.each([
   });
 
   it('runs an async call and posts its result to the callback URL', async () => {
-    const { createServer } = await import('node:http');
-    const received: Array<{ headers: Record<string, unknown>; body: string }> = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        received.push({ headers: req.headers, body });
-        res.end();
-      });
+    const port = (callbacks.address() as AddressInfo).port;
+    const response = await fetch(`${t.url}/async-function/results/options`, {
+      method: 'POST',
+      headers: { 'x-callback-url': `http://127.0.0.1:${port}/done` },
     });
-    await new Promise<void>((resolve) => server.listen(callbackPort, '127.0.0.1', resolve));
-    const port = callbackPort;
-    try {
-      const response = await fetch(`${t.url}/async-function/results/options`, {
-        method: 'POST',
-        headers: { 'x-callback-url': `http://127.0.0.1:${port}/done` },
-      });
-      expect(response.status).toBe(202);
-      const callId = response.headers.get('x-call-id');
-      expect(callId).toMatch(/^[0-9a-f-]{36}$/);
-      // results only answers GET: the callback reports its 405, a final answer not retried.
-      await waitUntil(() => received.length === 1, { what: 'callback' });
-      expect(received[0]!.headers).toMatchObject({ 'x-call-id': callId, 'x-function-status': '405' });
-      expect(Number(received[0]!.headers['x-duration-seconds'])).toBeGreaterThanOrEqual(0);
-      expect(JSON.parse(received[0]!.body)).toEqual({ error: 'use GET' });
-    } finally {
-      server.close();
-    }
+    expect(response.status).toBe(202);
+    const callId = response.headers.get('x-call-id');
+    expect(callId).toMatch(/^[0-9a-f-]{36}$/);
+    // results only answers GET: the callback reports its 405, a final answer not retried.
+    await waitUntil(() => received.length === 1, { what: 'callback' });
+    expect(received[0]!.headers).toMatchObject({ 'x-call-id': callId, 'x-function-status': '405' });
+    expect(Number(received[0]!.headers['x-duration-seconds'])).toBeGreaterThanOrEqual(0);
+    expect(JSON.parse(received[0]!.body)).toEqual({ error: 'use GET' });
     const bad = await fetch(`${t.url}/async-function/results`, { method: 'POST', headers: { 'x-callback-url': 'file:///etc/passwd' } });
     expect(bad.status).toBe(400);
   });

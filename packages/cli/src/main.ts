@@ -3,7 +3,7 @@
 // could not be reached), 2 usage error (or a command this runtime does not support).
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
@@ -35,10 +35,10 @@ const program = new Command('fn')
 
 const global = () => program.opts<Global>();
 
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
 /** Where `npm start` keeps the admin token it generated (DATA_DIR/secrets), unless GATEWAY_ADMIN_TOKEN_FILE says otherwise. */
-const localTokenFile = () =>
-  process.env.GATEWAY_ADMIN_TOKEN_FILE ??
-  resolve(fileURLToPath(new URL('../../..', import.meta.url)), process.env.DATA_DIR ?? '.data', 'secrets', 'gateway-admin-token');
+const localTokenFile = () => process.env.GATEWAY_ADMIN_TOKEN_FILE ?? resolve(repoRoot, process.env.DATA_DIR ?? '.data', 'secrets', 'gateway-admin-token');
 
 /** The token given, else, for a gateway on this machine, the one `npm start` generated: so `fn` works next to it with no setup. */
 function adminToken(gateway: string): string | undefined {
@@ -282,8 +282,23 @@ program
     const scripts = existsSync(pkg) ? ((JSON.parse(readFileSync(pkg, 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {}) : {};
     if (scripts.build) {
       process.stderr.write(`› building ${manifest.name} (npm run build)\n`);
-      const built = spawnSync('npm', ['run', '--silent', 'build'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+      const built = spawnSync('npm', ['run', '--silent', 'build'], { cwd: dir, stdio: ['ignore', 2, 2] });
       if (built.status !== 0) throw new Failure(`the build of ${manifest.name} failed`, 1);
+    }
+    // Containers run an image: built here, by the same builder as `npm run images`, onto this machine's Docker Engine.
+    const health = await call('GET', 'healthz');
+    const { runtime } = (await health.json().catch(() => ({}))) as { runtime?: string };
+    if (runtime === 'docker' || runtime === 'swarm') {
+      if (!manifest.image) throw new Failure(`${manifest.name} declares no image in its function.json: the ${runtime} runtime runs declared images only`, 2);
+      process.stderr.write(`› building the image ${manifest.image} for the ${runtime} runtime\n`);
+      const built = spawnSync(
+        process.execPath,
+        [join(repoRoot, 'infra/scripts/build-images.mjs'), '--functions-dir', dirname(dir), '--no-gateway', manifest.name],
+        {
+          stdio: ['ignore', 2, 2],
+        },
+      );
+      if (built.status !== 0) throw new Failure(`the image of ${manifest.name} could not be built`, 1);
     }
     const { dir: _dir, manifestPath: _path, ...body } = manifest;
     const send = (method: 'POST' | 'PUT') => call(method, 'system/functions', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });

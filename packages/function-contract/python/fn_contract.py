@@ -202,12 +202,23 @@ def run_one_shot(definition, settings):
     return 0
 
 
+# A burst of calls on a fresh instance waits in the kernel's queue instead of being refused (the
+# standard library's servers queue 5 connections: a sixth at once gets EAGAIN or a reset).
+BACKLOG = socket.SOMAXCONN
+
+
 class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def get_request(self):
         request, _ = super().get_request()
         return request, ("local", 0)
+
+
+class _TcpHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
 
 
 def run_warm(definition, settings):
@@ -273,8 +284,7 @@ def run_warm(definition, settings):
         server = _UnixHTTPServer(settings.socket, Handler)
         where = {"socket": settings.socket}
     else:
-        server = ThreadingHTTPServer((settings.host, settings.port), Handler)
-        server.daemon_threads = True
+        server = _TcpHTTPServer((settings.host, settings.port), Handler)
         where = {"port": server.server_address[1]}
 
     def drain_then_shut(reason):

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitUntil } from '@platform/test-services';
@@ -167,6 +170,37 @@ describe.each(kits)('the $language kit', ({ command, echo }) => {
       expect(meant.status).toBe(200);
       // The first call this process ran: the one meant for another instance ran nowhere.
       expect(JSON.parse(((await meant.json()) as FunctionResponse).body!)).toMatchObject({ callId: 'for-w2', instance: 'w2', served: 1 });
+    });
+
+    // Break it catches: a listen backlog of a few connections (Python's servers queue 5), so a
+    // burst of calls on a fresh instance gets EAGAIN on its unix socket or a reset.
+    it('takes a burst of 100 connections at once on its unix socket', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'fn-burst-'));
+      try {
+        const socket = join(dir, 'echo.sock');
+        child = spawn(command, [echo], { env: { ...process.env, FN_NAME: 'echo', FN_MODE: 'warm', FN_SOCKET: socket }, stdio: ['pipe', 'inherit', 'inherit'] });
+        const call = (path: string, method: string, body?: string) =>
+          new Promise<number>((resolve, reject) => {
+            const req = httpRequest({ socketPath: socket, path, method, agent: false }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', reject);
+            req.end(body);
+          });
+        await waitUntil(
+          () =>
+            call('/_/health', 'GET').then(
+              (s) => s === 200,
+              () => false,
+            ),
+          { what: 'warm instance health' },
+        );
+        const statuses = await Promise.all(Array.from({ length: 100 }, (_, n) => call('/_/invoke', 'POST', JSON.stringify({ ...request(), callId: `b${n}` }))));
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('answers 429 beyond its in-flight limit', async () => {

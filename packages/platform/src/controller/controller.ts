@@ -163,7 +163,8 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     const old = this.of(fn);
     await this.options.store?.remove(fn);
     this.running.delete(fn);
-    this.drain(old, 'removed');
+    // Unless deployed again meanwhile: what deploy prepared then is the new function's.
+    this.drain(old, 'removed', () => (this.running.has(fn) ? undefined : this.runtime.remove?.(old.spec)));
     this.emit('removed', { function: fn });
   }
 
@@ -204,9 +205,13 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   }
 
   /** No new calls for these instances; each stops once the calls it has are done. */
-  private drain(instances: FunctionInstances, reason: string): void {
+  private drain(instances: FunctionInstances, reason: string, then?: () => Promise<void> | undefined): void {
     this.draining.add(instances);
-    void instances.retireAll(reason).finally(() => this.draining.delete(instances));
+    void instances
+      .retireAll(reason)
+      .then(then)
+      .catch((error: Error) => this.options.log?.(`${instances.spec.name}: ${reason}, but not cleaned up: ${error.message}`))
+      .finally(() => this.draining.delete(instances));
   }
 
   private of(fn: string): FunctionInstances {

@@ -30,6 +30,8 @@ export interface Runtime {
    * with their controller have none.
    */
   adopt?(fn: FunctionSpec): Promise<Instance[]>;
+  /** Takes away what deploy prepared (e.g. a Swarm service), once a removed function's instances have stopped. */
+  remove?(fn: FunctionSpec): Promise<void>;
   /** Stops everything this runtime started. */
   close(): Promise<void>;
   /** The last lines a function's instances wrote, where the runtime keeps them. */

@@ -153,6 +153,19 @@ export class SwarmRuntime implements Runtime {
     });
   }
 
+  /** A removed function's service goes (its instances have stopped); a function deployed again gets a new one. */
+  async remove(fn: FunctionSpec): Promise<void> {
+    this.services.delete(fn.name);
+    this.deployed.delete(fn.name);
+    if (fn.mode === 'oneshot') return;
+    await this.docker
+      .getService(serviceName(this.options.prefix, fn.name))
+      .remove()
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode !== 404) throw error;
+      });
+  }
+
   /**
    * Stops this process's part: its one-shot calls in flight (their job services go) and its
    * callback port. The warm services and their replicas stay, for the other processes of the
