@@ -26,7 +26,7 @@ const greet = async () => {
 // the deploy, the update and the removal on the timeline, with nothing restarted.
 test('a function deployed, updated and removed with fn shows live on the dashboard', async ({ browser, request }) => {
   test.setTimeout(90_000);
-  const context = await browser.newContext({ viewport: { width: 1600, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   const page = await context.newPage();
   const errors: Error[] = [];
   page.on('pageerror', (error) => errors.push(error));
@@ -48,7 +48,7 @@ test('a function deployed, updated and removed with fn shows live on the dashboa
     await expect(card.getByTestId('instance')).toContainText(/cold start \d+ ms/);
     // A few votes beside it, as the room keeps voting during the demo.
     for (const option of ['a', 'b', 'a']) expect((await request.post(`${gateway()}/function/vote`, { data: { vote: option } })).ok()).toBe(true);
-    await page.waitForTimeout(600); // the newest instance fades in
+    await page.waitForTimeout(1_500); // the newest instances fade in
     await page.screenshot({ path: screenshot });
 
     const main = join(folder, 'main.py');

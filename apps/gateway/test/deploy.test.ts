@@ -137,6 +137,13 @@ describe('deploying to a running gateway', () => {
     expect(await greet(t.url, 'kept')).toMatchObject({ status: 200, body: { greeting: 'Hello, workshop!' } });
     const listed = (await (await fetch(`${t.url}/system/function/kept`)).json()) as { annotations: Record<string, string> };
     expect(listed.annotations).toEqual({ description: 'deployed, not declared' });
+    // Its code gone, a restart leaves it out rather than failing: the other functions still run.
+    // Break it catches: a controller that cannot start (nor lead) because of one deployed function.
+    await rm(join(root, 'functions', 'kept'), { recursive: true });
+    await t.close();
+    t = await start();
+    expect((await greet(t.url, 'kept')).status).toBe(404);
+    expect((await greet(t.url, 'busy')).status).toBe(200);
   });
 });
 

@@ -54,10 +54,24 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
    */
   static async start(runtime: Runtime, specs: FunctionSpec[], options: ControllerOptions = {}): Promise<Controller> {
     const controller = new Controller(runtime, options);
-    const all = new Map(specs.map((spec) => [spec.name, spec]));
-    for (const manifest of (await options.store?.list()) ?? []) all.set(manifest.name, controller.specOf(manifest));
-    for (const spec of all.values()) {
+    const all = new Map<string, FunctionSpec>();
+    for (const spec of specs) {
       await runtime.deploy(spec);
+      all.set(spec.name, spec);
+    }
+    for (const manifest of (await options.store?.list()) ?? []) {
+      const spec = controller.specOf(manifest);
+      // A deployed function that cannot run now (its image or its folder gone) is left out, not
+      // fatal: the app's own functions still run, and deploying it again brings it back.
+      try {
+        controller.check(spec);
+        await runtime.deploy(spec);
+        all.set(spec.name, spec);
+      } catch (error) {
+        options.log?.(`${spec.name}: deployed earlier, left out now: ${(error as Error).message}`);
+      }
+    }
+    for (const spec of all.values()) {
       const instances = controller.track(spec);
       // A controller taking over keeps the instances the last one left running, and edges keep calling them.
       const taken = await instances.adopt().catch((error: Error) => {
