@@ -37,21 +37,22 @@ async function scaleToZero(app: RunningApp, name: string): Promise<void> {
   if (!response.ok) throw new Error(`scaling ${name} to zero answered ${response.status}`);
 }
 
-/** A functions folder holding the app's functions (linked) and the templates' functions, written by fn new. */
+/** A functions folder holding the app's functions, linked: the workshop's are written into it while the app runs. */
 function workshopFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bench-deploys-'));
-  const functions = join(dir, 'functions');
-  mkdirSync(functions);
-  for (const name of ['vote', 'record-vote', 'results']) symlinkSync(join(repoRoot, 'functions', name), join(functions, name));
-  for (const lang of LANGUAGES) {
-    fn(['new', `hello-${lang}`, '--lang', lang, '--dir', functions, '--no-install'], `fn new hello-${lang}`);
-    // What fn new's pnpm install does inside the workspace: the contract linked into the function.
-    if (lang === 'node') {
-      mkdirSync(join(functions, 'hello-node', 'node_modules', '@platform'), { recursive: true });
-      symlinkSync(join(repoRoot, 'packages/function-contract'), join(functions, 'hello-node', 'node_modules', '@platform', 'function-contract'));
-    }
-  }
+  mkdirSync(join(dir, 'functions'));
+  for (const name of ['vote', 'record-vote', 'results']) symlinkSync(join(repoRoot, 'functions', name), join(dir, 'functions', name));
   return dir;
+}
+
+/** `fn new` from a template, as a workshop writes a function. */
+function writeFunction(functions: string, lang: (typeof LANGUAGES)[number]): void {
+  fn(['new', `hello-${lang}`, '--lang', lang, '--dir', functions, '--no-install'], `fn new hello-${lang}`);
+  // What fn new's pnpm install does inside the workspace: the contract linked into the function.
+  if (lang === 'node') {
+    mkdirSync(join(functions, 'hello-node', 'node_modules', '@platform'), { recursive: true });
+    symlinkSync(join(repoRoot, 'packages/function-contract'), join(functions, 'hello-node', 'node_modules', '@platform', 'function-contract'));
+  }
 }
 
 export async function deployTimes({ samples = 5, log = () => {} }: { samples?: number; log?: (line: string) => void } = {}): Promise<ScenarioResult[]> {
@@ -73,6 +74,7 @@ export async function deployTimes({ samples = 5, log = () => {} }: { samples?: n
       for (const lang of LANGUAGES) {
         const name = `hello-${lang}`;
         const as = ['--gateway', app.url, '--token', ADMIN_TOKEN];
+        writeFunction(join(dir, 'functions'), lang);
         log(`${runtime}, ${lang}: fn deploy...`);
         let t = performance.now();
         fn([...as, 'deploy', join(dir, 'functions', name)], `fn deploy ${name}`);
