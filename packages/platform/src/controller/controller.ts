@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
 import type { Runtime } from '../runtimes/runtime.js';
@@ -194,6 +194,11 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     if (maxTimeoutSeconds !== undefined && spec.timeoutSeconds > maxTimeoutSeconds) {
       throw new InvocationError(400, `field "timeoutSeconds" must be at most ${maxTimeoutSeconds} here (the queue redelivers a call taking longer)`);
     }
+    // The process runtime runs code on this host: only code in the functions folder, never a path out of it.
+    const inside = relative(resolve(this.functionsDir()), resolve(spec.dir, spec.main));
+    if (this.runtime.kind === 'process' && (inside.startsWith('..') || isAbsolute(inside))) {
+      throw new InvocationError(400, `field "main": ${spec.main} is outside the functions folder; the process runtime runs only code inside it`);
+    }
     if (this.runtime.kind === 'process' && !existsSync(spec.dir)) {
       throw new InvocationError(400, `field "name": no folder ${spec.dir}; the process runtime runs a function's code from its folder (fn new writes one)`);
     }
@@ -203,8 +208,12 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   }
 
   /** A deployed manifest with where its code is (for the process runtime): its folder under functionsDir. */
+  private functionsDir(): string {
+    return this.options.functionsDir ?? 'functions';
+  }
+
   private specOf(manifest: FunctionManifest): FunctionSpec {
-    const dir = join(this.options.functionsDir ?? 'functions', manifest.name);
+    const dir = join(this.functionsDir(), manifest.name);
     return { ...manifest, dir, manifestPath: join(dir, 'function.json') };
   }
 
