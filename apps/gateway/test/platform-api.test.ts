@@ -282,7 +282,13 @@ describe('the platform API', () => {
     await refused('POST', route, await deploy('POST', { ...crashy, replicas: 3 }), 400, /^field "replicas" is not a manifest field/);
     await refused('POST', route, await deploy('POST', { ...crashy, timeoutSeconds: 600 }), 400, /^field "timeoutSeconds" must be at most 29 here/);
     await refused('POST', route, await deploy('POST', { ...crashy, main: 'missing.mjs' }), 400, /^field "main": .*missing\.mjs not found/);
-    await refused('POST', route, await deploy('POST', { ...crashy, main: '../../../../../../../../bin/sh' }), 400, /^field "main": .* is outside the functions folder/);
+    await refused(
+      'POST',
+      route,
+      await deploy('POST', { ...crashy, main: '../../../../../../../../bin/sh' }),
+      400,
+      /^field "main": .* is outside the functions folder/,
+    );
     await refused(
       'POST',
       route,

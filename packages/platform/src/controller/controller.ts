@@ -182,7 +182,11 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     this.emit('removed', { function: fn });
   }
 
-  /** What a deploy may not do: name an image outside the allowed ones, or outlast the queue's redelivery. */
+  /**
+   * What a deploy may not do: name an image outside the allowed ones, outlast the queue's
+   * redelivery, or (on the process runtime, which runs code on this host) run code that is not in
+   * the functions folder.
+   */
   private check(spec: FunctionSpec): void {
     const { images = [], maxTimeoutSeconds } = this.options;
     if (spec.image && !imageAllowed(spec.image, images)) {
@@ -194,24 +198,23 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     if (maxTimeoutSeconds !== undefined && spec.timeoutSeconds > maxTimeoutSeconds) {
       throw new InvocationError(400, `field "timeoutSeconds" must be at most ${maxTimeoutSeconds} here (the queue redelivers a call taking longer)`);
     }
-    // The process runtime runs code on this host: only code in the functions folder, never a path out of it.
-    const inside = relative(resolve(this.functionsDir()), resolve(spec.dir, spec.main));
-    if (this.runtime.kind === 'process' && (inside.startsWith('..') || isAbsolute(inside))) {
+    if (this.runtime.kind !== 'process') return;
+    const main = resolve(spec.dir, spec.main);
+    const inside = relative(resolve(this.functionsDir()), main);
+    if (inside.startsWith('..') || isAbsolute(inside)) {
       throw new InvocationError(400, `field "main": ${spec.main} is outside the functions folder; the process runtime runs only code inside it`);
     }
-    if (this.runtime.kind === 'process' && !existsSync(spec.dir)) {
+    if (!existsSync(spec.dir)) {
       throw new InvocationError(400, `field "name": no folder ${spec.dir}; the process runtime runs a function's code from its folder (fn new writes one)`);
     }
-    if (this.runtime.kind === 'process' && !existsSync(join(spec.dir, spec.main))) {
-      throw new InvocationError(400, `field "main": ${join(spec.dir, spec.main)} not found; the process runtime runs a function's code from its folder`);
-    }
+    if (!existsSync(main)) throw new InvocationError(400, `field "main": ${main} not found; the process runtime runs a function's code from its folder`);
   }
 
-  /** A deployed manifest with where its code is (for the process runtime): its folder under functionsDir. */
   private functionsDir(): string {
     return this.options.functionsDir ?? 'functions';
   }
 
+  /** A deployed manifest with where its code is (for the process runtime): its folder in the functions folder. */
   private specOf(manifest: FunctionManifest): FunctionSpec {
     const dir = join(this.functionsDir(), manifest.name);
     return { ...manifest, dir, manifestPath: join(dir, 'function.json') };
