@@ -28,7 +28,7 @@ import { applyServerTimeouts, serverTimeouts, type ServerTimeouts } from './time
 export const queueConsumer = (pid: number = process.pid, host: string = hostname()): string => `${host}-${pid}`;
 
 export interface GatewayOptions {
-  /** The app's functions; with a controller elsewhere, it says which there are (deploys change them). */
+  /** The app's functions, for the controller in this process; an edge of a controller elsewhere serves the controller's list (deploys change it). */
   functions: FunctionSpec[];
   /**
    * Where instances come from: a runtime (this process is also the controller, and starts them)
