@@ -1,8 +1,8 @@
 // Deploys to the running stack (swarm runtime), as a workshop does them: `fn new`, `fn deploy`
-// (which builds the image onto this engine), calls, `fn rm`; the function's Swarm service comes
-// and goes.
+// (which builds the image onto this engine), calls, an edit deployed again while calls keep
+// coming, `fn rm`; a service per version of the function comes and goes.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,17 +18,22 @@ const fn = (args: string[], cwd: string) =>
     cwd,
     env: { ...process.env, GATEWAY_ADMIN_TOKEN: process.env.GATEWAY_ADMIN_TOKEN },
   });
-const greet = async () => {
-  const response = await fetch(`${process.env.VOTE_URL}/function/${name}`, {
+const greet = async (fnName = name) => {
+  const response = await fetch(`${process.env.VOTE_URL}/function/${fnName}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{"name":"swarm"}',
   });
-  return { status: response.status, body: (await response.json()) as { greeting?: string; instance?: string } };
+  const text = await response.text();
+  try {
+    return { status: response.status, body: JSON.parse(text) as { greeting?: string; instance?: string; error?: string } };
+  } catch {
+    return { status: response.status, body: { error: text } };
+  }
 };
 
-test('a Python function written with fn new is deployed and removed with fn while the stack runs', async () => {
-  test.setTimeout(240_000);
+test('a Python function written with fn new is deployed, updated under calls and removed with fn while the stack runs', async () => {
+  test.setTimeout(300_000);
   const root = mkdtempSync(join(tmpdir(), 'stack-deploy-'));
   try {
     await fn(['new', name, '--lang', 'python', '--dir', 'functions'], root);
@@ -47,6 +52,35 @@ test('a Python function written with fn new is deployed and removed with fn whil
     test.info().annotations.push({ type: 'python on swarm', description: figures });
     process.stdout.write(`python on swarm: ${figures}\n`);
 
+    // An edit deployed again while 8 callers keep calling: a new version's service beside the old,
+    // calls in flight finish on the old tasks, new calls go to the new ones, and no call fails.
+    // Break it catches: the service updated in place (Swarm replacing the tasks under the calls).
+    const main = join(root, 'functions', name, 'main.py');
+    writeFileSync(main, readFileSync(main, 'utf8').replace('f"Hello, {name}!"', 'f"Welcome, {name}!"'));
+    let calling = true;
+    const answers: Array<{ status: number; greeting?: string; error?: string }> = [];
+    const callers = Array.from({ length: 8 }, async () => {
+      while (calling) {
+        const { status, body } = await greet().catch((error: Error) => ({ status: 0, body: { greeting: undefined, error: error.message } }));
+        answers.push({ status, greeting: body.greeting, error: body.error });
+      }
+    });
+    began = Date.now();
+    await fn(['deploy', `functions/${name}`], root);
+    const updateMs = Date.now() - began;
+    await expect.poll(() => answers.at(-1)?.greeting, { timeout: 60_000 }).toBe('Welcome, swarm!');
+    const changedMs = Date.now() - began;
+    calling = false;
+    await Promise.all(callers);
+    const update = `fn deploy of an edit ${updateMs} ms, first new greeting after ${changedMs} ms, ${answers.length} calls meanwhile`;
+    test.info().annotations.push({ type: 'update on swarm', description: update });
+    process.stdout.write(`python on swarm: ${update}\n`);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(answers.length).toBeGreaterThan(20);
+    // The old version's tasks drained, its service goes; the new one's stays.
+    await expect.poll(async () => (await functionServices(stack(), name)).length, { timeout: 60_000 }).toBe(1);
+    expect((await greet()).body.greeting).toBe('Welcome, swarm!');
+
     expect((await fn(['rm', name], root)).stdout).toBe(`${name}: removed\n`);
     expect((await greet()).status).toBe(404);
     // Its instances drained, its service goes.
@@ -55,5 +89,37 @@ test('a Python function written with fn new is deployed and removed with fn whil
     await fn(['rm', name], root).catch(() => {});
     rmSync(root, { recursive: true, force: true });
     await run('docker', ['image', 'rm', '-f', `voting/fn-${name}:latest`]).catch(() => {});
+  }
+});
+
+test('a Node function written with fn new is deployed and removed with fn while the stack runs', async () => {
+  test.setTimeout(180_000);
+  const nodeName = 'hello-swarm-node';
+  const root = mkdtempSync(join(tmpdir(), 'stack-deploy-'));
+  try {
+    await fn(['new', nodeName, '--lang', 'node', '--dir', 'functions'], root);
+    // Its one dependency, the function contract, from this checkout (as a folder in the workspace has it).
+    const modules = join(root, 'functions', nodeName, 'node_modules', '@platform');
+    mkdirSync(modules, { recursive: true });
+    symlinkSync(join(repoRoot, 'packages/function-contract'), join(modules, 'function-contract'));
+    let began = Date.now();
+    const deployed = await fn(['deploy', `functions/${nodeName}`], root);
+    const deployMs = Date.now() - began;
+    expect(deployed.stderr).toContain(`› building the image voting/fn-${nodeName}:latest for the swarm runtime`);
+    expect(await functionServices(stack(), nodeName)).toHaveLength(1);
+    began = Date.now();
+    const first = await greet(nodeName);
+    const firstCallMs = Date.now() - began;
+    expect(first).toMatchObject({ status: 200, body: { greeting: 'Hello, swarm!' } });
+    const figures = `fn deploy (image build included) ${deployMs} ms, first call (scale from zero) ${firstCallMs} ms`;
+    test.info().annotations.push({ type: 'node on swarm', description: figures });
+    process.stdout.write(`node on swarm: ${figures}\n`);
+    expect((await fn(['rm', nodeName], root)).stdout).toBe(`${nodeName}: removed\n`);
+    expect((await greet(nodeName)).status).toBe(404);
+    await expect.poll(async () => (await functionServices(stack(), nodeName)).length, { timeout: 60_000 }).toBe(0);
+  } finally {
+    await fn(['rm', nodeName], root).catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+    await run('docker', ['image', 'rm', '-f', `voting/fn-${nodeName}:latest`]).catch(() => {});
   }
 });

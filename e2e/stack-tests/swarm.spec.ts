@@ -29,9 +29,10 @@ async function tallies(): Promise<{ a: number; b: number }> {
 }
 
 test('a warm function is a service scaled from zero on the first call and back to zero when idle', async () => {
-  const name = `${stack()}-fn-sleepy`;
   const sleepy = await service('sleepy');
-  expect(sleepy.Spec.Name).toBe(name);
+  // One service per version of the function, named by it.
+  expect(sleepy.Spec.Name).toBe(`${stack()}-fn-sleepy-${sleepy.Spec.Labels?.['serverless-platform.swarm.version']}`);
+  const name = sleepy.ID;
   await expect.poll(async () => replicas(await service('sleepy')), { timeout: 15_000 }).toBe(0);
   expect(await runningTasks(name)).toEqual([]);
 
@@ -50,7 +51,7 @@ test('a warm function is a service scaled from zero on the first call and back t
 });
 
 test('under load a function gets more replicas, up to its maxInstances', async () => {
-  const name = `${stack()}-fn-sleepy`;
+  const name = (await service('sleepy')).ID;
   // maxConcurrency 2 over maxInstances 2: a second call in flight asks for a second replica.
   const seen = new Set<number>();
   let watching = true;
@@ -123,7 +124,7 @@ test('a vote and a record-vote task killed in the middle of 1,500 votes without 
   const missed: string[] = [];
   const kill = async (fn: string) => {
     const startedAt = Date.now();
-    const [task] = await runningTasks(`${stack()}-fn-${fn}`);
+    const [task] = await runningTasks((await service(fn)).ID);
     const container = task?.Status.ContainerStatus?.ContainerID;
     if (!task || !container) return void missed.push(`${fn}: no running task to kill`);
     await engine('POST', `/containers/${container}/kill`);
@@ -145,7 +146,7 @@ test('a vote and a record-vote task killed in the middle of 1,500 votes without 
     await expect
       .poll(
         async () => {
-          const all = await tasks(`${stack()}-fn-${k.fn}`);
+          const all = await tasks((await service(k.fn)).ID);
           const replaced = all.some((t) => t.ID !== k.task && t.Status.State === 'running' && Date.parse(t.CreatedAt) > k.startedAt);
           return replaced && all.find((t) => t.ID === k.task)?.Status.State !== 'running';
         },
@@ -184,7 +185,7 @@ test('the leading controller killed in the middle of 1,000 votes: a standby lead
   const killed = await leader();
   expect(killed).toBeTruthy();
   await fetch(url('/function/vote')); // a warm vote instance before the load
-  const voteTasks = (await runningTasks(`${stack()}-fn-vote`)).map((t) => t.ID);
+  const voteTasks = (await runningTasks((await service('vote')).ID)).map((t) => t.ID);
   expect(voteTasks.length).toBeGreaterThan(0);
   const before = await votesTable(stack());
   let killedAt = 0;
@@ -210,7 +211,7 @@ test('the leading controller killed in the middle of 1,000 votes: a standby lead
   const now = (await tier()).find((m) => m.role === 'controller' && m.leader)!.host;
   const { stdout } = await execFileAsync('docker', ['logs', now], { encoding: 'utf8' });
   for (const task of voteTasks) expect(stdout).toMatch(new RegExp(`vote: took over \\d+ running instances: .*vote-\\d+-${task}`));
-  const still = (await runningTasks(`${stack()}-fn-vote`)).map((t) => t.ID);
+  const still = (await runningTasks((await service('vote')).ID)).map((t) => t.ID);
   for (const task of voteTasks) expect(still).toContain(task);
   // The instances outlive the controller: the edges call them throughout.
   expect(refused).toEqual({});

@@ -28,6 +28,12 @@ interface ServiceInfo {
 }
 const inspect = async (name: string) => (await docker.getService(name).inspect()) as ServiceInfo;
 const servicesOf = async (label: string) => (await docker.listServices(owned(label))) as unknown as ServiceInfo[];
+/** A warm function's services (one per version deployed), by name. */
+const versionsOf = async (fn: string) =>
+  (await servicesOf(`${SWARM_FUNCTION_LABEL}=${fn}`))
+    .filter((s) => s.Spec.Labels[SWARM_OWNER_LABEL] === prefix)
+    .map((s) => s.Spec.Name)
+    .sort();
 
 async function ensureSwarm(): Promise<string> {
   const info = (await docker.info()) as { Swarm: { LocalNodeState: string } };
@@ -96,7 +102,10 @@ describe('swarm runtime', () => {
       };
     }>;
     expect(more).toEqual([]);
-    expect(service!.Spec.Name).toBe(`${prefix}-sleepy`);
+    // Named and labelled by its version: a hash of what it runs.
+    const version = service!.Spec.Labels[LABELS.swarmVersion];
+    expect(version).toMatch(/^[0-9a-f]{8}$/);
+    expect(service!.Spec.Name).toBe(`${prefix}-sleepy-${version}`);
     expect(service!.Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
     expect(service!.Spec.EndpointSpec).toMatchObject({ Mode: 'dnsrr' });
     const container = service!.Spec.TaskTemplate.ContainerSpec;
@@ -142,40 +151,77 @@ describe('swarm runtime', () => {
     // Break it catches: a deploy that removes and recreates the service, or updates it when nothing changed.
     const spec = { ...specs.get('sleepy')!, secrets: ['api-key'] };
     await runtime.deploy(spec);
-    const before = await inspect(`${prefix}-sleepy`);
+    const [name, ...more] = await versionsOf('sleepy');
+    expect(more).toEqual([]);
+    const before = await inspect(name!);
     await runtime.deploy(spec);
-    await another().deploy(spec);
-    const after = await inspect(`${prefix}-sleepy`);
+    await another().deploy({ ...spec });
+    expect(await versionsOf('sleepy')).toEqual([name]);
+    const after = await inspect(name!);
     expect(after.ID).toBe(before.ID);
     expect(after.Version.Index).toBe(before.Version.Index);
   });
 
-  it("updates a changed spec in place and keeps the service's replicas", async () => {
-    // Break it catches: an update (or a second process's deploy) that writes the new spec's zero replicas over the count.
+  it('deploys a changed function as a service of its own, and takes the old one away once it is removed', async () => {
+    // Break it catches: an update in place (Swarm replacing the tasks whose calls are draining),
+    // an old version left behind, or the current version removed with an old spec of the same version.
     const spec = specs.get('crashy')!;
     await runtime.deploy(spec);
-    const created = await inspect(`${prefix}-crashy`);
-    // The replicas another process (the one scaling) set meanwhile.
-    await docker.getService(created.ID).update({ version: created.Version.Index, ...created.Spec, Mode: { Replicated: { Replicas: 2 } } });
-    await another().deploy(spec);
-    const same = await inspect(`${prefix}-crashy`);
-    expect(same.Version.Index).toBe(created.Version.Index + 1);
-    await another({ env: { GATEWAY_URL: 'http://changed:8080' } }).deploy({ ...spec, env: { GATEWAY_URL: 'http://gateway:8080' }, memoryMb: 96 });
-    const updated = await inspect(`${prefix}-crashy`);
-    expect(updated.ID).toBe(created.ID);
-    expect(updated.Version.Index).toBeGreaterThan(same.Version.Index);
-    expect(updated.Spec.TaskTemplate.ContainerSpec.Env).toContain('GATEWAY_URL=http://changed:8080');
-    expect(updated.Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
+    const [first] = await versionsOf('crashy');
+    const created = await inspect(first!);
+    const changed = { ...spec, memoryMb: 96 };
+    await runtime.deploy(changed);
+    const both = await versionsOf('crashy');
+    expect(both).toHaveLength(2);
+    const [second] = both.filter((n) => n !== first);
+    // The old version untouched while its instances drain.
+    expect((await inspect(first!)).Version.Index).toBe(created.Version.Index);
+    expect((await inspect(second!)).Spec.Mode).toEqual({ Replicated: { Replicas: 0 } });
+    // Its instances stopped, the old spec's service goes; the new one stays.
+    await runtime.remove(spec);
+    expect(await versionsOf('crashy')).toEqual([second]);
+    // The same version deployed again (a new spec object): removing the old spec keeps the service.
+    const again = { ...changed };
+    await runtime.deploy(again);
+    await runtime.remove(changed);
+    expect(await versionsOf('crashy')).toEqual([second]);
+    // Removed for good: nothing of it is left.
+    await runtime.remove(again);
+    expect(await versionsOf('crashy')).toEqual([]);
   });
 
+  it('takes away, when deploying a function, the versions a controller before it left', async () => {
+    // Break it catches: a new leader leaving an old version's service (and its replicas) running with nobody to scale it.
+    const spec = specs.get('crashy')!;
+    const before = another();
+    await before.deploy(spec);
+    const [old] = await versionsOf('crashy');
+    await docker
+      .getService(old!)
+      .update({ version: (await inspect(old!)).Version.Index, ...(await inspect(old!)).Spec, Mode: { Replicated: { Replicas: 1 } } });
+    // The next controller runs another version of it: the old service goes, its own stays.
+    const next = another({ env: { GATEWAY_URL: 'http://changed:8080' } });
+    const nextSpec = { ...spec, env: { GATEWAY_URL: 'http://gateway:8080' } };
+    await next.deploy(nextSpec);
+    const [now, ...more] = await versionsOf('crashy');
+    expect(more).toEqual([]);
+    expect(now).not.toBe(old);
+    expect((await inspect(now!)).Spec.TaskTemplate.ContainerSpec.Env).toContain('GATEWAY_URL=http://changed:8080');
+    await next.remove(nextSpec);
+    expect(await versionsOf('crashy')).toEqual([]);
+  }, 60_000);
+
   it('leaves the warm services alone when another process of the deployment starts and stops', async () => {
-    // Break it catches: start-up cleanup or close() removing the warm services every process shares.
-    await runtime.deploy(specs.get('sleepy')!);
+    // Break it catches: start-up cleanup or close() removing the warm services (a standby
+    // controller taking over runs the same versions, and their tasks, on).
+    const spec = { ...specs.get('sleepy')!, secrets: ['api-key'] };
+    await runtime.deploy(spec);
     const before = (await servicesOf(`${SWARM_OWNER_LABEL}=${prefix}`)).map((s) => s.ID).sort();
+    expect(before).not.toEqual([]);
     const second = another();
     await second.check();
     expect(await second.removeLeftovers()).toBe(0);
-    await second.deploy(specs.get('sleepy')!);
+    await second.deploy({ ...spec });
     await second.close();
     expect((await servicesOf(`${SWARM_OWNER_LABEL}=${prefix}`)).map((s) => s.ID).sort()).toEqual(before);
   });

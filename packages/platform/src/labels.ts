@@ -14,4 +14,6 @@ export const LABELS = {
   swarmFunction: `${prefix}.swarm.function`,
   /** swarm runtime: `warm` (a replicated service) or `oneshot` (a job). */
   swarmMode: `${prefix}.swarm.mode`,
+  /** swarm runtime: the version of a warm function a service runs (a hash of its spec), one service per version. */
+  swarmVersion: `${prefix}.swarm.version`,
 } as const;

@@ -54,11 +54,8 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
    */
   static async start(runtime: Runtime, specs: FunctionSpec[], options: ControllerOptions = {}): Promise<Controller> {
     const controller = new Controller(runtime, options);
+    // Each function deployed once, as it will run (a deploy may take away what other versions left).
     const all = new Map<string, FunctionSpec>();
-    for (const spec of specs) {
-      await runtime.deploy(spec);
-      all.set(spec.name, spec);
-    }
     for (const manifest of (await options.store?.list()) ?? []) {
       const spec = controller.specOf(manifest);
       // A deployed function that cannot run now (its image or its folder gone) is left out, not
@@ -70,6 +67,11 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
       } catch (error) {
         options.log?.(`${spec.name}: deployed earlier, left out now: ${(error as Error).message}`);
       }
+    }
+    for (const spec of specs) {
+      if (all.has(spec.name)) continue;
+      await runtime.deploy(spec);
+      all.set(spec.name, spec);
     }
     for (const spec of all.values()) {
       const instances = controller.track(spec);
@@ -167,7 +169,7 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
       throw new InvocationError(400, `function "${spec.name}" cannot run on the ${this.runtime.kind} runtime: ${(error as Error).message}`);
     }
     await this.options.store?.put(manifest);
-    if (old) this.drain(old, 'updated');
+    if (old) this.drain(old, 'updated', () => this.runtime.remove?.(old.spec));
     this.track(spec);
     this.emit('deployed', { function: spec.name, action: old ? 'updated' : 'deployed', image: spec.image });
     return spec;
@@ -177,8 +179,7 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     const old = this.of(fn);
     await this.options.store?.remove(fn);
     this.running.delete(fn);
-    // Unless deployed again meanwhile: what deploy prepared then is the new function's.
-    this.drain(old, 'removed', () => (this.running.has(fn) ? undefined : this.runtime.remove?.(old.spec)));
+    this.drain(old, 'removed', () => this.runtime.remove?.(old.spec));
     this.emit('removed', { function: fn });
   }
 

@@ -30,7 +30,10 @@ export interface Runtime {
    * with their controller have none.
    */
   adopt?(fn: FunctionSpec): Promise<Instance[]>;
-  /** Takes away what deploy prepared (e.g. a Swarm service), once a removed function's instances have stopped. */
+  /**
+   * Takes away what deploy prepared for this spec (e.g. a Swarm service), once its instances have
+   * stopped after an update or a removal; what the function's current deploy uses stays.
+   */
   remove?(fn: FunctionSpec): Promise<void>;
   /** Stops everything this runtime started. */
   close(): Promise<void>;

@@ -19,11 +19,10 @@ export interface NetworkNames {
 export type DeployOutcome = 'created' | 'updated' | 'unchanged';
 
 /**
- * Makes a warm function's service match `desired`, never removing it: created when missing,
- * updated in place when what matters differs (at the Version index read just before, read again
- * if someone else changed it in between), left alone when equal. An update keeps the service's
- * replicas, so the processes sharing it never undo each other's scaling; two creating it at once
- * end with the first one's service, which the other then updates if need be.
+ * Makes a warm function's service match `desired`: created when missing, left alone when equal
+ * (its name holds a hash of the spec, so a deploy of the same version finds it so), brought back
+ * in place, replicas kept, when someone changed what matters (at the Version index read just
+ * before, read again if it changed in between). Two creating it at once end with one service.
  */
 export async function deployService(docker: Docker, desired: ServiceSpec, network: NetworkNames): Promise<DeployOutcome> {
   for (let attempt = 0; ; attempt++) {
@@ -85,4 +84,14 @@ function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v) =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
   );
+}
+
+/** Removes a service (Swarm stops its tasks with SIGTERM, so calls in flight finish); one already gone is no error. */
+export async function removeService(docker: Docker, idOrName: string): Promise<void> {
+  await docker
+    .getService(idOrName)
+    .remove()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404) throw error;
+    });
 }

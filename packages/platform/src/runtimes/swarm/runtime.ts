@@ -2,15 +2,16 @@ import Docker from 'dockerode';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { InvocationError } from '../../errors.js';
+import { LABELS } from '../../labels.js';
 import { assumeAlive, newControllerId, type OwnerAlive } from '../controller-id.js';
 import { declaredImage } from '../lockdown.js';
 import type { Instance, Runtime, RuntimeOptions } from '../runtime.js';
-import { deployService, type NetworkNames } from './deploy.js';
+import { deployService, type NetworkNames, removeService } from './deploy.js';
 import { JobDesk } from './job-desk.js';
 import { Jobs } from './jobs.js';
 import { removeAll, removeLeftovers } from './leftovers.js';
 import { ensureSecrets } from './secrets.js';
-import { type Deployed, jobServiceSpec, type SpecContext, serviceName, warmServiceSpec } from './spec.js';
+import { type Deployed, jobServiceSpec, SWARM_FUNCTION_LABEL, SWARM_OWNER_LABEL, type SpecContext, warmServiceSpec } from './spec.js';
 import { type SwarmInstance, WarmService } from './warm.js';
 
 export interface SwarmRuntimeOptions extends RuntimeOptions {
@@ -28,15 +29,22 @@ export interface SwarmRuntimeOptions extends RuntimeOptions {
   log?: (message: string) => void;
 }
 
+/** What deploy made of one spec: its image by ID, its secrets, and for a warm function its version's service. */
+interface Version {
+  deployed: Deployed;
+  service?: WarmService;
+}
+
 /**
- * Functions as Swarm services. A warm function is one replicated service shared by every process
- * of the deployment, created at zero replicas (or updated in place, keeping its replicas) and
- * never removed by a process starting or stopping: the first call scales it up and waits for a
+ * Functions as Swarm services. A warm function is one replicated service per version of it
+ * (see warmServiceSpec), created at zero replicas: the first call scales it up and waits for a
  * task to answer its health check, more replicas follow under load up to the manifest's
- * maxInstances, and it goes back to zero when idle. Calls go straight to the tasks' addresses on
- * the overlay network. A one-shot function runs as a `replicated-job` service per call, whose
- * task fetches the invocation from this process and posts the response back. Secrets are Swarm
- * secrets, never environment values in a service's spec.
+ * maxInstances, and it goes back to zero when idle. An update deploys a new version beside the
+ * old, whose service goes once its instances have drained; services of versions this process
+ * does not run (left by a controller before it) go when the function is deployed. Calls go
+ * straight to the tasks' addresses on the overlay network. A one-shot function runs as a
+ * `replicated-job` service per call, whose task fetches the invocation from this process and
+ * posts the response back. Secrets are Swarm secrets, never environment values in a service's spec.
  */
 export class SwarmRuntime implements Runtime {
   readonly kind = 'swarm';
@@ -44,7 +52,10 @@ export class SwarmRuntime implements Runtime {
   readonly controller: string;
   private readonly docker: Docker;
   private readonly context: SpecContext;
-  private readonly deployed = new Map<string, Deployed>();
+  private readonly versions = new WeakMap<FunctionSpec, Version>();
+  /** The spec each function was last deployed with. */
+  private readonly current = new Map<string, FunctionSpec>();
+  /** The warm services of this process, by name: every function's current version, and older ones still draining. */
   private readonly services = new Map<string, WarmService>();
   private readonly desk: JobDesk;
   private readonly jobs: Jobs;
@@ -71,8 +82,8 @@ export class SwarmRuntime implements Runtime {
 
   /**
    * Removes the one-shot job services whose controller is gone or which ended long ago (and their
-   * containers), and older secrets no service uses. Never a warm function's service: those are
-   * shared by every process of the deployment (see removeAll).
+   * containers), and older secrets no service uses. Never a warm function's service: deploy
+   * takes away the versions nobody runs (see removeAll).
    */
   removeLeftovers(): Promise<number> {
     return removeLeftovers(this.docker, {
@@ -88,7 +99,10 @@ export class SwarmRuntime implements Runtime {
     return removeAll(this.docker, this.options.prefix);
   }
 
-  /** Creates the function's service, or updates it in place when its spec changed; never removes it, and keeps its replicas. */
+  /**
+   * Creates the service of this version of the function unless it exists (keeping its replicas),
+   * then removes the function's services of other versions that no instance of this process runs.
+   */
   async deploy(fn: FunctionSpec): Promise<void> {
     const reference = declaredImage(fn);
     let image: string;
@@ -99,15 +113,32 @@ export class SwarmRuntime implements Runtime {
     }
     // By ID: every node running functions needs the same image (docker save | docker load keeps the ID).
     const deployed = { image, secrets: await ensureSecrets(this.docker, this.options.prefix, fn, this.options.secret) };
-    this.deployed.set(fn.name, deployed);
-    if (fn.mode === 'oneshot') return;
-    const outcome = await deployService(this.docker, warmServiceSpec(this.context, fn, deployed), await this.networkNames());
-    if (outcome === 'updated') this.options.log?.(`updated service ${serviceName(this.options.prefix, fn.name)}: its spec had changed`);
-    const existing = this.services.get(fn.name);
-    if (existing) existing.fn = fn;
+    if (fn.mode === 'oneshot') {
+      this.versions.set(fn, { deployed });
+      this.current.set(fn.name, fn);
+      return;
+    }
+    const spec = warmServiceSpec(this.context, fn, deployed);
+    await deployService(this.docker, spec, await this.networkNames());
+    let service = this.services.get(spec.Name);
+    if (service) service.fn = fn;
     else {
       const context = { docker: this.docker, network: this.options.network, nodeId: () => this.nodeId, closed: () => this.closed, log: this.options.log };
-      this.services.set(fn.name, new WarmService(context, fn, serviceName(this.options.prefix, fn.name)));
+      service = new WarmService(context, fn, spec.Name);
+      this.services.set(spec.Name, service);
+    }
+    this.versions.set(fn, { deployed, service });
+    this.current.set(fn.name, fn);
+    await this.removeOtherVersions(fn.name);
+  }
+
+  /** A function's warm services this process does not know (older versions, left by a controller before it) go: nobody would scale them down. */
+  private async removeOtherVersions(fn: string): Promise<void> {
+    const labels = [`${SWARM_OWNER_LABEL}=${this.options.prefix}`, `${SWARM_FUNCTION_LABEL}=${fn}`, `${LABELS.swarmMode}=warm`];
+    const found = (await this.docker.listServices({ filters: JSON.stringify({ label: labels }) })) as Array<{ ID: string; Spec: { Name: string } }>;
+    for (const other of found.filter((s) => !this.services.has(s.Spec.Name))) {
+      await removeService(this.docker, other.ID);
+      this.options.log?.(`removed service ${other.Spec.Name}: a version of ${fn} no instance runs any more`);
     }
   }
 
@@ -123,9 +154,16 @@ export class SwarmRuntime implements Runtime {
     });
   }
 
+  /** What deploy made of this spec (or, for a copy of it, of the function's current one). */
+  private version(fn: FunctionSpec): Version {
+    const found = this.versions.get(fn) ?? this.versions.get(this.current.get(fn.name) ?? fn);
+    if (!found) throw new InvocationError(502, `function ${fn.name} was not deployed`);
+    return found;
+  }
+
   private service(fn: FunctionSpec): WarmService {
-    const service = this.services.get(fn.name);
-    if (!service) throw new InvocationError(502, `function ${fn.name} was not deployed`);
+    const { service } = this.version(fn);
+    if (!service) throw new InvocationError(502, `function ${fn.name} is not a warm function`);
     return service;
   }
 
@@ -144,8 +182,7 @@ export class SwarmRuntime implements Runtime {
   }
 
   async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
-    const deployed = this.deployed.get(fn.name);
-    if (!deployed) throw new InvocationError(502, `function ${fn.name} was not deployed`);
+    const { deployed } = this.version(fn);
     return this.jobs.run(fn, invocation, signal, async (job) => {
       // Its secrets again: one no service used may have been removed as a leftover since deploy.
       const secrets = fn.secrets.length > 0 ? await ensureSecrets(this.docker, this.options.prefix, fn, this.options.secret) : [];
@@ -153,17 +190,20 @@ export class SwarmRuntime implements Runtime {
     });
   }
 
-  /** A removed function's service goes (its instances have stopped); a function deployed again gets a new one. */
+  /**
+   * A spec whose instances have stopped (updated or removed): its version's service goes, unless
+   * the function's current deploy runs the same version.
+   */
   async remove(fn: FunctionSpec): Promise<void> {
-    this.services.delete(fn.name);
-    this.deployed.delete(fn.name);
-    if (fn.mode === 'oneshot') return;
-    await this.docker
-      .getService(serviceName(this.options.prefix, fn.name))
-      .remove()
-      .catch((error: { statusCode?: number }) => {
-        if (error.statusCode !== 404) throw error;
-      });
+    const version = this.versions.get(fn);
+    if (!version) return;
+    this.versions.delete(fn);
+    const current = this.current.get(fn.name);
+    if (current === fn) this.current.delete(fn.name);
+    else if (current && this.versions.get(current)?.service === version.service) return;
+    if (!version.service) return;
+    this.services.delete(version.service.name);
+    await removeService(this.docker, version.service.name);
   }
 
   /**

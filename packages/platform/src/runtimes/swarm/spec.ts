@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { LABELS } from '../../labels.js';
 import { functionEnv } from '../function-env.js';
 import { taskLockdown } from '../lockdown.js';
 import type { RuntimeOptions } from '../runtime.js';
+import { essentials } from './deploy.js';
 
 /**
  * Labels of the services (and their task containers) this runtime creates. They differ from the
@@ -50,8 +52,10 @@ export const taskInstanceId = (fn: string, slot: number | string, taskId: string
 export const ownerLabels = (prefix: string, fn: string): Record<string, string> => ({ [SWARM_OWNER_LABEL]: prefix, [SWARM_FUNCTION_LABEL]: fn });
 
 /**
- * A warm function's service: one per function, shared by every process of the deployment, so
- * it holds nothing of any one process. Created at zero replicas; an update keeps the replicas.
+ * A warm function's service for one version of it: named and labelled by a hash of what it runs
+ * (image, env, secrets, limits…), so deploying the same function again finds the same service,
+ * and an update gets a service of its own beside the old one, whose tasks finish their calls
+ * before it goes. Nothing in it belongs to one process. Created at zero replicas.
  */
 export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed: Deployed) {
   const settings = {
@@ -62,12 +66,19 @@ export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed
     FN_MAX_INFLIGHT: String(fn.maxConcurrency),
     FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
   };
-  return {
-    Name: serviceName(context.prefix, fn.name),
+  const spec = {
     Labels: { ...ownerLabels(context.prefix, fn.name), [LABELS.swarmMode]: 'warm' } as Record<string, string>,
     TaskTemplate: taskTemplate(context, fn, deployed, settings, { Condition: 'on-failure', Delay: SECOND_NS / 10, MaxAttempts: 0 }),
     Mode: { Replicated: { Replicas: 0 } } as { Replicated?: { Replicas: number }; ReplicatedJob?: object },
     EndpointSpec: { Mode: 'dnsrr' },
+  };
+  // The network by name (both ways): the hash must not depend on the network's id on this engine.
+  const essential = essentials(spec, { name: context.network, id: context.network });
+  const version = createHash('sha256').update(essential).digest('hex').slice(0, 8);
+  return {
+    Name: `${serviceName(context.prefix, fn.name).slice(0, 54)}-${version}`,
+    ...spec,
+    Labels: { ...spec.Labels, [LABELS.swarmVersion]: version } as Record<string, string>,
   };
 }
 
