@@ -58,25 +58,41 @@ test('a Python function written with fn new is deployed, updated under calls and
     const main = join(root, 'functions', name, 'main.py');
     writeFileSync(main, readFileSync(main, 'utf8').replace('f"Hello, {name}!"', 'f"Welcome, {name}!"'));
     let calling = true;
-    const answers: Array<{ status: number; greeting?: string; error?: string }> = [];
+    const answers: Array<{ status: number; greeting?: string; error?: string; sentAt: number }> = [];
     const callers = Array.from({ length: 8 }, async () => {
       while (calling) {
+        const sentAt = Date.now();
         const { status, body } = await greet().catch((error: Error) => ({ status: 0, body: { greeting: undefined, error: error.message } }));
-        answers.push({ status, greeting: body.greeting, error: body.error });
+        answers.push({ status, greeting: body.greeting, error: body.error, sentAt });
       }
     });
+    // How many services the function has meanwhile: the new version's beside the old one's.
+    let mostServices = 0;
+    const watcher = (async () => {
+      while (calling) {
+        mostServices = Math.max(mostServices, (await functionServices(stack(), name)).length);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     began = Date.now();
     await fn(['deploy', `functions/${name}`], root);
     const updateMs = Date.now() - began;
     await expect.poll(() => answers.at(-1)?.greeting, { timeout: 60_000 }).toBe('Welcome, swarm!');
-    const changedMs = Date.now() - began;
+    const switchedAt = Date.now();
+    // Calls keep coming for a while after the switch: none may reach the old version.
+    while (Date.now() - switchedAt < 2_000) await new Promise((r) => setTimeout(r, 100));
     calling = false;
-    await Promise.all(callers);
-    const update = `fn deploy of an edit ${updateMs} ms, first new greeting after ${changedMs} ms, ${answers.length} calls meanwhile`;
+    await Promise.all([...callers, watcher]);
+    const update = `fn deploy of an edit ${updateMs} ms, first new greeting after ${switchedAt - began} ms, ${answers.length} calls meanwhile`;
     test.info().annotations.push({ type: 'update on swarm', description: update });
     process.stdout.write(`python on swarm: ${update}\n`);
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     expect(answers.length).toBeGreaterThan(20);
+    expect(mostServices).toBe(2);
+    // A switch, not a mix: every call sent after the new greeting was first seen gets it.
+    const late = answers.filter((a) => a.sentAt > switchedAt);
+    expect(late.length).toBeGreaterThan(10);
+    expect(late.filter((a) => a.greeting !== 'Welcome, swarm!')).toEqual([]);
     // The old version's tasks drained, its service goes; the new one's stays.
     await expect.poll(async () => (await functionServices(stack(), name)).length, { timeout: 60_000 }).toBe(1);
     expect((await greet()).body.greeting).toBe('Welcome, swarm!');
