@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 // `pnpm images`: one container image per function. Each function (with the function contract
 // and its dependencies) is bundled on the host into one file, so the image only copies it in:
-// builds take a second, images hold nothing but node and that file.
+// builds take a second, images hold nothing but node and that file. Images are built through the
+// Docker Engine's API (dockerode, the platform's own client).
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const Docker = createRequire(join(root, 'packages/platform/package.json'))('dockerode');
+const docker = new Docker();
 // Usage: build-images.mjs [--functions-dir DIR] [--no-gateway] [name ...]; functions sharing an
 // image build once. With the repository's functions it also builds the gateway image.
 const args = process.argv.slice(2);
@@ -53,7 +57,8 @@ for (const [index, fn] of functions.entries()) {
   const started = Date.now();
   if (fn.python) {
     process.stdout.write(`[${index + 1}/${functions.length + (noGateway ? 0 : 1)}] ${fn.name} (Python): building ${image}… `);
-    rows.push({ function: fn.name, image, bundle: '-', image_size: mb(buildPython(fn)), seconds: ((Date.now() - started) / 1000).toFixed(1) });
+    const size = await buildPython(fn);
+    rows.push({ function: fn.name, image, bundle: '-', image_size: mb(size), seconds: ((Date.now() - started) / 1000).toFixed(1) });
     process.stdout.write(`done in ${rows.at(-1).seconds} s\n`);
     continue;
   }
@@ -75,8 +80,7 @@ for (const [index, fn] of functions.entries()) {
   process.stdout.write(`${mb(statSync(outfile).size)}; building ${image}… `);
   // A function's own Dockerfile, else one shared by the folder (as for test fixtures).
   const dockerfile = existsSync(join(fn.dir, 'Dockerfile')) ? join(fn.dir, 'Dockerfile') : join(functionsDir, 'Dockerfile');
-  sh('docker', ['build', '-q', '-f', dockerfile, '--build-arg', `BASE_IMAGE=${base}`, '-t', image, fn.dir]);
-  const size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', image]));
+  const size = await buildStaged(image, base, dockerfile, (stage) => cpSync(fn.dir, stage, { recursive: true, filter: notSent }));
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(`done in ${seconds} s\n`);
   rows.push({ function: fn.name, image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds });
@@ -86,15 +90,37 @@ for (const [index, fn] of functions.entries()) {
  * staged together and built with its own Dockerfile or the kit's. Returns the image's size.
  */
 function buildPython(fn) {
-  const stage = mkdtempSync(join(tmpdir(), `fn-image-${fn.name}-`));
-  try {
-    cpSync(fn.dir, stage, { recursive: true, filter: (path) => !/(^|\/)(__pycache__|node_modules)$/.test(path) });
+  const own = join(fn.dir, 'Dockerfile');
+  const dockerfile = existsSync(own) ? own : join(root, 'packages/function-contract/python/Dockerfile');
+  return buildStaged(fn.image, pythonBase, dockerfile, (stage) => {
+    cpSync(fn.dir, stage, { recursive: true, filter: notSent });
     cpSync(join(fn.dir, fn.main), join(stage, 'main.py'));
     cpSync(join(root, 'packages/function-contract/python/fn_contract.py'), join(stage, 'fn_contract.py'));
-    const own = join(fn.dir, 'Dockerfile');
-    const dockerfile = existsSync(own) ? own : join(root, 'packages/function-contract/python/Dockerfile');
-    sh('docker', ['build', '-q', '-f', dockerfile, '--build-arg', `BASE_IMAGE=${pythonBase}`, '-t', fn.image, stage]);
-    return Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', fn.image]));
+  });
+}
+
+/** What never goes into a build context: installed packages, caches, ignore rules meant for the docker CLI. */
+function notSent(path) {
+  return !/(^|\/)(__pycache__|node_modules|\.turbo|\.dockerignore)$/.test(path);
+}
+
+/**
+ * Builds `image` through the Engine API from a context staged in a temporary folder (`fill`
+ * copies into it) with `dockerfile` as its Dockerfile; returns the image's size in bytes.
+ */
+async function buildStaged(image, baseImage, dockerfile, fill) {
+  const stage = mkdtempSync(join(tmpdir(), 'image-context-'));
+  try {
+    fill(stage);
+    cpSync(dockerfile, join(stage, 'Dockerfile'));
+    const stream = await docker.buildImage({ context: stage, src: readdirSync(stage) }, { t: image, buildargs: { BASE_IMAGE: baseImage }, rm: true });
+    const output = await new Promise((resolve, reject) => docker.modem.followProgress(stream, (error, out) => (error ? reject(error) : resolve(out))));
+    const failed = output.find((event) => event.error || event.errorDetail);
+    if (failed) {
+      const log = output.map((event) => event.stream ?? '').join('');
+      throw new Error(`building ${image} failed: ${failed.error ?? failed.errorDetail.message}\n${log}`);
+    }
+    return (await docker.getImage(image).inspect()).Size;
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
@@ -148,8 +174,7 @@ async function buildGateway(step) {
     cpSync(manifest, join(app, 'functions', name, 'function.json'));
   }
   process.stdout.write(`${mb(statSync(outfile).size)}; building ${image}… `);
-  sh('docker', ['build', '-q', '-f', join(root, 'apps/gateway/Dockerfile'), '--build-arg', `BASE_IMAGE=${base}`, '-t', image, stage]);
-  const size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', image]));
+  const size = await buildStaged(image, base, join(root, 'apps/gateway/Dockerfile'), (context) => cpSync(stage, context, { recursive: true }));
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(`done in ${seconds} s\n`);
   return { function: '(gateway)', image, bundle: mb(statSync(outfile).size), image_size: mb(size), seconds };
