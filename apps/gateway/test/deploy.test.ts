@@ -15,8 +15,9 @@ import { repoFunctions, startTestGateway, type TestGateway } from './harness.js'
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', '..', '..', 'packages', 'cli', 'dist', 'main.js');
 const token = 'test-admin-token';
+// Only the token a test gives: never one from the environment, nor a local `npm start`'s file.
 const fn = (args: string[], cwd: string) =>
-  run(process.execPath, [cli, ...args], { cwd }).then(
+  run(process.execPath, [cli, ...args], { cwd, env: { ...process.env, GATEWAY_ADMIN_TOKEN: '', GATEWAY_ADMIN_TOKEN_FILE: join(cwd, 'no-token-here') } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
   );
