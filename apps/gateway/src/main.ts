@@ -227,10 +227,10 @@ async function startEdge(
           ['/result', resultPages],
           ['/', votePages],
         ],
-        gateway.app,
+        gateway,
       ),
     ),
-    createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/', resultPages]], gateway.app)),
+    createServer({ maxHeaderSize: config.MAX_HEADER_BYTES }, site([['/', resultPages]], gateway)),
   ];
   for (const server of servers) applyServerTimeouts(server, gateway.timeouts);
   started.servers = servers;

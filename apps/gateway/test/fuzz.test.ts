@@ -24,7 +24,7 @@ beforeAll(async () => {
         ['/result', join(apps, 'result/dist')],
         ['/', join(apps, 'vote/dist')],
       ],
-      t.gateway.app,
+      t.gateway,
     ),
   );
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));

@@ -116,7 +116,7 @@ export async function startTestGateway({
     controller: { store: functionStore(db.url), functionsDir, images: ['voting/fn-*'], maxTimeoutSeconds: 29 },
     ...options,
   });
-  const server: Server = createServer(gateway.app);
+  const server: Server = createServer(gateway.listener);
   applyServerTimeouts(server, gateway.timeouts);
   await new Promise<void>((resolve) => server.listen(port, docker ? '0.0.0.0' : '127.0.0.1', resolve));
   gateway.attachSockets(server);

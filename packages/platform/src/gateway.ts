@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
@@ -10,7 +10,8 @@ import type { Capacity } from './capacity.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import { FunctionPools } from './pools.js';
 import { InvocationError } from './errors.js';
-import { errorHandler, functionRoutes, invokeHandler, lookup } from './routes/functions.js';
+import { errorHandler, lookup } from './routes/functions.js';
+import { callRoutes, type CallListener } from './routes/calls.js';
 import { systemRoutes } from './routes/system.js';
 import { gatewaysRoutes, type MemberList } from './routes/gateways.js';
 import { startAsyncWorker } from './async-worker.js';
@@ -19,7 +20,7 @@ import type { AdminAuth } from './auth.js';
 import { CallStore } from './calls.js';
 import { sharedState } from './store/index.js';
 import { createMetrics, shedCounter } from './metrics.js';
-import { rateLimiters, type RateLimit } from './rate-limit.js';
+import { type Limiter, rateLimiters, type RateLimit } from './rate-limit.js';
 import { Platform } from './platform.js';
 import { parseHostPattern } from './callback-url.js';
 import { applyServerTimeouts, serverTimeouts, type ServerTimeouts } from './timeouts.js';
@@ -85,7 +86,12 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
+  /** The calls (`/function/…`, `/async-function/…`, aliases): takes a request that is one, else returns false. */
+  handleCall: CallListener;
+  /** Everything else: the platform's routes (`/system/…`, `/healthz`, `/metrics`), JSON 404s. */
   app: Express;
+  /** A server's request listener: the calls, then the app. */
+  listener: RequestListener;
   pools: FunctionPools;
   calls: CallStore;
   platform: Platform;
@@ -133,9 +139,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     next(new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' }));
   });
   app.set('query parser', 'simple');
-  app.set('trust proxy', options.trustProxy ?? false);
-  const rawBody = express.raw({ type: () => true, limit: options.bodyLimit ?? '16kb' });
-  app.use(['/function', '/async-function'], rawBody);
+  // Proxies whose X-Forwarded-For names the client: none unless configured (req.ip, and the calls' limits).
+  const trustProxy = options.trustProxy ?? [];
+  app.set('trust proxy', trustProxy);
   const auth = options.auth ?? {};
   const callResultSeconds = options.callResultSeconds ?? 3_600;
   const state = sharedState(options.databaseUrl, { callResultSeconds, onError: (error) => log.warn(error.message) });
@@ -145,30 +151,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // The dashboard and /system/functions show the whole tier: the edges share their figures on the event bus.
   const platform = new Platform(pools, queue, auth, capacity, { events, onError: (error) => log.warn(error.message) });
   const shed = shedCounter(metrics, pools);
+  const limiters = new Map<string, Limiter[]>();
   for (const limit of options.rateLimits ?? []) {
     lookup(pools, limit.function);
-    const limiters = rateLimiters(limit, (reason) => shed(limit.function, reason), { store: (prefix, ms) => state.rateLimitStore(prefix, ms), log });
-    if (limiters.length === 0) continue;
-    app.use([`/function/${limit.function}`, `/async-function/${limit.function}`], ...limiters);
-    for (const alias of options.aliases ?? []) if (alias.function === limit.function) app[alias.method](alias.path, ...limiters);
+    const store = { store: (prefix: string, ms: number) => state.rateLimitStore(prefix, ms), log };
+    limiters.set(limit.function, [...(limiters.get(limit.function) ?? []), ...rateLimiters(limit, (reason) => shed(limit.function, reason), store)]);
   }
+  // The calls: node:http alone, ahead of the Express app (which serves everything else).
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
-  app.use(
+  const callListener = callRoutes({
+    pools,
     // Each accepted call is recorded as it is queued (see CallStore.acceptingQueue).
-    functionRoutes({
-      pools,
-      queue: calls.acceptingQueue(queue),
-      invokeToken: options.invokeToken,
-      maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000,
-      shed,
-      callbackHosts,
-    }),
-  );
-  // Calls first: they are nearly every request, and each route before them is one more test.
-  for (const alias of options.aliases ?? []) {
-    lookup(pools, alias.function);
-    app[alias.method](alias.path, rawBody, invokeHandler(pools, alias.function, undefined, options.invokeToken));
-  }
+    queue: calls.acceptingQueue(queue),
+    aliases: options.aliases ?? [],
+    limiters,
+    bodyLimit: options.bodyLimit ?? '16kb',
+    trustProxy,
+    invokeToken: options.invokeToken,
+    maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000,
+    shed,
+    callbackHosts,
+    closing: () => closing,
+    log,
+  });
   app.use(
     systemRoutes({
       pools,
@@ -193,7 +198,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let worker: Consumer | undefined;
 
   return {
+    handleCall: callListener,
     app,
+    listener: (req, res) => {
+      if (!callListener(req, res)) app(req, res);
+    },
     pools,
     calls,
     platform,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Request, RequestHandler } from 'express';
-import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ClientRateLimitInfo, ipKeyGenerator, MemoryStore, type Options, type Store } from 'express-rate-limit';
 import { compile } from 'proxy-addr';
+import { sendJson } from './http-function.js';
 
 /** Rate limits of the calls to one function (its sync and async routes and its aliases). */
 export interface RateLimit {
@@ -24,7 +25,16 @@ export interface RateLimit {
 
 export type ShedReason = 'rate_limit_address' | 'rate_limit_cookie' | 'busy' | 'queue_full' | 'queue_unavailable';
 
-function cookieValue(req: Request, name: string): string | undefined {
+/** A call as the limiters see it: the client's address (worked out once, trusted proxies considered) and its headers. */
+export interface LimitedCall {
+  req: IncomingMessage;
+  clientAddress: string;
+}
+
+/** One limit: resolves true when the call may go on, or answers 429 itself and resolves false. */
+export type Limiter = (call: LimitedCall, res: ServerResponse) => Promise<boolean>;
+
+function cookieValue(req: IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
@@ -41,77 +51,83 @@ export interface RateLimitCounters {
   log?: { warn(obj: object, msg: string): void };
 }
 
+interface Rule {
+  limit: number;
+  reason: ShedReason;
+  store: Store;
+  skip(call: LimitedCall): boolean;
+  key(call: LimitedCall): string;
+  refusal: string;
+}
+
 /**
- * The limits as Express middleware: 429 with Retry-After (seconds until the window ends) and a
- * JSON error, counted by `onShed`. Counts are kept in `counters`' stores: shared by every edge on
- * one database, or in this gateway's memory (express-rate-limit's store, which forgets a window's
- * keys when the window ends, so memory stays bounded). A store that fails lets requests through
- * uncounted: while it is unreachable, the other limits (load shedding) still hold.
+ * The limits of one function: 429 with Retry-After (seconds until the window ends), the RateLimit
+ * headers (IETF draft 7) and a JSON error, counted by `onShed`. Counts are kept in fixed windows in
+ * `counters`' stores: shared by every edge on one database, or in this gateway's memory
+ * (express-rate-limit's MemoryStore, which forgets a window's keys when it ends, so memory stays
+ * bounded). A store that fails lets calls through uncounted: while it is unreachable, the other
+ * limits (load shedding) still hold.
  */
-export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => void, counters?: RateLimitCounters): RequestHandler[] {
+export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => void, counters?: RateLimitCounters): Limiter[] {
   const exempt = new Set(limit.exemptMethods ?? ['GET', 'HEAD', 'OPTIONS']);
   const windowMs = limit.windowSeconds * 1_000;
   let reportedAt = Number.NEGATIVE_INFINITY;
-  const report = (error: unknown, message?: string) => {
+  const report = (error: unknown) => {
     if (Date.now() - reportedAt < 10_000) return;
     reportedAt = Date.now();
-    counters?.log?.warn({ err: error }, message ?? 'rate limit');
+    counters?.log?.warn({ err: error }, `rate limit of ${limit.function}: counting failed, calls let through`);
   };
-  const common = {
-    windowMs,
-    standardHeaders: 'draft-7' as const,
-    legacyHeaders: false,
-    // The client's address is req.ip: the connection's, or X-Forwarded-For's only when the
-    // connection comes from a trusted proxy (the app's `trust proxy` setting); forged headers change nothing.
-    validate: { xForwardedForHeader: false, trustProxy: false },
-    passOnStoreError: true,
-    ...(counters?.log ? { logger: { error: report, warn: report } } : {}),
-  };
-  const store = (kind: string) => {
+  const store = (kind: string): Store => {
     const shared = counters?.store(`${limit.function}:${kind}:`, windowMs);
-    return shared ? { store: shared } : {};
+    if (shared) return shared;
+    const memory = new MemoryStore();
+    memory.init({ windowMs } as Options);
+    return memory;
   };
-  const handlers: RequestHandler[] = [];
+  const rules: Rule[] = [];
   if (limit.perAddress > 0) {
     const exemptAddress = compile(limit.exemptAddresses ?? []);
-    // req.ip walks X-Forwarded-For against the trusted proxies: once per request is enough.
-    const address = (req: Request) => ((req as Request & { clientAddress?: string }).clientAddress ??= req.ip ?? req.socket.remoteAddress ?? 'unknown');
-    handlers.push(
-      rateLimit({
-        ...common,
-        limit: limit.perAddress,
-        ...store('address'),
-        skip: (req) => exempt.has(req.method) || exemptAddress(address(req), 0),
-        keyGenerator: (req) => ipKeyGenerator(address(req)),
-        handler: (_req, res) => {
-          onShed('rate_limit_address');
-          res.status(429).json({ error: `too many calls to ${limit.function} from this address: at most ${limit.perAddress} per ${limit.windowSeconds} s` });
-        },
-      }),
-    );
+    rules.push({
+      limit: limit.perAddress,
+      reason: 'rate_limit_address',
+      store: store('address'),
+      skip: (call) => exempt.has(call.req.method ?? 'GET') || exemptAddress(call.clientAddress, 0),
+      key: (call) => ipKeyGenerator(call.clientAddress),
+      refusal: `too many calls to ${limit.function} from this address: at most ${limit.perAddress} per ${limit.windowSeconds} s`,
+    });
   }
   const perCookie = limit.perCookie;
   if (perCookie && perCookie.limit > 0) {
     const holder = perCookie.holder ?? ((value: string) => value);
-    handlers.push(
-      rateLimit({
-        ...common,
-        limit: perCookie.limit,
-        ...store(`cookie:${perCookie.name}`),
-        skip: (req) => exempt.has(req.method) || cookieValue(req, perCookie.name) === undefined,
-        // A digest: any cookie value, however long or odd, is one short key.
-        keyGenerator: (req) =>
-          createHash('sha256')
-            .update(holder(cookieValue(req, perCookie.name)!))
-            .digest('base64url'),
-        handler: (_req, res) => {
-          onShed('rate_limit_cookie');
-          res
-            .status(429)
-            .json({ error: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s` });
-        },
-      }),
-    );
+    rules.push({
+      limit: perCookie.limit,
+      reason: 'rate_limit_cookie',
+      store: store(`cookie:${perCookie.name}`),
+      skip: (call) => exempt.has(call.req.method ?? 'GET') || cookieValue(call.req, perCookie.name) === undefined,
+      // A digest: any cookie value, however long or odd, is one short key.
+      key: (call) =>
+        createHash('sha256')
+          .update(holder(cookieValue(call.req, perCookie.name)!))
+          .digest('base64url'),
+      refusal: `too many calls to ${limit.function} for this ${perCookie.name}: at most ${perCookie.limit} per ${limit.windowSeconds} s`,
+    });
   }
-  return handlers;
+  return rules.map((rule) => async (call, res) => {
+    if (rule.skip(call)) return true;
+    let counted: ClientRateLimitInfo;
+    try {
+      counted = await rule.store.increment(rule.key(call));
+    } catch (error) {
+      report(error);
+      return true;
+    }
+    const resetSeconds = Math.max(0, Math.ceil(((counted.resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1_000));
+    res.setHeader('ratelimit-policy', `${rule.limit};w=${limit.windowSeconds}`);
+    res.setHeader('ratelimit', `limit=${rule.limit}, remaining=${Math.max(0, rule.limit - counted.totalHits)}, reset=${resetSeconds}`);
+    if (counted.totalHits <= rule.limit) return true;
+    onShed(rule.reason);
+    res.setHeader('retry-after', String(resetSeconds));
+    sendJson(res, 429, { error: rule.refusal });
+    return false;
+  });
 }

@@ -222,6 +222,9 @@ class PostgresSource implements MessageSource<null> {
   private readonly signal = new Signal();
   private readonly removeSignal: () => void;
   private stopped = false;
+  /** The last claim took fewer rows than asked: every claimable row then. */
+  private drained = false;
+  private sweptAt = 0;
 
   constructor(
     private readonly queue: PostgresQueue,
@@ -233,18 +236,36 @@ class PostgresSource implements MessageSource<null> {
   async fetch(max: number): Promise<Array<Delivery<null>>> {
     const { options, pool } = this.queue;
     await this.queue.startListening();
+    // After a claim that took every claimable row, the next claim waits for news (an enqueue or a
+    // failure wakes the signal; reset before that claim, so none is missed) or the poll interval
+    // (retries coming due, locks expiring): a claim that would find nothing costs a statement.
+    if (this.drained) {
+      this.drained = false;
+      await this.signal.wait(options.pollIntervalMs);
+    }
     this.signal.reset();
     const { rows } = await pool.query<MessageRow>(CLAIM, [options.name, max, options.maxAttempts, options.visibilityTimeoutMs, this.consumer]);
     if (rows.length > 0) {
+      this.drained = rows.length < max;
+      // Under steady load no claim comes back empty: last attempts whose lock expired still go
+      // to the dead letters once per poll interval.
+      if (Date.now() - this.sweptAt >= options.pollIntervalMs) await this.sweep();
       rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       return rows.map((row) => ({ message: toMessage(row), ref: null }));
     }
     if (this.stopped) return [];
-    const { rows: sweep } = await pool.query<{ wait_ms: number | null }>(SWEEP, [options.name, options.maxAttempts, VISIBILITY_TIMEOUT_ERROR]);
-    const untilDue = sweep[0]?.wait_ms ?? Infinity;
+    const untilDue = await this.sweep();
     // At least a few ms: rows can look due while another consumer's claim still holds them.
     await this.signal.wait(Math.min(options.pollIntervalMs, Math.max(5, Math.ceil(untilDue))));
     return [];
+  }
+
+  /** Dead-letters last attempts nobody holds; answers how long until the next row is claimable (ms). */
+  private async sweep(): Promise<number> {
+    const { options, pool } = this.queue;
+    this.sweptAt = Date.now();
+    const { rows } = await pool.query<{ wait_ms: number | null }>(SWEEP, [options.name, options.maxAttempts, VISIBILITY_TIMEOUT_ERROR]);
+    return rows[0]?.wait_ms ?? Infinity;
   }
 
   interrupt(): void {

@@ -44,3 +44,44 @@ describe('PostgreSQL adapters', () => {
     }
   });
 });
+
+describe('PostgreSQL queue, statements per message', () => {
+  // Break it catches: claiming again at once after a claim that took every row (a claim that finds
+  // nothing, and a sweep after it, for every message under a steady trickle).
+  it('claims once per message that arrives alone, not once more to find nothing', async () => {
+    const queue = new PostgresQueue(db.url, { name: 'claims-test' });
+    const statements = { claims: 0, sweeps: 0 };
+    const query = queue.pool.query.bind(queue.pool) as (...args: unknown[]) => Promise<unknown>;
+    (queue.pool as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+      const text = String(args[0]);
+      if (text.includes('WITH next AS')) statements.claims++;
+      if (text.includes('WITH expired AS')) statements.sweeps++;
+      return query(...args);
+    };
+    const handled: string[] = [];
+    const consumer = queue.consume(
+      async (messages) => {
+        handled.push(...messages.map((m) => m.body));
+      },
+      { consumer: 'claims-test-consumer', batchSize: 10 },
+    );
+    try {
+      await waitUntil(() => statements.sweeps > 0, { what: 'the consumer to be idle' });
+      const before = { ...statements };
+      for (let i = 0; i < 20; i++) {
+        await queue.enqueue(`m${i}`);
+        await waitUntil(() => handled.length === i + 1, { what: `message ${i}` });
+      }
+      const claims = statements.claims - before.claims;
+      const sweeps = statements.sweeps - before.sweeps;
+      console.log(`20 messages one at a time: ${claims} claims, ${sweeps} sweeps`);
+      expect(handled).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+      // One claim per message; a few more where the poll interval ran out in between.
+      expect(claims).toBeLessThanOrEqual(24);
+      expect(sweeps).toBeLessThanOrEqual(4);
+    } finally {
+      await consumer.stop();
+      await queue.close();
+    }
+  });
+});
