@@ -25,6 +25,17 @@ function swarmManager(): string | undefined {
 }
 
 /** Tasks of a function service that are running or about to, through the Swarm API. */
+/** The id of a warm function's service (one per version of it; the stack's functions have one each). */
+function functionService(stack: string, fn: string): string {
+  const labels = [`serverless-platform.swarm.owner=${stack}-fn`, `serverless-platform.swarm.function=${fn}`, 'serverless-platform.swarm.mode=warm'];
+  const ids = execFileSync('docker', ['service', 'ls', '-q', ...labels.flatMap((l) => ['--filter', `label=${l}`])], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length !== 1) throw new Error(`expected one service of ${fn} in stack ${stack}, found ${ids.length}`);
+  return ids[0]!;
+}
+
 function liveTasks(service: string): number {
   const out = execFileSync('docker', ['service', 'ps', '-q', '--filter', 'desired-state=running', service], { encoding: 'utf8' }).trim();
   return out ? out.split('\n').length : 0;
@@ -60,7 +71,7 @@ export async function swarmScenarios({
     const url = `http://127.0.0.1:${votePort}`;
     const token = readFileSync(join(secrets, 'gateway-admin-token'), 'utf8').trim();
     const agent = keepAlive();
-    const service = `${stack}-fn-${FN}`;
+    const service = functionService(stack, FN);
 
     // Cold: the gateway scales the function to zero (its service to 0 replicas), the Swarm API
     // shows no task left, then one call is timed.
