@@ -114,9 +114,14 @@ down() {
       say "stopping the Docker Engine of vnode$n (pid $pid)"
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
     fi
     ip netns list | grep -qw "vnode$n" && ip netns del "vnode$n"
     ip link del "vh$n" 2>/dev/null || true
+    # What the engine left mounted (its overlay networks' namespaces, under its exec root) keeps
+    # rm from removing it: unmounted first, deepest first.
+    awk -v a="/run/vnode$n/" -v b="/var/lib/vnode$n/" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts |
+      sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null || true; done
     rm -rf "/var/lib/vnode$n" "/run/vnode$n" "$(sock "$n")"
   done
   iptables -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null || true
