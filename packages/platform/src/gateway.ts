@@ -9,7 +9,7 @@ import type { Runtime } from './runtimes/runtime.js';
 import type { Capacity } from './capacity.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import { FunctionPools } from './pools.js';
-import { InvocationError } from './errors.js';
+import { shuttingDown } from './http-function.js';
 import { errorHandler, lookup } from './routes/functions.js';
 import { callRoutes, type CallListener } from './routes/calls.js';
 import { systemRoutes } from './routes/system.js';
@@ -133,11 +133,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let closing = false;
   let started = false;
   // Once stopping, new requests (on connections still open) are refused; calls in flight finish.
-  app.use((_req, res, next) => {
-    if (!closing) return next();
-    res.setHeader('connection', 'close');
-    next(new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' }));
-  });
+  app.use((_req, res, next) => next(closing ? shuttingDown(res) : undefined));
   app.set('query parser', 'simple');
   // Proxies whose X-Forwarded-For names the client: none unless configured (req.ip, and the calls' limits).
   const trustProxy = options.trustProxy ?? [];

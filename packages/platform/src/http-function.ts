@@ -35,6 +35,12 @@ export function sendFunctionResponse(res: ServerResponse, response: FunctionResp
   res.end(response.body ?? '');
 }
 
+/** The refusal of a request that comes while the gateway stops: 503 with Retry-After, and its connection closed. */
+export function shuttingDown(res: ServerResponse): InvocationError {
+  res.setHeader('connection', 'close');
+  return new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' });
+}
+
 /** A JSON answer, on any response (Express's or node's). */
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);

@@ -6,7 +6,7 @@ import type { Queue } from '@platform/queue';
 import type { AsyncCall } from '../async-worker.js';
 import { checkCallbackUrl, type HostPattern } from '../callback-url.js';
 import { InvocationError } from '../errors.js';
-import { sendError, sendFunctionResponse, sendJson, toFunctionRequest } from '../http-function.js';
+import { sendError, sendFunctionResponse, sendJson, shuttingDown, toFunctionRequest } from '../http-function.js';
 import type { FunctionPool } from '../pool.js';
 import type { Limiter, ShedReason } from '../rate-limit.js';
 import { checkCaller, lookup } from './functions.js';
@@ -79,10 +79,7 @@ export function callRoutes(options: CallRouteOptions): CallListener {
   };
 
   const serve = async (call: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (options.closing()) {
-      res.setHeader('connection', 'close');
-      throw new InvocationError(503, 'gateway is shutting down', { 'retry-after': '1' });
-    }
+    if (options.closing()) throw shuttingDown(res);
     const pool = lookup(pools, call.fn);
     checkCaller(pool, req, invokeToken);
     const limiters = options.limiters.get(pool.spec.name);
