@@ -14,12 +14,13 @@ export async function recordVotes(db: pg.Pool, messages: VoteMessage[]): Promise
     if (!seen || castAfter(m, seen)) latest.set(m.voterId, m);
   }
   const rows = [...latest.values()];
-  const result = await db.query(
-    `INSERT INTO votes (id, vote, seq, voted_at)
+  const result = await db.query({
+    name: 'votes-upsert',
+    text: `INSERT INTO votes (id, vote, seq, voted_at)
      SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::bigint[], $4::bigint[])
      ON CONFLICT (id) DO UPDATE SET vote = EXCLUDED.vote, seq = EXCLUDED.seq, voted_at = EXCLUDED.voted_at
      WHERE (votes.seq, votes.voted_at) < (EXCLUDED.seq, EXCLUDED.voted_at)`,
-    [rows.map((r) => r.voterId), rows.map((r) => r.vote), rows.map((r) => String(r.seq)), rows.map((r) => String(r.votedAt))],
-  );
+    values: [rows.map((r) => r.voterId), rows.map((r) => r.vote), rows.map((r) => String(r.seq)), rows.map((r) => String(r.votedAt))],
+  });
   return result.rowCount ?? 0;
 }

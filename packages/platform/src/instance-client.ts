@@ -42,47 +42,49 @@ function target(url: string): Target {
  * took the address), so it ran nowhere.
  */
 export function invokeInstance(instance: InstanceInfo, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
+  if (signal.aborted) return Promise.reject(signal.reason);
   const payload = JSON.stringify(invocation);
   return new Promise((resolve, reject) => {
+    // The signal is watched here rather than handed to request(), which would also watch every
+    // way the request may end (several listeners per call).
+    const abort = () => req.destroy(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    const fail = (error: unknown) => {
+      signal.removeEventListener('abort', abort);
+      reject(error);
+    };
     const req = request(
       {
         ...target(instance.url),
         method: 'POST',
         agent,
-        signal,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), [INSTANCE_HEADER]: instance.id },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
+        res.on('error', fail);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           // Refusals of the contract's server, before any handler ran.
-          if (res.statusCode === 421) {
-            reject(new InstanceGoneError(instance.id, `its address now serves another instance (${text.slice(0, 200)})`));
-            return;
-          }
-          if (res.statusCode === 503) {
-            reject(new InstanceGoneError(instance.id, 'it is stopping'));
-            return;
-          }
-          if (res.statusCode !== 200) {
-            reject(new InvocationError(502, `instance answered ${res.statusCode}: ${text.slice(0, 200)}`));
-            return;
-          }
+          if (res.statusCode === 421) return fail(new InstanceGoneError(instance.id, `its address now serves another instance (${text.slice(0, 200)})`));
+          if (res.statusCode === 503) return fail(new InstanceGoneError(instance.id, 'it is stopping'));
+          if (res.statusCode !== 200) return fail(new InvocationError(502, `instance answered ${res.statusCode}: ${text.slice(0, 200)}`));
+          let response: FunctionResponse;
           try {
-            resolve(JSON.parse(text) as FunctionResponse);
+            response = JSON.parse(text) as FunctionResponse;
           } catch {
-            reject(new InvocationError(502, 'instance answered with an invalid response'));
+            return fail(new InvocationError(502, 'instance answered with an invalid response'));
           }
+          signal.removeEventListener('abort', abort);
+          resolve(response);
         });
       },
     );
     req.on('error', (error: NodeJS.ErrnoException) => {
-      if (signal.aborted) reject(signal.reason);
-      else if (notReceived.has(error.code ?? '')) reject(new InstanceGoneError(instance.id, `the call did not reach it (${error.code})`));
-      else reject(error);
+      if (signal.aborted) fail(signal.reason);
+      else if (notReceived.has(error.code ?? '')) fail(new InstanceGoneError(instance.id, `the call did not reach it (${error.code})`));
+      else fail(error);
     });
     req.end(payload);
   });

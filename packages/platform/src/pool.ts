@@ -64,8 +64,11 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
 
   async invoke(invocation: Invocation): Promise<FunctionResponse> {
     const started = Date.now();
-    const timeoutMs = this.spec.timeoutSeconds * 1_000;
-    const signal = AbortSignal.timeout(timeoutMs);
+    // A timer cleared when the call ends: AbortSignal.timeout would leave each call's timer to fire
+    // (and build its error) long after the call was answered.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.spec.timeoutSeconds * 1_000);
+    const { signal } = deadline;
     let status = 500;
     let response: FunctionResponse | undefined;
     try {
@@ -87,6 +90,7 @@ export class FunctionPool extends EventEmitter<PoolEvents> {
       };
       throw failure;
     } finally {
+      clearTimeout(timer);
       this.invocationCount++;
       this.emit('callFinished', {
         function: this.spec.name,

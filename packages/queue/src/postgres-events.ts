@@ -27,7 +27,7 @@ export class PostgresEventBus implements EventBus {
       );
     }
     // pg_notify takes the channel as a value, so it needs no quoting here.
-    await this.pool.query('SELECT pg_notify($1, $2)', [topic, payload]);
+    await this.pool.query({ name: 'events-publish', text: 'SELECT pg_notify($1, $2)', values: [topic, payload] });
   }
 
   async subscribe(topic: string, listener: (payload: string) => void): Promise<() => Promise<void>> {

@@ -46,6 +46,8 @@ SET attempt = q.attempt + 1, locked_until = now() + $4 * interval '1 millisecond
 FROM next WHERE q.id = next.id
 RETURNING q.id::text AS id, q.body, q.attempt, floor(extract(epoch FROM q.enqueued_at) * 1000)::float8 AS enqueued_at`;
 
+const ACK = 'DELETE FROM fn_queue WHERE id = ANY($1::bigint[])';
+
 // Only the delivery we hold (same attempt) is failed: if the lock expired and another consumer
 // took the message, this late failure changes nothing.
 const FAIL = `
@@ -151,7 +153,7 @@ export class PostgresQueue implements Queue {
 
   async enqueueMany(bodies: string[]): Promise<string[]> {
     if (bodies.length === 0) return [];
-    const { rows } = await this.pool.query<{ ids: string[] }>(ENQUEUE, [this.options.name, bodies]);
+    const { rows } = await this.pool.query<{ ids: string[] }>({ name: 'fn-queue-enqueue', text: ENQUEUE, values: [this.options.name, bodies] });
     return rows[0]!.ids;
   }
 
@@ -244,7 +246,11 @@ class PostgresSource implements MessageSource<null> {
       await this.signal.wait(options.pollIntervalMs);
     }
     this.signal.reset();
-    const { rows } = await pool.query<MessageRow>(CLAIM, [options.name, max, options.maxAttempts, options.visibilityTimeoutMs, this.consumer]);
+    const { rows } = await pool.query<MessageRow>({
+      name: 'fn-queue-claim',
+      text: CLAIM,
+      values: [options.name, max, options.maxAttempts, options.visibilityTimeoutMs, this.consumer],
+    });
     if (rows.length > 0) {
       this.drained = rows.length < max;
       // Under steady load no claim comes back empty: last attempts whose lock expired still go
@@ -264,7 +270,11 @@ class PostgresSource implements MessageSource<null> {
   private async sweep(): Promise<number> {
     const { options, pool } = this.queue;
     this.sweptAt = Date.now();
-    const { rows } = await pool.query<{ wait_ms: number | null }>(SWEEP, [options.name, options.maxAttempts, VISIBILITY_TIMEOUT_ERROR]);
+    const { rows } = await pool.query<{ wait_ms: number | null }>({
+      name: 'fn-queue-sweep',
+      text: SWEEP,
+      values: [options.name, options.maxAttempts, VISIBILITY_TIMEOUT_ERROR],
+    });
     return rows[0]?.wait_ms ?? Infinity;
   }
 
@@ -277,18 +287,22 @@ class PostgresSource implements MessageSource<null> {
     const { options, pool } = this.queue;
     const work: Array<Promise<unknown>> = [];
     if (acked.length > 0) {
-      work.push(pool.query('DELETE FROM fn_queue WHERE id = ANY($1::bigint[])', [acked.map((d) => d.message.id)]));
+      work.push(pool.query({ name: 'fn-queue-ack', text: ACK, values: [acked.map((d) => d.message.id)] }));
     }
     if (failed.length > 0) {
       const messages = failed.map((f) => f.delivery.message);
       work.push(
-        pool.query(FAIL, [
-          messages.map((m) => m.id),
-          messages.map((m) => m.attempt),
-          failed.map((f) => f.error),
-          messages.map((m) => retryDelayMs(m.attempt, options.retryBackoffMs)),
-          options.maxAttempts,
-        ]),
+        pool.query({
+          name: 'fn-queue-fail',
+          text: FAIL,
+          values: [
+            messages.map((m) => m.id),
+            messages.map((m) => m.attempt),
+            failed.map((f) => f.error),
+            messages.map((m) => retryDelayMs(m.attempt, options.retryBackoffMs)),
+            options.maxAttempts,
+          ],
+        }),
       );
     }
     await Promise.all(work);

@@ -53,7 +53,7 @@ describe('PostgreSQL queue, statements per message', () => {
     const statements = { claims: 0, sweeps: 0 };
     const query = queue.pool.query.bind(queue.pool) as (...args: unknown[]) => Promise<unknown>;
     (queue.pool as unknown as { query: typeof query }).query = (...args: unknown[]) => {
-      const text = String(args[0]);
+      const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text);
       if (text.includes('WITH next AS')) statements.claims++;
       if (text.includes('WITH expired AS')) statements.sweeps++;
       return query(...args);
