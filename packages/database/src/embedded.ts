@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { loadEmbeddedPostgres, privateFolder, serverFilesForPostgresUser, sharedDir } from '@platform/embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
+  /** How this machine's processes connect: its unix socket where there is one, else loopback TCP. */
   url: string;
   /** Where its data is (elsewhere than asked when the postgres user could not reach that). */
   dataDir: string;
@@ -30,6 +31,7 @@ export async function startEmbeddedPostgres({
   await mkdir(dir, { recursive: true });
   if (!existsSync(passwordFile)) await writeFile(passwordFile, randomBytes(16).toString('hex'), { mode: 0o600 });
   const password = (await readFile(passwordFile, 'utf8')).trim();
+  const socketDir = unixSocketDir(dataDir, port);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -38,7 +40,7 @@ export async function startEmbeddedPostgres({
     password,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`, '-c', 'max_connections=200'],
     onLog: (message) => {
       if (/FATAL|PANIC|ERROR/.test(message)) log(message.trim());
     },
@@ -53,7 +55,26 @@ export async function startEmbeddedPostgres({
       `embedded PostgreSQL did not start on port ${port} (is the port taken, or another server using ${dataDir}?)${error ? `: ${String(error)}` : ''}`,
     );
   });
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, dataDir, stop: () => server.stop() };
+  return {
+    url: socketDir
+      ? `postgres://postgres:${password}@localhost:${port}/postgres?host=${encodeURIComponent(socketDir)}`
+      : `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    dataDir,
+    stop: () => server.stop(),
+  };
+}
+
+/** Longest path of a unix socket (sun_path holds 108 bytes with its final NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Where the server's unix socket goes: in its own data directory, which only the server's user
+ * (and root) may enter, so no other local user can even reach it. A connection there costs both
+ * sides less than one over loopback TCP (no TCP/IP stack; see bench/CHANGES.md). None when the
+ * socket's path would be too long for the system: then TCP alone.
+ */
+export function unixSocketDir(dataDir: string, port: number): string | undefined {
+  return Buffer.byteLength(join(dataDir, `.s.PGSQL.${port}`)) <= MAX_SOCKET_PATH ? dataDir : undefined;
 }
 
 /**

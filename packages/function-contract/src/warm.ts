@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
 import { INSTANCE_HEADER, type FunctionDefinition, type Invocation } from './types.js';
 import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
@@ -8,6 +7,16 @@ import { parseInvocation, runHandler } from './invoke.js';
 
 /** A stopping instance exits only once no call has arrived for this long. */
 const QUIET_MS = 300;
+
+/** The request's body as text (events, not an async iterator: one call's body is one or two chunks). */
+function readText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
 
 function send(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
@@ -51,7 +60,7 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
     try {
       let invocation: Invocation;
       try {
-        invocation = parseInvocation(await text(req));
+        invocation = parseInvocation(await readText(req));
       } catch (error) {
         return send(res, 400, { error: (error as Error).message });
       }

@@ -28,11 +28,19 @@ export function createMetrics(pools: FunctionPools, queue: Queue): Registry {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
+  // The series of each function and status, looked up once: labels are hashed on every lookup.
+  const series = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
   pools.each((pool) =>
     pool.on('callFinished', ({ function: fn, status, durationMs }) => {
-      const labels = { function_name: fn, code: String(status) };
-      invocations.inc(labels);
-      seconds.observe(labels, durationMs / 1_000);
+      const key = `${fn} ${status}`;
+      let found = series.get(key);
+      if (!found) {
+        const labels = { function_name: fn, code: String(status) };
+        found = { count: invocations.labels(labels), time: seconds.labels(labels) };
+        series.set(key, found);
+      }
+      found.count.inc();
+      found.time.observe(durationMs / 1_000);
     }),
   );
 

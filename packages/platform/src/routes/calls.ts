@@ -61,6 +61,9 @@ export function callRoutes(options: CallRouteOptions): CallListener {
       ),
     );
   const trust = proxyaddr.compile(options.trustProxy);
+  // With no proxy trusted the client is the connection's peer: no X-Forwarded-For to walk.
+  const clientAddress =
+    options.trustProxy.length === 0 ? (req: IncomingMessage) => req.socket.remoteAddress ?? '' : (req: IncomingMessage) => proxyaddr(req, trust);
   let pendingEnqueues = 0;
 
   const route = (req: IncomingMessage): Route | undefined => {
@@ -84,7 +87,7 @@ export function callRoutes(options: CallRouteOptions): CallListener {
     checkCaller(pool, req, invokeToken);
     const limiters = options.limiters.get(pool.spec.name);
     if (limiters) {
-      const limited = { req, clientAddress: proxyaddr(req, trust) };
+      const limited = { req, clientAddress: clientAddress(req) };
       for (const limiter of limiters) if (!(await limiter(limited, res))) return;
     }
     if (call.kind === 'async') return enqueue(pool, call, req, res);
