@@ -176,4 +176,30 @@ describe('queueing a vote', () => {
       stub.close();
     }
   });
+
+  // Break it catches: posting at once whatever the rate (each call then carries only the votes of
+  // one call's time), or waiting before a call after one that carried a single vote.
+  it('under a steady stream, waits as long as the last call took before the next, so each carries more', async () => {
+    const stub = await gateway([], 40);
+    try {
+      const votes: Array<Promise<{ status: number }>> = [];
+      // A vote every 2 ms for 400 ms: votes come faster than calls end.
+      for (let i = 0; i < 200; i++) {
+        votes.push(vote(stub.url));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const answers = await Promise.all(votes);
+      expect(answers.every((a) => a.status === 303)).toBe(true);
+      const carried = sizes(stub.seen);
+      expect(carried.reduce((sum, n) => sum + n, 0)).toBe(200);
+      // The first call carries one vote and the next goes as soon as it ends, with what came during
+      // it; from then on each waits one call's time more, gathering about twice as many.
+      expect(carried[0]).toBe(1);
+      const steady = carried.slice(2, -1);
+      expect(steady.length).toBeGreaterThan(0);
+      for (const n of steady) expect(n).toBeGreaterThanOrEqual(1.5 * carried[1]!);
+    } finally {
+      stub.close();
+    }
+  });
 });
