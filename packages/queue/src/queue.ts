@@ -24,6 +24,11 @@ export interface ConsumeOptions {
   batchSize?: number;
   /** Handler calls in flight at once (default 4). */
   concurrency?: number;
+  /**
+   * While a handler call is running and the queue had no more, how long the next fetch waits at
+   * most for it to end, gathering the messages that come meanwhile into one batch (default 20 ms).
+   */
+  gatherMs?: number;
 }
 
 export interface Consumer {

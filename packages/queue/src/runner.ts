@@ -25,19 +25,21 @@ export interface RunningConsumer extends Consumer {
 }
 
 /** Called by adapters before they open anything for a consumer. */
-export function checkConsumeOptions(options: ConsumeOptions): { batchSize: number; concurrency: number } {
+export function checkConsumeOptions(options: ConsumeOptions): { batchSize: number; concurrency: number; gatherMs: number } {
   const batchSize = options.batchSize ?? 100;
   const concurrency = options.concurrency ?? 4;
+  const gatherMs = options.gatherMs ?? 20;
   if (!(batchSize >= 1) || !(concurrency >= 1)) throw new Error('batchSize and concurrency must be at least 1');
+  if (!(gatherMs >= 0)) throw new Error('gatherMs must be 0 or more');
   if (!options.consumer) throw new Error('consume needs a consumer name');
-  return { batchSize, concurrency };
+  return { batchSize, concurrency, gatherMs };
 }
 
 /** How long a failed settle (ack or failure of a batch) is retried before leaving it to redelivery. */
 const SETTLE_RETRY_MS = 15_000;
 
 export function runConsumer<Ref>(source: MessageSource<Ref>, handler: BatchHandler, options: ConsumeOptions, onError: (error: Error) => void): RunningConsumer {
-  const { batchSize, concurrency } = checkConsumeOptions(options);
+  const { batchSize, concurrency, gatherMs } = checkConsumeOptions(options);
 
   let stopping = false;
   let abandoned = false;
@@ -81,14 +83,25 @@ export function runConsumer<Ref>(source: MessageSource<Ref>, handler: BatchHandl
 
   const loop = (async () => {
     let errorDelay = 100;
+    /** The last fetch filled its batch: messages are waiting, fetch again at once. */
+    let backlog = true;
     while (!stopping) {
       if (inFlight.size >= concurrency) {
         await Promise.race([...inFlight, stopRequested]);
         continue;
       }
+      // Messages coming one at a time while a batch is being handled: the next fetch waits for that
+      // batch to end (or gatherMs) and takes together what came meanwhile, one fetch, one handler
+      // call and one settle for several. With nothing in flight, a message is fetched at once.
+      if (!backlog && inFlight.size > 0 && gatherMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([...inFlight, stopRequested, new Promise((resolve) => (timer = setTimeout(resolve, gatherMs)))]);
+        clearTimeout(timer);
+      }
       let batch: Array<Delivery<Ref>>;
       try {
         batch = await source.fetch(batchSize);
+        backlog = batch.length >= batchSize;
         errorDelay = 100;
       } catch (error) {
         if (stopping) break;

@@ -114,6 +114,39 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       expect(new Set(seen.map((m) => m.body)).size).toBe(25);
     });
 
+    // Break it catches: fetching each message as it comes while a batch is being handled (a fetch,
+    // a handler call and a settle per message under a trickle), or waiting with nothing in flight.
+    it('gathers messages that come one at a time while a batch is being handled into the next batch', async () => {
+      fresh();
+      const q = queue();
+      const sizes: number[] = [];
+      const seen: Seen[] = [];
+      const consumer = q.consume(
+        async (batch) => {
+          sizes.push(batch.length);
+          for (const m of batch) seen.push({ ...m, at: Date.now(), consumer: 'c1' });
+          await sleep(400);
+        },
+        { consumer: 'c1', batchSize: 100, concurrency: 4, gatherMs: 300 },
+      );
+      try {
+        const first = Date.now();
+        await q.enqueue('m0');
+        await waitUntil(() => seen.length === 1, { what: 'the first message' });
+        // Alone, with nothing in flight: handled without waiting for others.
+        expect(seen[0]!.at - first).toBeLessThan(250);
+        for (let i = 1; i <= 6; i++) {
+          await q.enqueue(`m${i}`);
+          await sleep(10);
+        }
+        await waitUntil(() => seen.length === 7, { what: 'all 7 messages' });
+        // Without gathering: a batch per message while 4 may run at once, e.g. [1, 1, 1, 1, 3].
+        expect(sizes).toEqual([1, 6]);
+      } finally {
+        await consumer.stop();
+      }
+    });
+
     it('retries a failed message after the backoff with the attempt incremented', async () => {
       fresh();
       const q = queue({ retryBackoffMs: 250, maxAttempts: 3 });
