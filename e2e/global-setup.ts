@@ -5,7 +5,7 @@ import { appProcess, repoRoot } from '@platform/test-services';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   // The admin token lets the dashboard test scale functions (POST /system/scale-function).
-  const app = await appProcess({ env: { GATEWAY_ADMIN_TOKEN: 'e2e-admin-token' }, output: 'inherit' });
+  const app = await appProcess({ env: { GATEWAY_ADMIN_TOKEN: 'e2e-admin-token-0123456789' }, output: 'inherit' });
   try {
     await app.start();
   } catch (error) {
@@ -14,7 +14,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   }
   process.env.VOTE_URL = app.url;
   process.env.RESULT_URL = app.resultUrl;
-  process.env.GATEWAY_ADMIN_TOKEN = 'e2e-admin-token';
+  process.env.GATEWAY_ADMIN_TOKEN = 'e2e-admin-token-0123456789';
   return async () => {
     const code = await app.signal('SIGINT');
     await app.close();

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { INVOKE_TOKEN_ENV, INVOKE_TOKEN_HEADER } from '@platform/function-contract';
 import { round, summarize } from '@voting/loadgen';
 import { waitUntil } from '@platform/test-services';
 import { repoRoot, startApp, type RunningApp } from './app.js';
@@ -64,6 +65,14 @@ function bareDockerRun(image: string): Promise<number> {
   });
 }
 
+/** The credential the runtime gave a warm container, which its `/_/invoke` asks for. */
+function containerInvokeToken(name: string): string {
+  const inspect = spawnSync('docker', ['inspect', '--format', '{{json .Config.Env}}', name], { encoding: 'utf8' });
+  const entry = inspect.status === 0 ? (JSON.parse(inspect.stdout) as string[]).find((e) => e.startsWith(`${INVOKE_TOKEN_ENV}=`)) : undefined;
+  if (!entry) throw new Error(`could not find ${INVOKE_TOKEN_ENV} of container ${name}: ${inspect.stderr.trim()}`);
+  return entry.slice(INVOKE_TOKEN_ENV.length + 1);
+}
+
 function containerAddress(name: string): string {
   const inspect = spawnSync('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name], { encoding: 'utf8' });
   const address = inspect.stdout.trim().split(' ')[0];
@@ -108,6 +117,7 @@ async function warmOverhead(app: RunningApp, calls: number): Promise<ScenarioRes
     if (!container) throw new Error(`no warm ${FN} container after a call`);
     // The runtime reaches its containers at their bridge address, port 8080, as this does.
     const direct = `http://${containerAddress(container)}:8080/_/invoke`;
+    const headers = { 'content-type': 'application/json', [INVOKE_TOKEN_HEADER]: containerInvokeToken(container) };
     return await measureOverhead({
       id: 'call-overhead-docker',
       title: 'Call overhead, docker runtime: warm container through the gateway vs the container directly',
@@ -115,8 +125,7 @@ async function warmOverhead(app: RunningApp, calls: number): Promise<ScenarioRes
       what: `${FN} GET /`,
       directName: 'container directly',
       viaGateway: async () => check(await call(agent, viaGateway), `GET /function/${FN}`),
-      direct: async () =>
-        check(await call(agent, direct, { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' } }), 'POST /_/invoke'),
+      direct: async () => check(await call(agent, direct, { method: 'POST', body: invocation, headers }), 'POST /_/invoke'),
     });
   } finally {
     agent.destroy();

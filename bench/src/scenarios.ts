@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { io } from 'socket.io-client';
+import { INVOKE_TOKEN_ENV, INVOKE_TOKEN_HEADER } from '@platform/function-contract';
 import { round, summarize, type LatencySummary } from '@voting/loadgen';
 import { seedLoad, warmUp } from './seed-load.js';
 import { waitUntil } from '@platform/test-services';
@@ -34,6 +35,7 @@ export async function callOverhead(app: RunningApp, { calls = 2_000 }: { calls?:
     const socketPath = instance?.env.FN_SOCKET;
     if (!socketPath) throw new Error('could not find the warm results instance (a child of the gateway with FN_SOCKET in its environment)');
     const invocation = JSON.stringify({ callId: 'bench', request: { method: 'GET', path: '/options', query: {}, headers: {}, body: '' } });
+    const headers = { 'content-type': 'application/json', [INVOKE_TOKEN_HEADER]: instance?.env[INVOKE_TOKEN_ENV] ?? '' };
     return await measureOverhead({
       id: 'call-overhead',
       title: 'Call overhead: warm function through the gateway vs its instance directly',
@@ -41,12 +43,7 @@ export async function callOverhead(app: RunningApp, { calls = 2_000 }: { calls?:
       what: 'results GET /options',
       directName: 'instance directly',
       viaGateway: async () => expectStatus(await call(agent, viaGateway), 200, 'GET /function/results/options'),
-      direct: async () =>
-        expectStatus(
-          await call(agent, '/_/invoke', { method: 'POST', body: invocation, headers: { 'content-type': 'application/json' }, socketPath }),
-          200,
-          'POST /_/invoke',
-        ),
+      direct: async () => expectStatus(await call(agent, '/_/invoke', { method: 'POST', body: invocation, headers, socketPath }), 200, 'POST /_/invoke'),
     });
   } finally {
     agent.destroy();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { queueDefaults } from '@platform/queue';
 import { compile as compileAddresses } from 'proxy-addr';
 import { parseHostPattern } from '@platform/core';
+import { checkFunctionSecrets } from '@platform/core/secrets';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
@@ -34,6 +35,15 @@ const blankIsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((value) =>
 /** proxy-addr's names and CIDRs, checked by compiling them. */
 const addressList = (fallback: string) =>
   commaList(fallback, compileAddresses, 'use addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal, separated by commas');
+
+/** Browser origins (scheme, host and port, as a browser's Origin header names them). */
+const originList = commaList(
+  '',
+  (list) => {
+    for (const origin of list) if (new URL(origin).origin !== origin) throw new Error(origin);
+  },
+  'use origins (scheme, host and port, no path), e.g. https://vote.example.com, separated by commas',
+);
 
 /** Every setting of the gateway, from the environment (see the README's settings table). */
 export const configSchema = z.object({
@@ -93,12 +103,36 @@ export const configSchema = z.object({
   /** A file holding the database password (a Docker secret), put into DATABASE_URL. */
   DATABASE_PASSWORD_FILE: z.string().optional(),
   QUEUE_URL: url.optional(),
+  /** A file holding Redis's password (a Docker secret), put into QUEUE_URL and EVENTS_URL when they are redis:// URLs. */
+  REDIS_PASSWORD_FILE: blankIsUnset(z.string().optional()),
   EVENTS_URL: url.optional(),
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_POSTGRES_PORT: port.default(54329),
   FUNCTIONS_DIR: z.string().optional(),
   /** Images a deploy (POST /system/functions, `fn deploy`) may name: patterns, `*` for any characters, comma separated. By default those this project builds. */
   FUNCTION_IMAGES: commaList('voting/fn-*'),
+  /**
+   * Secrets a function may be given (comma separated): a deploy asking for another is refused.
+   * Unset: those the app's own manifests declare. Never the gateway's own tokens.
+   */
+  FUNCTION_SECRETS: blankIsUnset(
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .superRefine((list, ctx) => {
+        try {
+          checkFunctionSecrets(list);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
+      .optional(),
+  ),
   SECRETS_DIR: z.string().default('/run/secrets'),
   OPTION_A: z.string().min(1).max(60).default('Cats'),
   OPTION_B: z.string().min(1).max(60).default('Dogs'),
@@ -106,9 +140,11 @@ export const configSchema = z.object({
     .string()
     .regex(/^\d+(b|kb|mb)$/i)
     .default('16kb'),
-  /** Largest size of a request's headers, bytes (beyond it 431). */
   /** Live socket.io clients (result pages, dashboards) per server at most; beyond it new connections are refused. */
   MAX_LIVE_CLIENTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Live socket.io clients from one client address per server at most, polling sessions included. Unset: 1% of MAX_LIVE_CLIENTS, at least 100. */
+  MAX_LIVE_CLIENTS_PER_ADDRESS: blankIsUnset(z.coerce.number().int().min(1).max(1_000_000).optional()),
+  /** Largest size of a request's headers, bytes (beyond it 431). */
   MAX_HEADER_BYTES: z.coerce.number().int().min(1_024).max(1_048_576).default(16_384),
   /** Votes (POST to the vote function, sync, async or the form post) per window from one client address; 0: no limit. */
   VOTE_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().min(0).default(300),
@@ -125,7 +161,13 @@ export const configSchema = z.object({
   VOTE_RATE_LIMIT_PER_VOTER: z.coerce.number().int().min(0).default(10),
   /** The window of the vote rate limits, seconds. */
   VOTE_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3_600).default(10),
-  SOCKET_ORIGINS: commaList(''),
+  /**
+   * Browser origins besides the app's own pages and PUBLIC_URL's that may call functions (a form
+   * post, a fetch) and open socket.io connections; other sites' pages get a 403.
+   */
+  ALLOWED_ORIGINS: originList,
+  /** Deprecated: the former name of ALLOWED_ORIGINS, read into it. */
+  SOCKET_ORIGINS: originList,
   /** User name of basic auth on /system mutations (the password is the admin token). */
   GATEWAY_ADMIN_USER: z.string().min(1).default('admin'),
   /** Whether read-only /system routes, /metrics and the dashboard's data are public. */
@@ -160,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid settings: ${problems.join('; ')}`);
   }
   const config = parsed.data;
+  config.ALLOWED_ORIGINS = [...new Set([...config.ALLOWED_ORIGINS, ...config.SOCKET_ORIGINS])];
   // A process of a tier shares one database with the others, and a controller's functions need an edge to call.
   if (config.GATEWAY_ROLE !== 'all' && !config.DATABASE_URL) {
     throw new Error(`invalid settings: GATEWAY_ROLE=${config.GATEWAY_ROLE} needs DATABASE_URL, the database every process of the tier shares`);

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadFunctions, type FunctionSpec } from '@platform/function-contract/manifest';
-import { migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
+import { functionDatabaseSecrets, migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@platform/queue';
 import { loadConfig } from './config.js';
 import {
@@ -37,7 +37,9 @@ import {
   type Capacity,
   type Runtime,
 } from '@platform/core';
-import { sharedSecret } from '@platform/core/secrets';
+import { checkFunctionSecrets, declaredSecrets, functionSecretResolver, sharedSecret } from '@platform/core/secrets';
+import { checkAdminToken } from '@platform/core/auth';
+import { CONTROLLER_TOKEN_SECRET } from '@platform/core/tokens';
 import { secretEnvName } from '@platform/core/runtimes/function-env';
 import { acceptSticky, reportSessions } from '@platform/core/edge/sticky';
 import { superviseEdges, type EdgeSupervisor } from '@platform/core/edge/supervisor';
@@ -50,8 +52,16 @@ const config = loadConfig();
 const functionsDir = config.FUNCTIONS_DIR ? resolve(config.FUNCTIONS_DIR) : join(root, 'functions');
 /** A deployed function's calls must end before the queue would deliver them again. */
 const maxTimeoutSeconds = config.QUEUE_VISIBILITY_SECONDS - 1;
-/** What the controller needs for deploys: where they are kept, which images they may name. */
-const deploys = (databaseUrl: string) => ({ store: functionStore(databaseUrl), images: config.FUNCTION_IMAGES, functionsDir, maxTimeoutSeconds });
+/** Secrets functions may be given: FUNCTION_SECRETS, else those the app's manifests declare. */
+const allowedSecrets = (functions: FunctionSpec[]) => config.FUNCTION_SECRETS ?? declaredSecrets(functions);
+/** What the controller needs for deploys: where they are kept, which images and secrets they may name. */
+const deploys = (databaseUrl: string, functions: FunctionSpec[]) => ({
+  store: functionStore(databaseUrl),
+  images: config.FUNCTION_IMAGES,
+  secrets: allowedSecrets(functions),
+  functionsDir,
+  maxTimeoutSeconds,
+});
 /** The vote URL the pages show a room as a QR code. */
 const publicUrl = publicVoteUrl({ publicUrl: config.PUBLIC_URL, host: config.HOST, port: config.PORT });
 /**
@@ -88,6 +98,9 @@ function withPassword(url: string, passwordFile: string | undefined): string {
   return parsed.toString();
 }
 
+/** QUEUE_URL or EVENTS_URL, a Redis one with the password of REDIS_PASSWORD_FILE. */
+const withRedisPassword = (url: string | undefined) => (url && /^rediss?:/.test(url) ? withPassword(url, config.REDIS_PASSWORD_FILE) : url);
+
 async function listen(server: Server, port: number): Promise<void> {
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
@@ -122,7 +135,10 @@ async function database(dataDir: string): Promise<string> {
 /** The secrets functions and the gateway use: Docker secrets or env, else made once and shared. */
 async function secrets(dataDir: string, databaseUrl: string, eventsUrl: string) {
   const secretsDir = config.SECRETS_DIR;
-  const fixed: Record<string, string> = { 'database-url': databaseUrl, 'events-url': eventsUrl };
+  // Functions reach the database as roles of their own (infra/migrations), never as its owner;
+  // the processes that hold a runtime set the roles' passwords.
+  const runsFunctions = role === 'all' || role === 'primary' || role === 'controller';
+  const fixed: Record<string, string> = runsFunctions ? await functionDatabaseSecrets(databaseUrl, eventsUrl) : {};
   const configured = secretResolver(secretsDir, fixed);
   // Unless configured, the cookie key and the invoke token (with which functions invoke private
   // functions) are made once into the database and read by every gateway on it.
@@ -131,6 +147,11 @@ async function secrets(dataDir: string, databaseUrl: string, eventsUrl: string) 
   }
   if (configured('gateway-invoke-token') === undefined) fixed['gateway-invoke-token'] = await sharedSecret(databaseUrl, 'gateway-invoke-token');
   const invokeToken = configured('gateway-invoke-token')!;
+  // The controller API's credential, for controllers and edges alone: made the same way.
+  const controllerToken = configured(CONTROLLER_TOKEN_SECRET) ?? (await sharedSecret(databaseUrl, CONTROLLER_TOKEN_SECRET));
+  // Functions hold the invoke token: the same value would open the controller API to them.
+  if (controllerToken === invokeToken) throw new Error(`the secret ${CONTROLLER_TOKEN_SECRET} must differ from gateway-invoke-token, which functions hold`);
+  fixed[CONTROLLER_TOKEN_SECRET] = controllerToken;
   // Credentials of /system mutations: the secret `gateway-admin-token` (or $GATEWAY_ADMIN_TOKEN), else one made here.
   let adminToken = configured('gateway-admin-token');
   let adminTokenFile: string | undefined;
@@ -141,7 +162,7 @@ async function secrets(dataDir: string, databaseUrl: string, eventsUrl: string) 
     adminTokenFile = join(dataDir, 'secrets', 'gateway-admin-token');
   }
   fixed['gateway-admin-token'] = adminToken;
-  return { resolve: secretResolver(secretsDir, fixed), fixed, invokeToken, adminToken, adminTokenFile };
+  return { resolve: secretResolver(secretsDir, fixed), fixed, invokeToken, controllerToken, adminToken, adminTokenFile };
 }
 
 /** The controller's part: the runtime, the only holder of the Docker socket. */
@@ -162,7 +183,7 @@ const onError = (error: Error) => (stopping ? log.debug(error.message) : log.war
 
 /** The async queue, as the settings say. */
 function openQueue(databaseUrl: string) {
-  return createQueue(config.QUEUE_URL ?? databaseUrl, {
+  return createQueue(withRedisPassword(config.QUEUE_URL) ?? databaseUrl, {
     onError,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
     retryBackoffMs: config.QUEUE_RETRY_BACKOFF_MS,
@@ -182,13 +203,16 @@ async function startEdge(
   const gateway = await createGateway({
     functions,
     runtime: instances,
-    controller: deploys(databaseUrl),
+    controller: deploys(databaseUrl, functions),
     queue,
     events,
     log,
     bodyLimit: config.BODY_LIMIT,
-    socketOrigins: config.SOCKET_ORIGINS,
+    // Browser pages that may call functions and connect: the vote and result pages, PUBLIC_URL's, ALLOWED_ORIGINS.
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    pagePorts: [config.PORT, config.RESULT_PORT],
     maxLiveClients: config.MAX_LIVE_CLIENTS,
+    maxLiveClientsPerAddress: config.MAX_LIVE_CLIENTS_PER_ADDRESS,
     ...votingComposition,
     auth: { token: adminToken, user: config.GATEWAY_ADMIN_USER, readPublic: config.SYSTEM_READ_PUBLIC },
     callResultSeconds: config.CALL_RESULT_SECONDS,
@@ -249,14 +273,23 @@ async function startEdge(
 async function main(): Promise<void> {
   // Manifests first: a bad one stops the start before anything is started.
   const functions = await loadFunctions(functionsDir, root);
+  // The gateway's own tokens are never a function's, even if a manifest asks for one.
+  try {
+    checkFunctionSecrets(allowedSecrets(functions));
+  } catch (error) {
+    throw new Error(`${config.FUNCTION_SECRETS ? 'FUNCTION_SECRETS' : "the functions' manifests"}: ${(error as Error).message}`);
+  }
   // A call running longer than the visibility timeout would be delivered twice while it runs.
   const longest = Math.max(...functions.map((f) => f.timeoutSeconds));
   if (config.QUEUE_VISIBILITY_SECONDS <= longest) {
     throw new Error(`QUEUE_VISIBILITY_SECONDS (${config.QUEUE_VISIBILITY_SECONDS}) must be longer than the longest function timeout (${longest} s)`);
   }
+  // An admin token too short to stand against guessing stops the start too (one made here is long).
+  const configuredAdminToken = secretResolver(config.SECRETS_DIR, {})('gateway-admin-token');
+  if (configuredAdminToken !== undefined) checkAdminToken(configuredAdminToken);
   const dataDir = resolve(root, config.DATA_DIR);
   const databaseUrl = await database(dataDir);
-  const eventsUrl = config.EVENTS_URL ?? databaseUrl;
+  const eventsUrl = withRedisPassword(config.EVENTS_URL) ?? databaseUrl;
   const keys = await secrets(dataDir, databaseUrl, eventsUrl);
   const tokens = { databaseUrl, eventsUrl, invokeToken: keys.invokeToken, adminToken: keys.adminToken };
   // Every process of the tier is listed (GET /system/gateways); controllers elect a leader.
@@ -274,7 +307,7 @@ async function main(): Promise<void> {
     const capacity = await RemoteCapacity.connect({
       // A worker's controller is its primary; an edge of its own follows whichever controller leads.
       locate: role === 'worker' ? async () => process.env.CONTROLLER_URL! : () => members.leaderUrl(),
-      token: keys.invokeToken,
+      token: keys.controllerToken,
       edgeId: `edge-${hostname()}-${process.pid}`,
       kind: config.RUNTIME,
       log,
@@ -290,13 +323,13 @@ async function main(): Promise<void> {
     process.send?.({ type: 'platform:ready' });
     return;
   }
-  const runtime = await startRuntime(keys.resolve);
+  const runtime = await startRuntime(functionSecretResolver(keys.resolve, allowedSecrets(functions)));
   if (role === 'all') {
     await startEdge(functions, runtime, tokens);
   } else {
-    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl), log: (message) => log.warn(message) });
+    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl, functions), log: (message) => log.warn(message) });
     started.controller = controller;
-    const api = await serveControllerApi(controller, { token: keys.invokeToken, log, host: '127.0.0.1', port: 0 });
+    const api = await serveControllerApi(controller, { token: keys.controllerToken, log, host: '127.0.0.1', port: 0 });
     started.controllerApi = api;
     // The edges get what they cannot make themselves: the database's URL and the shared secrets.
     const env: Record<string, string> = { DATABASE_URL: databaseUrl, CONTROLLER_URL: api.url };
@@ -356,13 +389,13 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
   const lead = async () => {
     acting = true;
     log.info('leading: starting the runtime');
-    const runtime = await startRuntime(keys.resolve);
-    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl), log: (message) => log.warn(message) });
+    const runtime = await startRuntime(functionSecretResolver(keys.resolve, allowedSecrets(functions)));
+    const controller = await Controller.start(runtime, functions, { ...deploys(databaseUrl, functions), log: (message) => log.warn(message) });
     started.controller = controller;
     // What it decides, in its log: the one place to read why instances came and went.
     controller.on('instanceStarted', (e) => log.info(`${e.function}: started ${e.instance} (${e.reason}, ${e.coldStartMs} ms)`));
     controller.on('instanceStopped', (e) => log.info(`${e.function}: stopped ${e.instance} (${e.reason})`));
-    const api = controllerApi(controller, { token: keys.invokeToken, log });
+    const api = controllerApi(controller, { token: keys.controllerToken, log });
     started.controllerApi = { close: () => api.stop() };
     server.lead(api.router);
     serving = true;

@@ -286,19 +286,19 @@ describe('checkCallbackUrl with names', () => {
     expect(target.url.toString()).toBe('https://public.test/hook?x=1');
   });
 
-  it('refuses a name with any refused address', async () => {
-    expect((await refusal('http://loop.test:9000/', { resolve })).message).toBe(
-      "X-Callback-Url's host loop.test resolves to a loopback address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS",
-    );
-    expect((await refusal('http://mixed.test/', { resolve })).message).toMatch(/resolves to a private address/);
-    // A name's addresses are not told (they would map the inside), only their kind.
-    expect((await refusal('http://mapped.test/', { resolve })).message).toMatch(/resolves to a link-local address/);
-    expect((await refusal('http://mapped.test/', { resolve })).message).not.toMatch(/169\.254/);
+  // One answer whether a name does not resolve or resolves to a refused address (callback-lookup.test.ts).
+  it('refuses a name with any refused address, telling neither the address nor its kind', async () => {
+    const refusedHost = (host: string) =>
+      `X-Callback-Url's host ${host} is refused: callbacks may only go to names that resolve to public addresses only, or to hosts in CALLBACK_ALLOWED_HOSTS`;
+    expect((await refusal('http://loop.test:9000/', { resolve })).message).toBe(refusedHost('loop.test'));
+    expect((await refusal('http://mixed.test/', { resolve })).message).toBe(refusedHost('mixed.test'));
+    expect((await refusal('http://mapped.test/', { resolve })).message).toBe(refusedHost('mapped.test'));
+    expect((await refusal('http://mapped.test/', { resolve })).message).not.toMatch(/169\.254|link-local/);
   });
 
   it('refuses names that do not resolve', async () => {
-    expect((await refusal('http://nowhere.test/', { resolve })).message).toBe("X-Callback-Url's host nowhere.test could not be resolved (ENOTFOUND)");
-    expect((await refusal('http://empty.test/', { resolve })).message).toBe("X-Callback-Url's host empty.test has no address");
+    expect((await refusal('http://nowhere.test/', { resolve })).message).toMatch(/^X-Callback-Url's host nowhere\.test is refused: /);
+    expect((await refusal('http://empty.test/', { resolve })).message).toMatch(/^X-Callback-Url's host empty\.test is refused: /);
   });
 
   it('lets allowed hosts through whatever their address, still pinned to it', async () => {
@@ -312,7 +312,7 @@ describe('checkCallbackUrl with names', () => {
     let answers = [['93.184.215.14'], ['127.0.0.1']];
     const rebinding: Resolver = async () => answers.shift()!;
     await expect(checkCallbackUrl('http://rebind.test/', { resolve: rebinding })).resolves.toMatchObject({ address: '93.184.215.14' });
-    expect((await refusal('http://rebind.test/', { resolve: rebinding })).message).toMatch(/resolves to a loopback address/);
+    expect((await refusal('http://rebind.test/', { resolve: rebinding })).message).toMatch(/host rebind\.test is refused/);
     answers = [];
   });
 

@@ -54,6 +54,23 @@ describe('deploying to a running gateway', () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  // Break it catches: fn deploy sending the manifest with its defaults filled in (`private: false`
+  // for a function.json that leaves it out), which makes a private function public on an update.
+  it('fn deploy of a folder that leaves private out keeps a private function private', async () => {
+    expect((await fn(['new', 'hidden', '--lang', 'python'], root)).code).toBe(0);
+    const manifestFile = join(root, 'functions', 'hidden', 'function.json');
+    const written = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
+    const cmd = (...args: string[]) => fn(['--gateway', t.url, '--token', token, ...args], root);
+    await writeFile(manifestFile, JSON.stringify({ ...written, private: true }));
+    expect((await cmd('deploy', 'functions/hidden')).code).toBe(0);
+    expect((await greet(t.url, 'hidden')).status).toBe(403);
+    const { private: _left, ...withoutPrivate } = written;
+    await writeFile(manifestFile, JSON.stringify(withoutPrivate));
+    expect((await cmd('deploy', 'functions/hidden')).stdout).toBe(`hidden: updated; call it at ${t.url}/function/hidden\n`);
+    expect((await greet(t.url, 'hidden')).status).toBe(403);
+    expect((await cmd('rm', 'hidden')).code).toBe(0);
+  });
+
   // Break it catches: functions fixed at start (404 until a restart), an update that keeps calling
   // the old instance, or a removal that leaves the route answering.
   it('fn deploy makes a new function callable at once; deployed again it is updated (new calls, new instance); fn rm takes it away', async () => {

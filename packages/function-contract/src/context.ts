@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { FunctionContext } from './types.js';
+import { INVOKE_TOKEN_ENV, type FunctionContext } from './types.js';
 
 /** The settings the platform hands a function process, all through its environment. */
 export interface InstanceSettings {
@@ -14,6 +14,8 @@ export interface InstanceSettings {
   /** Warm mode on the platform's machine: listen on this unix socket instead of host:port (a cheaper hop). */
   socket?: string | undefined;
   maxInFlight: number;
+  /** Warm mode: the credential a call must carry (see INVOKE_TOKEN_ENV). */
+  invokeToken?: string | undefined;
   idleSeconds: number;
   /** Longest wait for in-flight calls when stopping. */
   drainSeconds: number;
@@ -36,6 +38,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceS
     socket: env.FN_SOCKET || undefined,
     host: env.FN_HOST ?? '0.0.0.0',
     maxInFlight: Number(env.FN_MAX_INFLIGHT ?? 64),
+    invokeToken: env[INVOKE_TOKEN_ENV] || undefined,
     idleSeconds: Number(env.FN_IDLE_SECONDS ?? 0),
     drainSeconds: Number(env.FN_DRAIN_SECONDS ?? 10),
     env: Object.fromEntries(list(env.FN_ENV).map((key) => [key, env[key] ?? ''])),
@@ -45,7 +48,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceS
   };
 }
 
-/** `database-url` is read from the file /run/secrets/database-url, else from $DATABASE_URL. */
+/** `votes-reader-url` is read from the file /run/secrets/votes-reader-url, else from $VOTES_READER_URL. */
 export function secretReader(settings: InstanceSettings, env: NodeJS.ProcessEnv = process.env) {
   const cache = new Map<string, string>();
   return (name: string): string => {

@@ -3,7 +3,54 @@ import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 
-const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be an UPPER_SNAKE_CASE variable name');
+/**
+ * Variables no manifest may set, `*` ending a prefix: the contract's own (the platform sets them),
+ * and those that make a loader, an interpreter, a shell or the C library run other code or change
+ * how it runs (NODE_OPTIONS=--import=..., LD_PRELOAD, PYTHONSTARTUP, PATH...).
+ */
+export const REFUSED_ENV: readonly string[] = [
+  'FN_*',
+  'SECRETS_DIR',
+  'NODE_*',
+  'LD_*',
+  'DYLD_*',
+  'PYTHON*',
+  'PATH',
+  'BASH_ENV',
+  'ENV',
+  'BASH_FUNC_*',
+  'SHELLOPTS',
+  'PS4',
+  'PERL5*',
+  'PERLLIB',
+  'RUBY*',
+  'JAVA_TOOL_OPTIONS',
+  '_JAVA_OPTIONS',
+  'JDK_JAVA_OPTIONS',
+  'GCONV_PATH',
+  'GLIBC_TUNABLES',
+  'MALLOC_*',
+  'LOCPATH',
+  'NLSPATH',
+  'HOSTALIASES',
+  'OPENSSL_CONF',
+  'OPENSSL_ENGINES',
+];
+
+/** The entry of REFUSED_ENV that refuses this variable, if any. */
+export function refusedEnvRule(name: string): string | undefined {
+  return REFUSED_ENV.find((rule) => (rule.endsWith('*') ? name.startsWith(rule.slice(0, -1)) : name === rule));
+}
+
+const envName = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9_]*$/, 'must be an UPPER_SNAKE_CASE variable name')
+  .superRefine((name, ctx) => {
+    const rule = refusedEnvRule(name);
+    if (rule === undefined) return;
+    const why = rule === 'FN_*' || rule === 'SECRETS_DIR' ? "is the platform's own" : 'controls how code is loaded or run';
+    ctx.addIssue({ code: 'custom', message: `${name} ${why} (${rule}): a manifest may not set it` });
+  });
 const secretName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a lower-case-dashed secret name');
 
 /** The manifest `functions/<name>/function.json`: everything the platform needs to run a function. */
@@ -33,7 +80,10 @@ export const manifestSchema = z
      * then accept an array and be idempotent, as a retry repeats the whole batch.
      */
     batchSize: z.number().int().min(1).max(10_000).default(1),
-    /** Variables passed to the function; the value is the default, the platform's environment overrides it. */
+    /**
+     * Variables passed to the function; the value is the default, the platform's settings override
+     * it. Names in REFUSED_ENV are refused.
+     */
     env: z.record(envName, z.string()).default({}),
     /** Secrets the function reads with `context.secret(name)`. */
     secrets: z.array(secretName).default([]),
@@ -62,6 +112,12 @@ export interface FunctionSpec extends FunctionManifest {
   manifestPath: string;
 }
 
+/** The field and the problem of a manifest's first issue; a bad variable name is told by its own message. */
+export function manifestIssue(issue: z.core.$ZodIssue): { field: string; problem: string } {
+  const problem = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+  return { field: issue.path.join('.'), problem };
+}
+
 export class ManifestError extends Error {
   constructor(
     readonly file: string,
@@ -84,9 +140,8 @@ export async function loadManifest(manifestPath: string, displayRoot = process.c
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.');
-    throw new ManifestError(shown, field, issue.message);
+    const { field, problem } = manifestIssue(parsed.error.issues[0]!);
+    throw new ManifestError(shown, field, problem);
   }
   const dir = join(manifestPath, '..');
   const folder = dir.split(/[\\/]/).pop();

@@ -51,6 +51,20 @@ export interface FunctionDefinition {
  */
 export const INSTANCE_HEADER = 'x-fn-instance';
 
+/**
+ * The environment variable carrying a warm instance's credential, made afresh by the runtime that
+ * starts it: `POST /_/invoke` runs only calls that send it in INVOKE_TOKEN_HEADER (401 otherwise),
+ * so nothing else on the functions' network can run the function as the platform would.
+ */
+export const INVOKE_TOKEN_ENV = 'FN_INVOKE_TOKEN';
+export const INVOKE_TOKEN_HEADER = 'x-fn-invoke-token';
+
+/**
+ * The largest `POST /_/invoke` body a warm instance reads (413 beyond it, reading stopped): far
+ * above any call the gateway admits (its BODY_LIMIT, JSON-escaped, plus headers).
+ */
+export const MAX_INVOCATION_BYTES = 8 * 1024 * 1024;
+
 /** The wire form of one call between the gateway and an instance (stdin/stdout or HTTP). */
 export interface Invocation {
   callId: string;

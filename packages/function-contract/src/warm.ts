@@ -1,21 +1,71 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
-import { INSTANCE_HEADER, type FunctionDefinition, type Invocation } from './types.js';
+import { INSTANCE_HEADER, INVOKE_TOKEN_ENV, INVOKE_TOKEN_HEADER, MAX_INVOCATION_BYTES, type FunctionDefinition, type Invocation } from './types.js';
 import type { InstanceSettings } from './context.js';
 import { baseContext, createLogger } from './context.js';
 import { parseInvocation, runHandler } from './invoke.js';
 
 /** A stopping instance exits only once no call has arrived for this long. */
 const QUIET_MS = 300;
+/** How long what a refused caller still sends is read and dropped before its connection closes. */
+const LINGER_MS = 2_000;
 
-/** The request's body as text (events, not an async iterator: one call's body is one or two chunks). */
+/** A body over MAX_INVOCATION_BYTES: reading it stopped there. */
+class TooLarge extends Error {}
+
+/**
+ * The request's body as text (events, not an async iterator: one call's body is one or two
+ * chunks); rejects with TooLarge as soon as it passes MAX_INVOCATION_BYTES, keeping nothing more.
+ */
 function readText(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_INVOCATION_BYTES) {
+        // Nothing more is kept: the rest flows away unread until the connection closes (see refuse).
+        req.off('data', onData);
+        chunks.length = 0;
+        return reject(new TooLarge());
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/**
+ * Answers and closes the connection, keeping nothing more of the request. Node closes it once
+ * the answer is written (destroySoon), but a connection closed with bytes of the caller unread is
+ * reset, and the caller may lose the answer: so it is only half-closed, what still comes is
+ * dropped, and it closes LINGER_MS later (a lingering close).
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+  const socket = req.socket;
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+  req.resume();
+  res.setHeader('connection', 'close');
+  send(res, status, { error: message });
+}
+
+/**
+ * Whether the call carries the instance's credential, compared in a time that depends on the
+ * credential's length only, never on where a guess first differs. Plain code rather than
+ * node:crypto's timingSafeEqual: loading that module would add to every instance's cold start.
+ */
+function carriesToken(req: IncomingMessage, expected: string): boolean {
+  const given = req.headers[INVOKE_TOKEN_HEADER];
+  if (typeof given !== 'string') return false;
+  let difference = given.length ^ expected.length;
+  // Past the end of `given`, charCodeAt is NaN: `| 0` makes it 0, which no credential's character is.
+  for (let i = 0; i < expected.length; i++) difference |= expected.charCodeAt(i) ^ (given.charCodeAt(i) | 0);
+  return difference === 0;
 }
 
 function send(res: ServerResponse, status: number, value: unknown): void {
@@ -28,9 +78,12 @@ function send(res: ServerResponse, status: number, value: unknown): void {
  * Warm mode: an HTTP server serving calls until told to stop. `GET /_/health` answers once
  * setup is done; `POST /_/invoke` takes an invocation and answers its response. Calls beyond
  * the in-flight limit get 429 so the platform can route them elsewhere; calls meant for another
- * instance (INSTANCE_HEADER) get 421 and run nothing.
+ * instance (INSTANCE_HEADER) get 421, calls without the instance's credential 401, bodies over
+ * MAX_INVOCATION_BYTES 413: these run nothing.
  */
 export async function runWarm(definition: FunctionDefinition, settings: InstanceSettings): Promise<void> {
+  if (!settings.invokeToken) throw new Error(`${INVOKE_TOKEN_ENV} is not set: a warm instance runs only calls carrying the credential its platform gave it`);
+  const token = settings.invokeToken;
   const log = createLogger(settings);
   const base = baseContext(settings, log);
   let inFlight = 0;
@@ -45,11 +98,15 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
       return send(res, ready && !draining ? 200 : 503, { ready, draining, inFlight });
     }
     if (req.method !== 'POST' || req.url !== '/_/invoke') return send(res, 404, { error: 'not found' });
-    lastRequest = Date.now();
     const meant = req.headers[INSTANCE_HEADER];
+    // Before the credential: another instance's caller holds that one's, and must learn to go elsewhere.
     if (meant !== undefined && meant !== settings.instance) {
+      lastRequest = Date.now();
       return send(res, 421, { error: `this address serves instance ${settings.instance} of ${settings.name}, not ${String(meant)}` });
     }
+    if (!carriesToken(req, token)) return refuse(req, res, 401, `calls to this instance need its credential (${INVOKE_TOKEN_HEADER})`);
+    lastRequest = Date.now();
+    if (Number(req.headers['content-length']) > MAX_INVOCATION_BYTES) return refuse(req, res, 413, `an invocation is at most ${MAX_INVOCATION_BYTES} bytes`);
     if (draining) {
       res.setHeader('connection', 'close');
       return send(res, 503, { error: 'instance is stopping' });
@@ -62,6 +119,7 @@ export async function runWarm(definition: FunctionDefinition, settings: Instance
       try {
         invocation = parseInvocation(await readText(req));
       } catch (error) {
+        if (error instanceof TooLarge) return refuse(req, res, 413, `an invocation is at most ${MAX_INVOCATION_BYTES} bytes`);
         return send(res, 400, { error: (error as Error).message });
       }
       send(res, 200, await runHandler(definition, invocation, base));

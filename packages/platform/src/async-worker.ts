@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { FunctionRequest, FunctionResponse } from '@platform/function-contract';
-import type { Consumer, Queue, QueuedMessage } from '@platform/queue';
+import type { Consumer, FailedMessage, Queue, QueuedMessage } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import { InvocationError } from './errors.js';
-import { checkCallbackUrl, type HostPattern } from './callback-url.js';
+import { CallbackHostRefused, checkCallbackUrl, type HostPattern } from './callback-url.js';
 import { postCallback } from './callback-post.js';
 
 /** An accepted `/async-function/<name>` call, as stored in the queue. */
@@ -17,6 +17,8 @@ export interface AsyncCall {
 
 /** Statuses worth another attempt: the function or its instance failed, not the request. */
 const retryable = (status: number) => status >= 500 || status === 429;
+/** The function refused the request itself: the same input gets the same answer, so no retry. */
+const refused = (status: number) => status >= 400 && status < 500 && status !== 429;
 
 interface Work {
   pool: FunctionPool;
@@ -75,7 +77,8 @@ function validJson(text: string): boolean {
 
 /**
  * Takes accepted calls off the queue and invokes them. A call is acknowledged only after its
- * function answered without a server error, so a crash anywhere means redelivery, never loss.
+ * function answered without a server error, so a crash anywhere means redelivery, never loss;
+ * a call its function refused (4xx) is kept in the dead letters.
  */
 export function startAsyncWorker({
   queue,
@@ -91,7 +94,15 @@ export function startAsyncWorker({
   /** Hosts callbacks may reach whatever their address (see callback-url.ts). */
   callbackHosts?: HostPattern[];
 }): Consumer {
-  async function run({ pool, calls }: Work): Promise<string | undefined> {
+  /**
+   * Runs one invocation of a call or a batch of calls and answers which of them failed. A failure
+   * of the function (5xx, 429, no answer) is retried with backoff, the whole batch alike. A refusal
+   * (another 4xx) says some input is wrong: a refused batch is split in halves, each invoked again,
+   * down to the single calls, so that only the refused calls end refused (a few invocations per
+   * bad call, not one per call; the manifest's batchSize already asks for idempotent functions).
+   * A refused call goes to the dead letters at once with the function's answer, and to its callback.
+   */
+  async function run({ pool, calls }: Work): Promise<FailedMessage[]> {
     const first = calls[0]!.call;
     const request =
       calls.length === 1 && pool.spec.batchSize === 1
@@ -111,19 +122,30 @@ export function startAsyncWorker({
       const status = error instanceof InvocationError ? error.status : 502;
       response = { status, body: JSON.stringify({ error: (error as Error).message }) };
     }
-    if (retryable(response.status)) {
-      return `${pool.spec.name} answered ${response.status} (attempt ${calls[0]!.message.attempt}): ${(response.body ?? '').slice(0, 200)}`;
+    const answer = `${pool.spec.name} answered ${response.status} (attempt ${calls[0]!.message.attempt}): ${(response.body ?? '').slice(0, 200)}`;
+    if (retryable(response.status)) return calls.map(({ message }) => ({ id: message.id, error: answer }));
+    if (refused(response.status) && calls.length > 1) {
+      const half = Math.ceil(calls.length / 2);
+      const parts = await Promise.all([run({ pool, calls: calls.slice(0, half) }), run({ pool, calls: calls.slice(half) })]);
+      return parts.flat();
     }
     await Promise.all(calls.map(({ call }) => call.callbackUrl && sendCallback(call, response, Date.now() - started, log, allowedHosts)));
-    return undefined;
+    if (refused(response.status)) {
+      log.warn({ callId: first.callId, function: pool.spec.name, status: response.status }, 'queued call refused by its function: dead-lettered');
+      return calls.map(({ message }) => ({ id: message.id, error: answer, final: true }));
+    }
+    return [];
   }
 
   return queue.consume(
     async (messages) => {
       const work = plan(messages, pools, log);
-      const results = await Promise.all(work.map((w) => run(w).catch((e: unknown) => String(e))));
-      const failed = work.flatMap((w, i) => (results[i] ? w.calls.map((c) => ({ id: c.message.id, error: results[i]! })) : []));
-      if (failed.length) log.warn({ count: failed.length, error: failed[0]!.error }, 'async calls will be retried');
+      const results = await Promise.all(
+        work.map((w) => run(w).catch((e: unknown): FailedMessage[] => w.calls.map(({ message }) => ({ id: message.id, error: String(e) })))),
+      );
+      const failed = results.flat();
+      const retried = failed.filter((f) => !f.final);
+      if (retried.length) log.warn({ count: retried.length, error: retried[0]!.error }, 'async calls will be retried');
       return { failed };
     },
     { consumer, batchSize: 500, concurrency: 4 },
@@ -147,7 +169,8 @@ async function sendCallback(call: AsyncCall, response: FunctionResponse, duratio
     });
     if (status >= 300 && status < 400) log.warn({ callId: call.callId, status }, 'callback answered a redirect: not followed');
   } catch (error) {
-    if (error instanceof InvocationError) log.warn({ callId: call.callId, reason: error.message }, 'callback refused');
+    if (error instanceof CallbackHostRefused) log.warn({ callId: call.callId, reason: error.message, detail: error.detail }, 'callback refused');
+    else if (error instanceof InvocationError) log.warn({ callId: call.callId, reason: error.message }, 'callback refused');
     else log.warn({ callId: call.callId, err: error }, 'callback failed');
   }
 }

@@ -99,9 +99,16 @@ export function hostAllowed(url: URL, patterns: Array<string | HostPattern>): bo
   });
 }
 
-/** Finds the addresses of a host name. */
-export type Resolver = (hostname: string) => Promise<string[]>;
+/**
+ * Finds the addresses of a host name. `signal` aborts when the answer is no longer wanted (the
+ * deadline passed, the caller left): a resolver that can cancel its lookup should.
+ */
+export type Resolver = (hostname: string, signal: AbortSignal) => Promise<string[]>;
 
+/**
+ * The system's lookup (getaddrinfo: /etc/hosts, then DNS), as connections would do it. It cannot
+ * be cancelled: when the signal aborts, the check stops waiting and the lookup ends on its own.
+ */
 export const systemResolver: Resolver = async (hostname) => (await lookup(hostname, { all: true })).map((a) => a.address);
 
 /** A checked callback: connect to `address`, the one checked, never to a fresh lookup of the host. */
@@ -111,51 +118,90 @@ export interface CallbackTarget {
   family: 4 | 6;
 }
 
-const RESOLVE_TIMEOUT_MS = 5_000;
+/** Longest wait for a callback host's addresses. */
+export const RESOLVE_TIMEOUT_MS = 5_000;
 
-/** Name lookups in flight at most: each holds a thread of libuv's small pool until it ends. */
+/**
+ * Name lookups running at most, counted until each really ends (a lookup no longer waited for
+ * still holds a thread of libuv's small pool): more are refused, 503.
+ */
 const MAX_LOOKUPS = 16;
 let lookups = 0;
 
-async function resolveWithin(resolve: Resolver, hostname: string): Promise<string[]> {
+/**
+ * A callback URL refused for its host name. Whether the name does not resolve or resolves to a
+ * refused address, the caller is told the same (or it could map which internal names exist);
+ * `detail` says which, for the log.
+ */
+export class CallbackHostRefused extends InvocationError {
+  constructor(
+    host: string,
+    readonly detail: string,
+  ) {
+    super(
+      400,
+      `X-Callback-Url's host ${host} is refused: callbacks may only go to names that resolve to public addresses only, or to hosts in CALLBACK_ALLOWED_HOSTS`,
+    );
+    this.name = 'CallbackHostRefused';
+  }
+}
+
+/** The host's addresses, within RESOLVE_TIMEOUT_MS and while `signal` has not aborted; throws a description otherwise. */
+async function resolveWithin(resolve: Resolver, hostname: string, signal: AbortSignal | undefined): Promise<string[]> {
   if (lookups >= MAX_LOOKUPS) throw new InvocationError(503, 'too many callback hosts being looked up at once; try again', { 'retry-after': '1' });
+  const deadline = AbortSignal.timeout(RESOLVE_TIMEOUT_MS);
+  const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
   lookups++;
+  let started: Promise<string[]>;
   try {
-    return await resolveOnce(resolve, hostname);
-  } finally {
-    lookups--;
+    started = resolve(hostname, stop);
+  } catch (error) {
+    started = Promise.reject(error);
   }
-}
-
-async function resolveOnce(resolve: Resolver, hostname: string): Promise<string[]> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), RESOLVE_TIMEOUT_MS);
+  const running = started.finally(() => lookups--);
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error(deadline.aborted ? `lookup timed out after ${RESOLVE_TIMEOUT_MS} ms` : 'lookup abandoned: the call was cancelled'));
+    if (stop.aborted) onAbort();
+    else stop.addEventListener('abort', onAbort, { once: true });
   });
+  // A lookup that fails after no one waits for it is nobody's error.
+  running.catch(() => {});
+  abandoned.catch(() => {});
   try {
-    return await Promise.race([resolve(hostname), late]);
+    return await Promise.race([running, abandoned]);
   } finally {
-    clearTimeout(timer);
+    if (onAbort) stop.removeEventListener('abort', onAbort);
   }
 }
 
-/** The refusal; `address` only when the caller gave it (a name's addresses are not told: they would map the inside). */
-function refused(what: string, address: string | undefined, { kind, ipv4 }: AddressClass): InvocationError {
-  const article = /^[aeiou]/.test(kind) ? 'an' : 'a';
-  const shown = address === undefined ? '' : ` ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''},`;
+const aKind = (kind: AddressKind) => `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} address`;
+
+/** The refusal of an address the caller gave: it may be told what it is. */
+function refused(address: string, { kind, ipv4 }: AddressClass): InvocationError {
   return new InvocationError(
     400,
-    `${what}${shown} ${article} ${kind} address: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS`,
+    `X-Callback-Url points to ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''}, ${aKind(kind)}: callbacks may only go to public addresses or to hosts in CALLBACK_ALLOWED_HOSTS`,
   );
 }
 
 /**
  * Checks a callback URL: http(s), and every address of its host public unless the host is
- * allowed. Answers the address to connect to; throws a 400 InvocationError saying what is wrong.
+ * allowed. Answers the address to connect to; throws a 400 InvocationError saying what is wrong
+ * (of a host name, a CallbackHostRefused: one answer whatever is wrong, the detail for the log).
  */
 export async function checkCallbackUrl(
   value: string,
-  { allowedHosts = [], resolve = systemResolver }: { allowedHosts?: Array<string | HostPattern>; resolve?: Resolver } = {},
+  {
+    allowedHosts = [],
+    resolve = systemResolver,
+    signal,
+  }: {
+    allowedHosts?: Array<string | HostPattern>;
+    resolve?: Resolver;
+    /** Aborts the host's lookup (e.g. the caller left); RESOLVE_TIMEOUT_MS bounds it anyway. */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<CallbackTarget> {
   let url: URL;
   try {
@@ -170,24 +216,24 @@ export async function checkCallbackUrl(
   const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isIP(literal)) {
     const found = classifyAddress(literal);
-    if (!allowed && found.kind !== 'public') throw refused('X-Callback-Url points to', literal, found);
+    if (!allowed && found.kind !== 'public') throw refused(literal, found);
     return { url, address: literal, family: isIP(literal) as 4 | 6 };
   }
   const host = url.hostname.slice(0, 100);
   let addresses: string[];
   try {
-    addresses = await resolveWithin(resolve, url.hostname);
+    addresses = await resolveWithin(resolve, url.hostname, signal);
   } catch (error) {
     if (error instanceof InvocationError) throw error;
     const code = (error as { code?: string }).code;
-    throw new InvocationError(400, `X-Callback-Url's host ${host} could not be resolved${code ? ` (${code})` : ''}`);
+    throw new CallbackHostRefused(host, code ? `could not be resolved (${code})` : (error as Error).message);
   }
   const usable = addresses.filter((a) => isIP(a));
-  if (usable.length === 0) throw new InvocationError(400, `X-Callback-Url's host ${host} has no address`);
+  if (usable.length === 0) throw new CallbackHostRefused(host, 'has no address');
   // Any refused address refuses the host: which one a connection would use is not ours to pick.
   for (const address of allowed ? [] : usable) {
-    const found = classifyAddress(address);
-    if (found.kind !== 'public') throw refused(`X-Callback-Url's host ${host} resolves to`, undefined, found);
+    const { kind, ipv4 } = classifyAddress(address);
+    if (kind !== 'public') throw new CallbackHostRefused(host, `resolves to ${address}${ipv4 ? ` (IPv4 ${ipv4})` : ''}, ${aKind(kind)}`);
   }
   return { url, address: usable[0]!, family: isIP(usable[0]!) as 4 | 6 };
 }

@@ -121,17 +121,17 @@ export class CallStore {
         }
         try {
           const outcome = await handler(messages);
-          const failed = new Map((outcome?.failed ?? []).map((f) => [f.id, f.error]));
+          const failed = new Map((outcome?.failed ?? []).map((f) => [f.id, f]));
           for (const message of messages) {
             const entry = calls.get(message.id);
             if (!entry) continue;
             const { call, running } = entry;
             const { result } = running;
-            const error = failed.get(message.id);
-            if (error !== undefined) {
+            const failure = failed.get(message.id);
+            if (failure !== undefined) {
               // The queue's own limit: the record says failed exactly when the queue gives up.
-              const last = message.attempt >= queue.maxAttempts;
-              this.put(call, 2, { status: last ? 'failed' : 'queued', attempts: message.attempt, result, error });
+              const last = failure.final === true || message.attempt >= queue.maxAttempts;
+              this.put(call, 2, { status: last ? 'failed' : 'queued', attempts: message.attempt, result, error: failure.error });
             } else {
               const status = result?.status;
               this.put(call, 2, { status: status !== undefined && status >= 400 ? 'failed' : 'succeeded', attempts: message.attempt, result });

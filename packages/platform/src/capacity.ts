@@ -1,5 +1,6 @@
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
-import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
+import type { DeployManifest } from './deploy-request.js';
 import type { EventEmitter } from 'node:events';
 import type { LogLine } from './runtimes/logs.js';
 import type { EdgeScaledEvent } from './controller/edge-scaler.js';
@@ -8,6 +9,8 @@ import type { EdgeScaledEvent } from './controller/edge-scaler.js';
 export interface InstanceInfo {
   id: string;
   url: string;
+  /** The credential calls to it carry: held by edges and controllers only, never shown elsewhere. */
+  invokeToken: string;
   /** ms since the epoch, the controller's clock. */
   startedAt?: number;
   coldStartMs?: number;
@@ -62,7 +65,7 @@ export interface Capacity extends EventEmitter<CapacityEvents> {
    * Deploys a function (`create`: 409 if it exists) or changes one (`update`: 404 if it does not);
    * resolves once this edge routes to it. New calls go to new instances; calls in flight finish.
    */
-  deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec>;
+  deploy(manifest: DeployManifest, how: 'create' | 'update'): Promise<FunctionSpec>;
   /** Removes a function (404 if unknown): no new calls; its instances drain and stop. */
   remove(fn: string): Promise<void>;
   /** The live instances of a function that take calls. */

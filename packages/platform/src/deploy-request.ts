@@ -1,7 +1,7 @@
 // The body of POST and PUT /system/functions: a function manifest (functions/<name>/function.json),
 // or OpenFaaS's deployment request (`service`, `envVars`, `limits`...), or both mixed. Either way
 // it becomes one manifest, checked like one from a folder: a bad field is named in the error.
-import { manifestSchema, type FunctionManifest } from '@platform/function-contract/manifest';
+import { manifestIssue, manifestSchema, type FunctionManifest } from '@platform/function-contract/manifest';
 import { InvocationError } from './errors.js';
 
 /** OpenFaaS memory quantities (`128Mi`, `1Gi`, `256M`, `128m` as Docker writes it) in MB. */
@@ -16,8 +16,11 @@ export function memoryMb(quantity: string): number | undefined {
 
 const bad = (field: string, problem: string) => new InvocationError(400, `field "${field}" ${problem}`);
 
+/** A deploy's manifest: one that leaves `private` out keeps the current function's value (an update). */
+export type DeployManifest = Omit<FunctionManifest, 'private'> & { private?: boolean };
+
 /** The manifest a deploy request stands for; throws 400 naming the field at fault. */
-export function parseDeployRequest(body: unknown): FunctionManifest {
+export function parseDeployRequest(body: unknown): DeployManifest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvocationError(400, 'send a JSON object: a function manifest');
   const { service, envVars, limits, namespace, readOnlyRootFilesystem, ...rest } = body as Record<string, unknown>;
   const manifest: Record<string, unknown> = { ...rest };
@@ -47,11 +50,13 @@ export function parseDeployRequest(body: unknown): FunctionManifest {
   const parsed = manifestSchema.safeParse(manifest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-    const problem = issue.code === 'unrecognized_keys' ? 'is not a manifest field (nor one of OpenFaaS that this platform takes)' : issue.message;
+    if (issue.code === 'unrecognized_keys') throw bad(issue.keys.join(', '), 'is not a manifest field (nor one of OpenFaaS that this platform takes)');
+    const { field, problem } = manifestIssue(issue);
     throw bad(field, problem);
   }
-  return parsed.data;
+  if (manifest.private !== undefined) return parsed.data;
+  const { private: _default, ...unsaid } = parsed.data;
+  return unsaid;
 }
 
 /** Patterns of allowed images, `*` standing for any characters: `voting/fn-*`, `registry.local:5000/*`. */

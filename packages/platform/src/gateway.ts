@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import type { Server as HttpServer, RequestListener } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, RequestListener } from 'node:http';
 import express, { type Express } from 'express';
+import { ipKeyGenerator } from 'express-rate-limit';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from 'pino';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
@@ -9,7 +10,8 @@ import type { Runtime } from './runtimes/runtime.js';
 import type { Capacity } from './capacity.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import { FunctionPools } from './pools.js';
-import { shuttingDown } from './http-function.js';
+import { clientAddressOf, shuttingDown } from './http-function.js';
+import { originRule } from './origin.js';
 import { errorHandler, lookup } from './routes/functions.js';
 import { callRoutes, type CallListener } from './routes/calls.js';
 import { systemRoutes } from './routes/system.js';
@@ -44,10 +46,20 @@ export interface GatewayOptions {
   log: Logger;
   /** Largest request body accepted, e.g. '16kb'. */
   bodyLimit?: string;
-  /** Origins allowed to open a socket.io connection besides the page's own host. */
-  socketOrigins?: string[];
+  /**
+   * Browser origins besides the app's own pages (see pagePorts) and publicUrl's that may call
+   * functions and open socket.io connections, e.g. `https://vote.example.com`.
+   */
+  allowedOrigins?: string[];
+  /** The ports of the app's page servers: a page on any of them, on the host a request names, is the app's own. */
+  pagePorts?: number[];
   /** Live socket.io clients (result pages, dashboards) at most, per server; beyond it new ones are refused (default 10,000). */
   maxLiveClients?: number;
+  /**
+   * Live socket.io clients from one client address (an IPv6 /56) at most, per server, polling
+   * sessions included; default 1% of maxLiveClients but at least 100 (a room behind one NAT).
+   */
+  maxLiveClientsPerAddress?: number;
   /**
    * What the pages' socket.io clients expect besides the channels: an event sent on every
    * connection before any state (the original result page shows itself, and only then listens,
@@ -108,6 +120,13 @@ export interface Gateway {
 const MAX_ROOMS_PER_SOCKET = 16;
 
 /**
+ * One address's share of the live clients unless configured: 1% of them, so that refusing
+ * everyone takes a hundred addresses, but at least 100, so that a room or an office behind one
+ * NAT can still open its result pages.
+ */
+export const defaultLiveClientsPerAddress = (maxLiveClients: number): number => Math.min(maxLiveClients, Math.max(100, Math.floor(maxLiveClients / 100)));
+
+/**
  * The gateway: routing, invocation and fan-out, nothing else. Which functions exist, how
  * they run and which events reach browsers are all options; it knows nothing about any one app.
  */
@@ -153,6 +172,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const store = { store: (prefix: string, ms: number) => state.rateLimitStore(prefix, ms), log };
     limiters.set(limit.function, [...(limiters.get(limit.function) ?? []), ...rateLimiters(limit, (reason) => shed(limit.function, reason), store)]);
   }
+  // Which browser pages may make calls and open live connections: the app's own, and those allowed.
+  const foreignOrigin = originRule({
+    allowed: [...(options.publicUrl ? [options.publicUrl] : []), ...(options.allowedOrigins ?? [])],
+    pagePorts: options.pagePorts,
+  });
+  const clientAddress = clientAddressOf(trustProxy);
+  const maxLiveClients = options.maxLiveClients ?? 10_000;
+  const maxLiveClientsPerAddress = options.maxLiveClientsPerAddress ?? defaultLiveClientsPerAddress(maxLiveClients);
   // The calls: node:http alone, ahead of the Express app (which serves everything else).
   const callbackHosts = (options.callbackAllowedHosts ?? []).map(parseHostPattern);
   const callListener = callRoutes({
@@ -167,6 +194,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     maxPendingEnqueues: options.maxPendingEnqueues ?? 5_000,
     shed,
     callbackHosts,
+    foreignOrigin,
     closing: () => closing,
     log,
   });
@@ -205,30 +233,47 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     timeouts: timeouts(),
     attachSockets(server) {
       servers.push(server);
+      // The sessions each address holds, polling ones included, until each ends.
+      const liveByAddress = new Map<string, number>();
+      const addressKey = (req: IncomingMessage) => ipKeyGenerator(clientAddress(req));
+      // A flood is refused by the thousand: one warning per 10 s tells of it.
+      let warnedAt = Number.NEGATIVE_INFINITY;
+      const warnRefused = (message: string, context: object) => {
+        if (Date.now() - warnedAt < 10_000) return;
+        warnedAt = Date.now();
+        log.warn(context, message);
+      };
       const io = new SocketServer(server, {
         serveClient: false,
         // The original result page's older socket.io client can connect unchanged.
         allowEIO3: true,
-        cors: options.socketOrigins ? { origin: options.socketOrigins } : undefined,
+        cors: options.allowedOrigins?.length ? { origin: options.allowedOrigins } : undefined,
+        // Called for each new session (handshake) only, before engine.io counts it.
         allowRequest: (req, callback) => {
+          // Only the app's own pages or allowed origins may connect; refused ones count toward nothing.
+          const origin = foreignOrigin(req.headers);
+          if (origin !== undefined) return callback(`origin not allowed: ${origin.slice(0, 200)}`, false);
           // Each live client holds buffers: their number is bounded like every other line.
-          if (io.engine.clientsCount >= (options.maxLiveClients ?? 10_000)) {
-            log.warn({ clients: io.engine.clientsCount }, 'live clients at their limit: connection refused');
+          if (io.engine.clientsCount >= maxLiveClients) {
+            warnRefused('live clients at their limit: connections refused', { clients: io.engine.clientsCount });
             return callback('too many live clients', false);
           }
-          // Browsers send Origin; only the app's own pages (same host) or configured origins may connect.
-          const origin = req.headers.origin;
-          if (!origin) return callback(null, true);
-          const allowed = options.socketOrigins ?? [];
-          const sameHost = (() => {
-            try {
-              return new URL(origin).host === req.headers.host;
-            } catch {
-              return false;
-            }
-          })();
-          callback(sameHost || allowed.includes(origin) ? null : 'origin not allowed', sameHost || allowed.includes(origin));
+          // And one address may hold only its share, so that it cannot take every place.
+          if ((liveByAddress.get(addressKey(req)) ?? 0) >= maxLiveClientsPerAddress) {
+            warnRefused('live clients of one address at their limit: connections refused', { address: clientAddress(req) });
+            return callback(`too many live clients from this address: at most ${maxLiveClientsPerAddress}`, false);
+          }
+          callback(null, true);
         },
+      });
+      io.engine.on('connection', (session: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
+        const key = addressKey(session.request);
+        liveByAddress.set(key, (liveByAddress.get(key) ?? 0) + 1);
+        session.once('close', () => {
+          const left = (liveByAddress.get(key) ?? 1) - 1;
+          if (left > 0) liveByAddress.set(key, left);
+          else liveByAddress.delete(key);
+        });
       });
       // Registered before the channels' own connection handlers, so the greeting comes first.
       const { greeting, joinEvent } = options.socketProtocol ?? {};
@@ -241,7 +286,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           });
         }
       });
-      platform.attach(io);
+      platform.attach(io, clientAddress);
       sockets.push(io);
       return io;
     },

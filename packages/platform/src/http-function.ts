@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import proxyaddr from 'proxy-addr';
 import type { FunctionRequest, FunctionResponse } from '@platform/function-contract';
 import { InvocationError } from './errors.js';
 
@@ -6,6 +7,17 @@ import { InvocationError } from './errors.js';
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 /** Credentials meant for the gateway: never passed on to a function, nor stored in the queue. */
 const gatewayOnly = new Set(['x-invoke-token']);
+
+/**
+ * The client's address as the gateway counts it (rate limits, live clients): the connection's
+ * peer, or the address X-Forwarded-For names when the peer is one of the trusted proxies.
+ */
+export function clientAddressOf(trustProxy: string[]): (req: IncomingMessage) => string {
+  // With no proxy trusted the client is the connection's peer: no X-Forwarded-For to walk.
+  if (trustProxy.length === 0) return (req) => req.socket.remoteAddress ?? '';
+  const trust = proxyaddr.compile(trustProxy);
+  return (req) => proxyaddr(req, trust);
+}
 
 /** The invocation's request: the caller's method, the path after the function's prefix, its query, headers and body. */
 export function toFunctionRequest(req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, path: string, body: Buffer | undefined): FunctionRequest {

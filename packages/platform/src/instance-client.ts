@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import { INSTANCE_HEADER, type FunctionResponse, type Invocation } from '@platform/function-contract';
+import { INSTANCE_HEADER, INVOKE_TOKEN_HEADER, type FunctionResponse, type Invocation } from '@platform/function-contract';
 import type { InstanceInfo } from './capacity.js';
 import { InstanceGoneError, InvocationError } from './errors.js';
 
@@ -37,7 +37,8 @@ function target(url: string): Target {
 }
 
 /**
- * Sends one invocation to a warm instance's `POST /_/invoke`, naming the instance meant: an
+ * Sends one invocation to a warm instance's `POST /_/invoke`, naming the instance meant and
+ * carrying its credential: an
  * InstanceGoneError says the call was not received (nothing listens there, or another instance
  * took the address), so it ran nowhere.
  */
@@ -58,7 +59,12 @@ export function invokeInstance(instance: InstanceInfo, invocation: Invocation, s
         ...target(instance.url),
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), [INSTANCE_HEADER]: instance.id },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          [INSTANCE_HEADER]: instance.id,
+          [INVOKE_TOKEN_HEADER]: instance.invokeToken,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -1,10 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server as SocketServer } from 'socket.io';
 import type { EventBus, Queue } from '@platform/queue';
 import type { FunctionPool } from './pool.js';
 import type { FunctionPools } from './pools.js';
 import type { AnnouncedEvents, Announcement, Capacity } from './capacity.js';
 import { addToTimeline, timelineEvent } from './timeline.js';
-import { authorized, type AdminAuth } from './auth.js';
+import { checkAdmin, type AdminAuth } from './auth.js';
 import { queueDepth } from './metrics.js';
 import { TierReports } from './tier-reports.js';
 import {
@@ -105,15 +106,22 @@ export class Platform {
     });
   }
 
-  /** Serves the `/system` namespace of a socket.io server; read access as for the /system routes. */
-  attach(io: SocketServer): void {
+  /**
+   * Serves the `/system` namespace of a socket.io server; read access as for the /system routes.
+   * A token given is checked with the same count of failures per client address as the routes'.
+   */
+  attach(io: SocketServer, clientAddress: (req: IncomingMessage) => string): void {
     const nsp = io.of(PLATFORM_NAMESPACE);
     nsp.use((socket, next) => {
       const token = (socket.handshake.auth as { token?: unknown }).token;
       const header = typeof token === 'string' ? `Bearer ${token}` : socket.handshake.headers.authorization;
-      const admin = authorized(this.auth, header);
-      if (admin) void socket.join(ADMIN_ROOM);
-      next(admin || this.auth.readPublic !== false ? undefined : new Error('unauthorized'));
+      const visitor = () => next(this.auth.readPublic !== false ? undefined : new Error('unauthorized'));
+      if (!header) return visitor();
+      checkAdmin(this.auth, header, clientAddress(socket.request)).then((refusal) => {
+        if (refusal) return visitor();
+        void socket.join(ADMIN_ROOM);
+        next();
+      }, next);
     });
     nsp.on('connection', (socket) => {
       const snapshot = this.snapshot();

@@ -131,3 +131,31 @@ export function rateLimiters(limit: RateLimit, onShed: (reason: ShedReason) => v
     return false;
   });
 }
+
+/**
+ * Failed attempts (e.g. at a credential) per client address, counted in fixed windows in this
+ * process's memory (express-rate-limit's MemoryStore, bounded as above): once an address failed
+ * `limit` times in a window, its attempts are refused unchecked until the window ends, so that
+ * guessing costs time and says nothing meanwhile. Successes are not counted.
+ */
+export class FailedAttempts {
+  private readonly store = new MemoryStore();
+
+  constructor(
+    readonly limit: number,
+    readonly windowSeconds: number,
+  ) {
+    this.store.init({ windowMs: windowSeconds * 1_000 } as Options);
+  }
+
+  /** Seconds until the address may try again; 0 if it may now. */
+  async retryAfter(clientAddress: string): Promise<number> {
+    const counted = await this.store.get(ipKeyGenerator(clientAddress));
+    if (!counted || counted.totalHits < this.limit) return 0;
+    return Math.max(1, Math.ceil(((counted.resetTime?.getTime() ?? Date.now()) - Date.now()) / 1_000));
+  }
+
+  async failed(clientAddress: string): Promise<void> {
+    await this.store.increment(ipKeyGenerator(clientAddress));
+  }
+}

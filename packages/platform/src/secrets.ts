@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { secretEnvName } from './runtimes/function-env.js';
+import { CONTROLLER_TOKEN_SECRET } from './tokens.js';
 
 /**
  * Secrets come from Docker secrets (files in SECRETS_DIR) or the environment, never from code.
@@ -16,6 +17,30 @@ export function secretResolver(secretsDir: string, fixed: Record<string, string>
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     return process.env[secretEnvName(name)];
   };
+}
+
+/** The gateway's own credentials: no function is ever given them, whatever FUNCTION_SECRETS lists. */
+export const GATEWAY_ONLY_SECRETS: readonly string[] = ['gateway-admin-token', CONTROLLER_TOKEN_SECRET];
+
+/** The secrets the app's own manifests declare: the functions' allowed secrets unless configured. */
+export function declaredSecrets(functions: ReadonlyArray<{ secrets: readonly string[] }>): string[] {
+  return [...new Set(functions.flatMap((fn) => fn.secrets))].sort();
+}
+
+/** Throws naming the first of the gateway's own credentials in a list of secrets functions may be given. */
+export function checkFunctionSecrets(allowed: readonly string[]): void {
+  const own = allowed.find((name) => GATEWAY_ONLY_SECRETS.includes(name));
+  if (own !== undefined) throw new Error(`"${own}" is the gateway's own credential: no function may be given it`);
+}
+
+/**
+ * What functions' secrets are resolved with: the names in `allowed` only, so that a function can
+ * never reach another secret, nor the gateway's environment by an arbitrary name.
+ */
+export function functionSecretResolver(resolve: (name: string) => string | undefined, allowed: readonly string[]) {
+  checkFunctionSecrets(allowed);
+  const names = new Set(allowed);
+  return (name: string): string | undefined => (names.has(name) ? resolve(name) : undefined);
 }
 
 const newSecret = () => randomBytes(32).toString('base64url');

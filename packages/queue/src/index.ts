@@ -3,7 +3,7 @@
 import type { EventBus } from './events.js';
 import type { Queue, QueueOptions } from './queue.js';
 
-export type { BatchHandler, BatchOutcome, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions } from './queue.js';
+export type { BatchHandler, BatchOutcome, ConsumeOptions, Consumer, FailedMessage, Queue, QueuedMessage, QueueOptions } from './queue.js';
 export { queueDefaults } from './queue.js';
 export type { EventBus } from './events.js';
 // The adapters are `@platform/queue/redis` and `@platform/queue/postgres`, imported on demand:

@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { BatchHandler, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions, ResolvedQueueOptions } from './queue.js';
 import { RELEASED_ERROR, resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
 import { PgListener } from './pg-listener.js';
-import { checkConsumeOptions, runConsumer, type Delivery, type MessageSource, type RunningConsumer } from './runner.js';
+import { checkConsumeOptions, runConsumer, type Delivery, type FailedDelivery, type MessageSource, type RunningConsumer } from './runner.js';
 import { Signal } from './util.js';
 
 /** Payload: the queue name. */
@@ -49,13 +49,13 @@ RETURNING q.id::text AS id, q.body, q.attempt, floor(extract(epoch FROM q.enqueu
 const ACK = 'DELETE FROM fn_queue WHERE id = ANY($1::bigint[])';
 
 // Only the delivery we hold (same attempt) is failed: if the lock expired and another consumer
-// took the message, this late failure changes nothing.
+// took the message, this late failure changes nothing. A final failure is dead-lettered at once.
 const FAIL = `
 WITH failed AS (
-  SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[]) AS f(id, attempt, error, delay_ms)
+  SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $6::bool[]) AS f(id, attempt, error, delay_ms, final)
 ), dead AS (
   DELETE FROM fn_queue q USING failed f
-  WHERE q.id = f.id AND q.attempt = f.attempt AND q.attempt >= $5
+  WHERE q.id = f.id AND q.attempt = f.attempt AND (q.attempt >= $5 OR f.final)
   RETURNING q.id, q.queue, q.body, q.attempt, q.enqueued_at, f.error
 ), buried AS (
   INSERT INTO fn_dead_letters (id, queue, body, attempt, enqueued_at, error)
@@ -65,7 +65,7 @@ WITH failed AS (
 UPDATE fn_queue q
 SET available_at = now() + f.delay_ms * interval '1 millisecond', locked_until = NULL, locked_by = NULL, last_error = f.error
 FROM failed f
-WHERE q.id = f.id AND q.attempt = f.attempt AND q.attempt < $5`;
+WHERE q.id = f.id AND q.attempt = f.attempt AND q.attempt < $5 AND NOT f.final`;
 
 // Dead-letters rows out of attempts that nobody holds: mostly a last delivery whose lock
 // expired, but also retries left by an instance configured with a higher maxAttempts (which
@@ -283,7 +283,7 @@ class PostgresSource implements MessageSource<null> {
     this.signal.notify();
   }
 
-  async settle(acked: Array<Delivery<null>>, failed: Array<{ delivery: Delivery<null>; error: string }>): Promise<void> {
+  async settle(acked: Array<Delivery<null>>, failed: Array<FailedDelivery<null>>): Promise<void> {
     const { options, pool } = this.queue;
     const work: Array<Promise<unknown>> = [];
     if (acked.length > 0) {
@@ -301,6 +301,7 @@ class PostgresSource implements MessageSource<null> {
             failed.map((f) => f.error),
             messages.map((m) => retryDelayMs(m.attempt, options.retryBackoffMs)),
             options.maxAttempts,
+            failed.map((f) => f.final),
           ],
         }),
       );

@@ -12,7 +12,14 @@ export interface QueuedMessage {
 
 /** Every message of the batch not listed in `failed` is acknowledged. */
 export interface BatchOutcome {
-  failed?: Array<{ id: string; error: string }>;
+  failed?: FailedMessage[];
+}
+
+export interface FailedMessage {
+  id: string;
+  error: string;
+  /** No attempt would go otherwise (e.g. its input was refused): to the dead letters now, whatever attempts are left. */
+  final?: boolean;
 }
 
 export type BatchHandler = (messages: QueuedMessage[]) => Promise<BatchOutcome | void>;

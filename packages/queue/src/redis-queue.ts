@@ -8,7 +8,7 @@
 import { createClient } from 'redis';
 import type { BatchHandler, ConsumeOptions, Consumer, Queue, QueuedMessage, QueueOptions, ResolvedQueueOptions } from './queue.js';
 import { RELEASED_ERROR, resolveQueueOptions, retryDelayMs, VISIBILITY_TIMEOUT_ERROR } from './queue.js';
-import { checkConsumeOptions, runConsumer, type Delivery, type MessageSource, type RunningConsumer } from './runner.js';
+import { checkConsumeOptions, runConsumer, type Delivery, type FailedDelivery, type MessageSource, type RunningConsumer } from './runner.js';
 import { sleep, toError } from './util.js';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -63,9 +63,10 @@ function failEntry(
   delivery: Delivery<string>,
   error: string,
   delayMs: number,
+  final = false,
 ): Promise<unknown> {
   const { message } = delivery;
-  const dead = message.attempt >= options.maxAttempts;
+  const dead = final || message.attempt >= options.maxAttempts;
   return client.eval(FAIL_SCRIPT, {
     keys: [keys.stream, keys.retry, keys.retryMsg, keys.dead],
     arguments: [GROUP, delivery.ref, message.id, message.body, String(message.attempt), String(message.enqueuedAt), error, String(delayMs), dead ? '1' : '0'],
@@ -244,17 +245,17 @@ class RedisSource implements MessageSource<string> {
     if (this.reading) this.blocking?.destroy();
   }
 
-  async settle(acked: Array<Delivery<string>>, failed: Array<{ delivery: Delivery<string>; error: string }>): Promise<void> {
+  async settle(acked: Array<Delivery<string>>, failed: Array<FailedDelivery<string>>): Promise<void> {
     const work: Array<Promise<unknown>> = [];
     if (acked.length > 0) {
       const entryIds = acked.map((d) => d.ref);
       work.push(this.client.multi().xAck(this.keys.stream, GROUP, entryIds).xDel(this.keys.stream, entryIds).exec());
     }
     let soonest = Infinity;
-    for (const { delivery, error } of failed) {
+    for (const { delivery, error, final } of failed) {
       const delay = retryDelayMs(delivery.message.attempt, this.options.retryBackoffMs);
-      soonest = Math.min(soonest, delay);
-      work.push(this.fail(delivery, error, delay));
+      if (!final) soonest = Math.min(soonest, delay);
+      work.push(failEntry(this.client, this.keys, this.options, delivery, error, delay, final));
     }
     await Promise.all(work);
     // Move our own retries in when they come due rather than at the next regular upkeep.

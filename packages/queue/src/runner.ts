@@ -9,12 +9,19 @@ export interface Delivery<Ref> {
   ref: Ref;
 }
 
+export interface FailedDelivery<Ref> {
+  delivery: Delivery<Ref>;
+  error: string;
+  /** To the dead letters now, whatever attempts are left. */
+  final: boolean;
+}
+
 export interface MessageSource<Ref> {
   /** Up to `max` deliveries; may wait a while for messages and returns [] if none came. */
   fetch(max: number): Promise<Array<Delivery<Ref>>>;
   /** Makes a waiting fetch return soon (called on stop). */
   interrupt(): void;
-  settle(acked: Array<Delivery<Ref>>, failed: Array<{ delivery: Delivery<Ref>; error: string }>): Promise<void>;
+  settle(acked: Array<Delivery<Ref>>, failed: Array<FailedDelivery<Ref>>): Promise<void>;
   /** Releases the source's own connections, after the last settle. */
   close(): Promise<void>;
 }
@@ -48,20 +55,20 @@ export function runConsumer<Ref>(source: MessageSource<Ref>, handler: BatchHandl
   const inFlight = new Set<Promise<void>>();
 
   async function handle(batch: Array<Delivery<Ref>>): Promise<void> {
-    let failedIds: Map<string, string>;
+    let failedIds: Map<string, { error: string; final: boolean }>;
     try {
       const outcome = await handler(batch.map((d) => d.message));
-      failedIds = new Map((outcome?.failed ?? []).map((f) => [f.id, f.error]));
+      failedIds = new Map((outcome?.failed ?? []).map((f) => [f.id, { error: f.error, final: f.final === true }]));
     } catch (error) {
-      const message = toError(error).message;
-      failedIds = new Map(batch.map((d) => [d.message.id, message]));
+      const failure = { error: toError(error).message, final: false };
+      failedIds = new Map(batch.map((d) => [d.message.id, failure]));
     }
     // Given up on at close: the store redelivers these after the visibility timeout.
     if (abandoned) return;
     const acked = batch.filter((d) => !failedIds.has(d.message.id));
     const failed = batch.flatMap((d) => {
-      const error = failedIds.get(d.message.id);
-      return error === undefined ? [] : [{ delivery: d, error }];
+      const failure = failedIds.get(d.message.id);
+      return failure === undefined ? [] : [{ delivery: d, ...failure }];
     });
     // The store may be down for a while (a restart): settling is retried, since a batch left
     // unsettled waits for the visibility timeout before anyone gets it again. Settling twice

@@ -31,7 +31,7 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       q: Queue,
       seen: Seen[],
       options: { consumer?: string; batchSize?: number; concurrency?: number } = {},
-      decide: (batch: QueuedMessage[]) => Promise<{ failed?: Array<{ id: string; error: string }> } | void> = async () => {},
+      decide: (batch: QueuedMessage[]) => Promise<{ failed?: Array<{ id: string; error: string; final?: boolean }> } | void> = async () => {},
     ): Consumer {
       const consumer = options.consumer ?? 'c1';
       return q.consume(
@@ -188,6 +188,29 @@ export function queueContract(label: string, makeQueue: MakeQueue): void {
       await sleep(400);
       expect(seen).toHaveLength(3);
       expect(await q.deadLetters(10)).toHaveLength(1);
+    });
+
+    // Break it catches: a final failure treated as any other (retried until maxAttempts).
+    it('moves a message failed as final to the dead letters at once, and acks the rest of its batch', async () => {
+      fresh();
+      const q = queue({ retryBackoffMs: 20, maxAttempts: 5 });
+      const [good, bad] = await q.enqueueMany(['good', 'refused']);
+      const seen: Seen[] = [];
+      record(q, seen, { concurrency: 1 }, async (batch) => ({
+        failed: batch.filter((m) => m.body === 'refused').map((m) => ({ id: m.id, error: 'refused: 400', final: true })),
+      }));
+      const dead = await waitUntil(
+        async () => {
+          const letters = await q.deadLetters();
+          return letters.length > 0 && (await q.depth()) === 0 ? letters : undefined;
+        },
+        { what: 'a dead letter and nothing left' },
+      );
+      expect(dead).toEqual([{ id: bad, body: 'refused', attempt: 1, enqueuedAt: expect.any(Number), error: 'refused: 400' }]);
+      expect(seen.map((m) => [m.id, m.attempt])).toEqual([
+        [good, 1],
+        [bad, 1],
+      ]);
     });
 
     it('retries only the failed messages of a partly failed batch', async () => {

@@ -1,11 +1,12 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import express, { Router, type Request } from 'express';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { parseDeployRequest } from '../deploy-request.js';
-import type { AnnouncedEvents, Announcement } from '../capacity.js';
+import type { AnnouncedEvents, Announcement, InstanceInfo } from '../capacity.js';
 import { InvocationError } from '../errors.js';
 import { errorHandler } from '../routes/functions.js';
+import { bearerToken, sameToken } from '../tokens.js';
 import type { Controller } from './controller.js';
 
 /** Set on the 503s of a controller that stands by: the edge should look for the leader. */
@@ -27,17 +28,17 @@ export interface ControllerState {
   edges: number;
   functions: Record<
     string,
-    { spec: FunctionSpec; instances: Array<{ id: string; url: string }>; counts: { replicas: number; availableReplicas: number; coldStarts: number } }
+    // Each instance with its credential: edges in other processes call instances themselves.
+    { spec: FunctionSpec; instances: InstanceInfo[]; counts: { replicas: number; availableReplicas: number; coldStarts: number } }
   >;
   events: Announced[];
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 /**
  * The controller's API for edges in other processes or on other hosts (OpenFaaS's provider API in
  * spirit): the state of instances as a long poll, and the few things edges ask of the controller.
- * Only holders of the token (the platform's invoke token) may call it; edges only, never browsers.
+ * Every route answers only holders of `token`, the controller token (secret `gateway-controller-token`),
+ * which controllers and edges hold and functions never do: a function's invoke token opens nothing here.
  */
 export function controllerApi(
   controller: Controller,
@@ -80,9 +81,11 @@ export function controllerApi(
     }
   };
   const timer = setInterval(countEdges, 1_000).unref();
-  router.use('/controller', (req, _res, next) => {
-    const given = req.get('authorization')?.replace(/^Bearer /, '') ?? '';
-    if (!timingSafeEqual(digest(given), digest(token))) return next(new InvocationError(401, 'the controller API needs the platform token'));
+  // Before every route, whatever its path: a route added later is closed too.
+  router.use((req, _res, next) => {
+    if (!sameToken(bearerToken(req.get('authorization')), token)) {
+      return next(new InvocationError(401, 'the controller API needs the controller token (secret gateway-controller-token) as a bearer token'));
+    }
     const edge = req.get('x-edge-id');
     if (edge) {
       const isNew = !seen.has(edge);

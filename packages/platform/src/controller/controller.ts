@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
@@ -7,7 +7,8 @@ import type { Runtime } from '../runtimes/runtime.js';
 import type { Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
 import type { LogLine } from '../runtimes/logs.js';
 import { InvocationError } from '../errors.js';
-import { imageAllowed } from '../deploy-request.js';
+import { imageAllowed, parseDeployRequest, type DeployManifest } from '../deploy-request.js';
+import { declaredSecrets, GATEWAY_ONLY_SECRETS } from '../secrets.js';
 import type { FunctionStore } from '../store/functions.js';
 import { FunctionInstances } from './instances.js';
 
@@ -16,12 +17,17 @@ export interface ControllerOptions {
   store?: FunctionStore;
   /** Images a deploy may name (patterns, `*` for any characters); none: every deploy naming an image is refused. */
   images?: string[];
+  /** Secrets a function may ask for (FUNCTION_SECRETS); default: those the app's functions declare. The gateway's own never. */
+  secrets?: string[];
   /** Where the process runtime finds a deployed function's code: `<functionsDir>/<name>/<main>`. */
   functionsDir?: string;
   /** The longest timeoutSeconds a deployed function may have (the queue's visibility timeout is longer). */
   maxTimeoutSeconds?: number;
   log?: (message: string) => void;
 }
+
+/** Where deployed functions' code is unless told (ControllerOptions.functionsDir). */
+const FUNCTIONS_DIR = 'functions';
 
 /** The edge in the controller's own process, when the edge reports with no name. */
 export const LOCAL_EDGE = 'local';
@@ -42,6 +48,9 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
   private constructor(
     private readonly runtime: Runtime,
     private readonly options: ControllerOptions,
+    private readonly allowedSecrets: readonly string[],
+    /** Where code may really be (links resolved): the functions folder, and the app's function folders it may link to. */
+    private readonly codeFolders: readonly string[],
   ) {
     super();
     this.setMaxListeners(0); // every edge pool of every function listens
@@ -53,19 +62,31 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
    * store's, which win over the app's of the same name), before anything is served.
    */
   static async start(runtime: Runtime, specs: FunctionSpec[], options: ControllerOptions = {}): Promise<Controller> {
-    const controller = new Controller(runtime, options);
+    const functionsDir = options.functionsDir ?? FUNCTIONS_DIR;
+    const codeFolders = [functionsDir, ...specs.map((spec) => spec.dir)].filter((dir) => existsSync(dir)).map((dir) => realpathSync(dir));
+    const controller = new Controller(runtime, options, options.secrets ?? declaredSecrets(specs), codeFolders);
+    // The app's own functions are the operator's: one asking for a secret not allowed is a setting to fix.
+    for (const spec of specs) {
+      try {
+        controller.checkSecrets(spec);
+      } catch (error) {
+        throw new Error(`function ${spec.name}: ${(error as Error).message}`);
+      }
+    }
     // Each function deployed once, as it will run (a deploy may take away what other versions left).
     const all = new Map<string, FunctionSpec>();
-    for (const manifest of (await options.store?.list()) ?? []) {
-      const spec = controller.specOf(manifest);
-      // A deployed function that cannot run now (its image or its folder gone) is left out, not
-      // fatal: the app's own functions still run, and deploying it again brings it back.
+    for (const stored of (await options.store?.list()) ?? []) {
+      // A deployed function that cannot run now (its image or its folder gone, or a manifest kept
+      // before a rule refused it) is left out, not fatal: the app's own functions still run, and
+      // deploying it again brings it back.
+      const name = (stored as { name?: unknown }).name;
       try {
+        const spec = controller.specOf({ private: false, ...parseDeployRequest(stored) });
         controller.check(spec);
         await runtime.deploy(spec);
         all.set(spec.name, spec);
       } catch (error) {
-        options.log?.(`${spec.name}: deployed earlier, left out now: ${(error as Error).message}`);
+        options.log?.(`${String(name)}: deployed earlier, left out now: ${(error as Error).message}`);
       }
     }
     for (const spec of specs) {
@@ -89,7 +110,7 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     return [...this.running.values()].map((f) => f.spec);
   }
 
-  deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+  deploy(manifest: DeployManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
     const next = this.deploying.then(() => this.deployNow(manifest, how));
     this.deploying = next.catch(() => {});
     return next;
@@ -157,10 +178,12 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     await this.options.store?.close();
   }
 
-  private async deployNow(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
-    const old = this.running.get(manifest.name);
-    if (how === 'create' && old) throw new InvocationError(409, `function "${manifest.name}" exists: change it with PUT /system/functions`);
-    if (how === 'update' && !old) throw new InvocationError(404, `function "${manifest.name}" not found: deploy it with POST /system/functions`);
+  private async deployNow(request: DeployManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+    const old = this.running.get(request.name);
+    if (how === 'create' && old) throw new InvocationError(409, `function "${request.name}" exists: change it with PUT /system/functions`);
+    if (how === 'update' && !old) throw new InvocationError(404, `function "${request.name}" not found: deploy it with POST /system/functions`);
+    // An update that does not say makes no private function public.
+    const manifest: FunctionManifest = { ...request, private: request.private ?? old?.spec.private ?? false };
     const spec = this.specOf(manifest);
     this.check(spec);
     try {
@@ -190,6 +213,7 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
    */
   private check(spec: FunctionSpec): void {
     const { images = [], maxTimeoutSeconds } = this.options;
+    this.checkSecrets(spec);
     if (spec.image && !imageAllowed(spec.image, images)) {
       throw new InvocationError(
         403,
@@ -201,18 +225,30 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     }
     if (this.runtime.kind !== 'process') return;
     const main = resolve(spec.dir, spec.main);
-    const inside = relative(resolve(this.functionsDir()), main);
-    if (inside.startsWith('..') || isAbsolute(inside)) {
-      throw new InvocationError(400, `field "main": ${spec.main} is outside the functions folder; the process runtime runs only code inside it`);
-    }
+    const outside = () => new InvocationError(400, `field "main": ${spec.main} is outside the functions folder; the process runtime runs only code inside it`);
+    if (!within(resolve(this.functionsDir()), main)) throw outside();
     if (!existsSync(spec.dir)) {
       throw new InvocationError(400, `field "name": no folder ${spec.dir}; the process runtime runs a function's code from its folder (fn new writes one)`);
     }
     if (!existsSync(main)) throw new InvocationError(400, `field "main": ${main} not found; the process runtime runs a function's code from its folder`);
+    // Where the code really is: a link inside the folder may lead out of it.
+    const real = realpathSync(main);
+    if (!this.codeFolders.some((folder) => within(folder, real))) throw outside();
+  }
+
+  /** A function may ask only for the allowed secrets, and never for the gateway's own. */
+  private checkSecrets(spec: FunctionManifest): void {
+    const refused = spec.secrets.find((name) => GATEWAY_ONLY_SECRETS.includes(name) || !this.allowedSecrets.includes(name));
+    if (refused === undefined) return;
+    const allowed = this.allowedSecrets.filter((name) => !GATEWAY_ONLY_SECRETS.includes(name));
+    throw new InvocationError(
+      403,
+      `field "secrets": "${refused}" is not allowed here; allowed: ${allowed.length ? allowed.join(', ') : 'none (set FUNCTION_SECRETS)'}`,
+    );
   }
 
   private functionsDir(): string {
-    return this.options.functionsDir ?? 'functions';
+    return this.options.functionsDir ?? FUNCTIONS_DIR;
   }
 
   /** A deployed manifest with where its code is (for the process runtime): its folder in the functions folder. */
@@ -246,4 +282,10 @@ export class Controller extends EventEmitter<CapacityEvents> implements Capacity
     if (!found) throw new InvocationError(404, `function "${fn}" not found`);
     return found;
   }
+}
+
+/** Whether path is inside folder (both absolute and resolved the same way). */
+function within(folder: string, path: string): boolean {
+  const inside = relative(folder, path);
+  return !inside.startsWith('..') && !isAbsolute(inside);
 }

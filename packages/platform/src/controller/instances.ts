@@ -194,7 +194,7 @@ export class FunctionInstances extends EventEmitter<FunctionEvents> {
 
   private add(instance: Instance, reason: string, coldStartMs: number): Slot {
     const pid = (instance as { child?: { pid?: number } }).child?.pid;
-    const info: InstanceInfo = { id: instance.id, url: instance.url, startedAt: Date.now(), coldStartMs, reason, pid };
+    const info: InstanceInfo = { id: instance.id, url: instance.url, invokeToken: instance.invokeToken, startedAt: Date.now(), coldStartMs, reason, pid };
     const slot: Slot = { instance, info, inFlight: new Map(), lastUsed: Date.now(), retiring: false };
     this.slots.push(slot);
     this.emit('instanceStarted', { function: this.spec.name, instance: instance.id, pid, coldStartMs, reason });

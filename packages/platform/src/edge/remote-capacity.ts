@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
-import type { FunctionManifest, FunctionSpec } from '@platform/function-contract/manifest';
+import type { FunctionSpec } from '@platform/function-contract/manifest';
+import type { DeployManifest } from '../deploy-request.js';
 import type { Announcement, Capacity, CapacityEvents, InstanceInfo } from '../capacity.js';
 import { STANDBY_HEADER, type ControllerState } from '../controller/api.js';
 import { InvocationError } from '../errors.js';
@@ -52,6 +53,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
    */
   static async connect(options: {
     locate: ControllerLocator;
+    /** The controller token (secret `gateway-controller-token`), sent as a bearer token with every request. */
     token: string;
     edgeId: string;
     kind?: string;
@@ -81,7 +83,7 @@ export class RemoteCapacity extends EventEmitter<CapacityEvents> implements Capa
     return Object.values(this.state?.functions ?? {}).map((f) => f.spec);
   }
 
-  async deploy(manifest: FunctionManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
+  async deploy(manifest: DeployManifest, how: 'create' | 'update'): Promise<FunctionSpec> {
     const { spec, version } = await this.call<{ spec: FunctionSpec; version: number }>('POST', '/controller/functions', { manifest, how });
     await this.caughtUp(version);
     return spec;

@@ -21,6 +21,14 @@ interface SessionMessage {
   open: boolean;
 }
 
+/**
+ * How long the primary waits for a new connection's first bytes before closing it: a client that
+ * connects and says nothing must not hold a file descriptor for ever. Every real request starts
+ * at once, and Chromium itself gives up an unused preconnection after 10 s. Once handed over, the
+ * edge's own server timeouts take over.
+ */
+export const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
 const sidOf = (head: Buffer) => /[?&]sid=([\w-]{1,64})/.exec(head.subarray(0, 2_048).toString('latin1').split('\r\n', 1)[0] ?? '')?.[1];
 
 /** In the primary: listens on each named port and hands every connection to a worker. */
@@ -44,7 +52,9 @@ export function stickyBalancer(ports: Array<{ name: string; port: number; host: 
   };
   const servers: NetServer[] = ports.map(({ name }) =>
     createServer((socket: Socket) => {
+      socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
       socket.once('data', (first: Buffer) => {
+        socket.setTimeout(0);
         socket.pause();
         const chunks = [first];
         for (let more = socket.read() as Buffer | null; more !== null; more = socket.read() as Buffer | null) chunks.push(more);

@@ -22,6 +22,7 @@ export function superviseEdges({
 }: {
   count: number;
   ports: Array<{ name: string; port: number; host: string }>;
+  /** The edges' environment over the primary's: the shared secrets, the controller token among them (edges only, never functions). */
   env: Record<string, string>;
   log: { info(message: string): void; warn(message: string): void };
   /** Called with the pid of an edge that exited, however it died (e.g. to release the calls it held). */

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import proxyaddr from 'proxy-addr';
+import { INVOKE_TOKEN_HEADER, type FunctionRequest } from '@platform/function-contract';
 import type { Queue } from '@platform/queue';
 import type { AsyncCall } from '../async-worker.js';
-import { checkCallbackUrl, type HostPattern } from '../callback-url.js';
+import { CallbackHostRefused, checkCallbackUrl, type HostPattern } from '../callback-url.js';
 import { InvocationError } from '../errors.js';
-import { sendError, sendFunctionResponse, sendJson, shuttingDown, toFunctionRequest } from '../http-function.js';
+import { clientAddressOf, sendError, sendFunctionResponse, sendJson, shuttingDown, toFunctionRequest } from '../http-function.js';
+import type { OriginRule } from '../origin.js';
 import type { FunctionPool } from '../pool.js';
 import type { Limiter, ShedReason } from '../rate-limit.js';
 import { checkCaller, lookup } from './functions.js';
@@ -31,12 +32,28 @@ export interface CallRouteOptions {
   shed?: (fn: string, reason: ShedReason) => void;
   /** Hosts callbacks may reach whatever their address; others only public addresses. */
   callbackHosts?: HostPattern[];
+  /** Which browser pages may make calls (see originRule); others get a 403 and nothing runs or is queued. */
+  foreignOrigin?: OriginRule;
   /** While true, calls are refused (503) and their connections closed: the gateway is stopping. */
   closing(): boolean;
-  log: { error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
 type Route = { kind: 'sync' | 'async'; fn: string; path: string };
+
+/**
+ * The caller's credentials: checked when a call is queued (private functions, rate limits), never
+ * stored with it. A queued call sits in the queue, its dead letters and its retries' deliveries for
+ * minutes to forever, where a user's session or an operator's token must not.
+ */
+const credentialHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-invoke-token', INVOKE_TOKEN_HEADER]);
+
+/** The request as an async call stores it: without the caller's credentials. */
+export function withoutCredentials(request: FunctionRequest): FunctionRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (!credentialHeaders.has(name.toLowerCase())) headers[name] = value;
+  return { ...request, headers };
+}
 
 /**
  * The calls, answered on node:http alone: `/function/<name>[/path]` (sync, any method),
@@ -60,10 +77,8 @@ export function callRoutes(options: CallRouteOptions): CallListener {
         error ? reject(error) : resolve((req as { body?: unknown }).body as Buffer | undefined),
       ),
     );
-  const trust = proxyaddr.compile(options.trustProxy);
-  // With no proxy trusted the client is the connection's peer: no X-Forwarded-For to walk.
-  const clientAddress =
-    options.trustProxy.length === 0 ? (req: IncomingMessage) => req.socket.remoteAddress ?? '' : (req: IncomingMessage) => proxyaddr(req, trust);
+  const clientAddress = clientAddressOf(options.trustProxy);
+  const foreignOrigin = options.foreignOrigin ?? (() => undefined);
   let pendingEnqueues = 0;
 
   const route = (req: IncomingMessage): Route | undefined => {
@@ -83,6 +98,10 @@ export function callRoutes(options: CallRouteOptions): CallListener {
 
   const serve = async (call: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (options.closing()) throw shuttingDown(res);
+    // Another web site's page must not call functions through its visitors' browsers (a vote each).
+    const origin = foreignOrigin(req.headers);
+    if (origin !== undefined)
+      throw new InvocationError(403, `requests from ${origin.slice(0, 200)} may not call functions: only the app's own pages and its allowed origins`);
     const pool = lookup(pools, call.fn);
     checkCaller(pool, req, invokeToken);
     const limiters = options.limiters.get(pool.spec.name);
@@ -97,6 +116,22 @@ export function callRoutes(options: CallRouteOptions): CallListener {
     sendFunctionResponse(res, response, callId);
   };
 
+  // The host's lookup ends when the caller leaves (the response closes before it is sent).
+  const checkedCallback = async (value: string, res: ServerResponse) => {
+    const left = new AbortController();
+    const leave = () => left.abort();
+    res.once('close', leave);
+    try {
+      return await checkCallbackUrl(value, { allowedHosts: callbackHosts, signal: left.signal });
+    } catch (error) {
+      if (error instanceof CallbackHostRefused)
+        log.warn({ callbackHost: new URL(value).hostname.slice(0, 100), reason: error.detail }, 'callback host refused');
+      throw error;
+    } finally {
+      res.off('close', leave);
+    }
+  };
+
   const enqueue = async (pool: FunctionPool, call: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Writes waiting for a slow or unreachable queue are bounded: beyond the limit, shed load
     // before any other work (a callback's name lookup included).
@@ -109,8 +144,8 @@ export function callRoutes(options: CallRouteOptions): CallListener {
     const asyncCall: AsyncCall = {
       callId: randomUUID(),
       function: pool.spec.name,
-      request: toFunctionRequest(req, call.path, body),
-      callbackUrl: typeof callback === 'string' ? (await checkCallbackUrl(callback, { allowedHosts: callbackHosts })).url.toString() : undefined,
+      request: withoutCredentials(toFunctionRequest(req, call.path, body)),
+      callbackUrl: typeof callback === 'string' ? (await checkedCallback(callback, res)).url.toString() : undefined,
       acceptedAt: Date.now(),
     };
     pendingEnqueues++;

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { FunctionPool } from '../pool.js';
 import { InvocationError } from '../errors.js';
 import { sendError } from '../http-function.js';
+import { sameToken } from '../tokens.js';
 
 const validName = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -17,8 +17,6 @@ export function lookup(pools: Map<string, FunctionPool>, name: string): Function
   return pool;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 /**
  * A private function (manifest `private: true`) is invoked only by functions, which send the
  * platform's invoke token: any other caller gets a 403 and nothing runs or is queued.
@@ -27,7 +25,7 @@ export function checkCaller(pool: FunctionPool, req: IncomingMessage, invokeToke
   if (!pool.spec.private) return;
   const header = req.headers['x-invoke-token'];
   const given = Array.isArray(header) ? header[0] : header;
-  if (invokeToken && given && timingSafeEqual(digest(given), digest(invokeToken))) return;
+  if (sameToken(given, invokeToken)) return;
   throw new InvocationError(403, `function "${pool.spec.name}" is private: only functions of this app may invoke it`);
 }
 

@@ -1,12 +1,12 @@
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
-import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import { INVOKE_TOKEN_ENV, type FunctionResponse, type Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
+import { newInvokeToken, type Instance, type Runtime, type RuntimeOptions } from './runtime.js';
 import { goneOwners, type OwnerAlive } from './controller-id.js';
-import { functionEnv } from './function-env.js';
-import { containerLockdown, declaredImage } from './lockdown.js';
+import { functionEnv, functionSecrets } from './function-env.js';
+import { containerLockdown, declaredImage, lockdown } from './lockdown.js';
 import { FunctionLogs } from './logs.js';
 import { waitForHealth } from './net.js';
 import { InvocationError } from '../errors.js';
@@ -16,6 +16,8 @@ import { LABELS } from '../labels.js';
 export const MANAGED_LABEL = LABELS.managedBy;
 const FUNCTION_LABEL = LABELS.function;
 const PORT = 8080;
+/** Where the function kits read secrets first, as Swarm puts them: files, never variables (`docker inspect` shows those). */
+const SECRETS_PATH = '/run/secrets';
 
 export interface DockerRuntimeOptions extends RuntimeOptions {
   docker?: Docker;
@@ -73,7 +75,7 @@ export class DockerRuntime implements Runtime {
       leftovers.map((c) =>
         this.docker
           .getContainer(c.Id)
-          .remove({ force: true })
+          .remove({ force: true, v: true })
           .catch(() => {}),
       ),
     );
@@ -83,8 +85,10 @@ export class DockerRuntime implements Runtime {
   /** Locked down (lockdown.ts), on the configured network only. */
   private containerSpec(fn: FunctionSpec, settings: Record<string, string>, oneShot: boolean): Docker.ContainerCreateOptions {
     const name = `fn-${fn.name}-${randomBytes(4).toString('hex')}`;
-    const env = functionEnv(fn, this.options, { FN_INSTANCE: name, ...settings }, { includeSecrets: true });
+    const env = functionEnv(fn, this.options, { FN_INSTANCE: name, ...settings }, { includeSecrets: false });
     const locked = containerLockdown(fn);
+    // Secrets go in an unnamed volume of the container's own (removed with it), filled before it starts.
+    const secrets: Docker.MountSettings[] = fn.secrets.length > 0 ? [{ Type: 'volume', Source: '', Target: SECRETS_PATH }] : [];
     return {
       name,
       Image: this.image(fn),
@@ -96,8 +100,19 @@ export class DockerRuntime implements Runtime {
       OpenStdin: oneShot,
       StdinOnce: oneShot,
       ...locked,
-      HostConfig: { ...locked.HostConfig, NetworkMode: this.options.network },
+      HostConfig: { ...locked.HostConfig, NetworkMode: this.options.network, Mounts: secrets },
     };
+  }
+
+  /**
+   * The function's secrets as files in its secrets volume, readable by its user only. Written into
+   * the volume through the Engine (not a folder of this host), so it works as well when this
+   * process runs in a container itself; the read-only root file system does not cover volumes.
+   */
+  private async putSecrets(fn: FunctionSpec, container: Docker.Container): Promise<void> {
+    if (fn.secrets.length === 0) return;
+    const [uid, gid] = lockdown.user.split(':').map(Number) as [number, number];
+    await container.putArchive(tarOf(functionSecrets(fn, this.options), { uid, gid, mode: 0o400 }), { path: SECRETS_PATH });
   }
 
   async runOnce(fn: FunctionSpec, invocation: Invocation, signal: AbortSignal): Promise<FunctionResponse> {
@@ -106,6 +121,7 @@ export class DockerRuntime implements Runtime {
     const kill = () => void container.kill().catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
+      await this.putSecrets(fn, container);
       const stream = await container.attach({ stream: true, hijack: true, stdin: true, stdout: true, stderr: true });
       const stdout = new PassThrough();
       const chunks: Buffer[] = [];
@@ -128,13 +144,15 @@ export class DockerRuntime implements Runtime {
     } finally {
       signal.removeEventListener('abort', kill);
       this.live.delete(container);
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove({ force: true, v: true }).catch(() => {});
     }
   }
 
   async startInstance(fn: FunctionSpec): Promise<Instance> {
+    const invokeToken = newInvokeToken();
     const settings = {
       FN_MODE: 'warm',
+      [INVOKE_TOKEN_ENV]: invokeToken,
       PORT: String(PORT),
       FN_HOST: '0.0.0.0',
       FN_MAX_INFLIGHT: String(fn.maxConcurrency),
@@ -144,6 +162,7 @@ export class DockerRuntime implements Runtime {
     this.live.add(container);
     const id = container.id.slice(0, 12);
     try {
+      await this.putSecrets(fn, container);
       await container.start();
       const info = await container.inspect();
       const address = Object.values(info.NetworkSettings.Networks)[0]?.IPAddress;
@@ -156,7 +175,7 @@ export class DockerRuntime implements Runtime {
       const name = info.Name.replace(/^\//, '');
       void this.followLogs(fn.name, name, container);
       await waitForHealth(url, exited, fn.timeoutSeconds * 1000 + 10_000);
-      const instance: ContainerInstance = { id: name, url, exited, container };
+      const instance: ContainerInstance = { id: name, url, invokeToken, exited, container };
       void exited.then(() => this.forget(container));
       return instance;
     } catch (error) {
@@ -191,7 +210,7 @@ export class DockerRuntime implements Runtime {
 
   private async forget(container: Docker.Container): Promise<void> {
     this.live.delete(container);
-    await container.remove({ force: true }).catch(() => {});
+    await container.remove({ force: true, v: true }).catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -204,4 +223,31 @@ export class DockerRuntime implements Runtime {
       ),
     );
   }
+}
+
+/** A tar archive (ustar) of files at its top, all of one owner and mode. */
+function tarOf(files: Record<string, string>, { uid, gid, mode }: { uid: number; gid: number; mode: number }): Buffer {
+  const blocks: Buffer[] = [];
+  const mtime = Math.floor(Date.now() / 1_000);
+  for (const [name, text] of Object.entries(files)) {
+    const data = Buffer.from(text);
+    const header = Buffer.alloc(512);
+    const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'utf8');
+    const octal = (offset: number, length: number, value: number) => field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
+    field(0, 100, name);
+    octal(100, 8, mode);
+    octal(108, 8, uid);
+    octal(116, 8, gid);
+    octal(124, 12, data.length);
+    octal(136, 12, mtime);
+    field(148, 8, ' '.repeat(8));
+    field(156, 1, '0');
+    field(257, 6, 'ustar\0');
+    field(263, 2, '00');
+    const sum = header.reduce((total, byte) => total + byte, 0);
+    field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1_024));
+  return Buffer.concat(blocks);
 }

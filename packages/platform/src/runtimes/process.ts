@@ -3,10 +3,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import { INVOKE_TOKEN_ENV, type FunctionResponse, type Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { PYTHON_KIT_DIR } from '@platform/function-contract/python-kit';
-import type { Instance, Runtime, RuntimeOptions } from './runtime.js';
+import { newInvokeToken, type Instance, type Runtime, type RuntimeOptions } from './runtime.js';
 import { functionEnv } from './function-env.js';
 import { FunctionLogs } from './logs.js';
 import { InvocationError } from '../errors.js';
@@ -36,10 +36,11 @@ export class ProcessRuntime implements Runtime {
 
   private spawn(fn: FunctionSpec, settings: Record<string, string>, instance: string, ipc = false): ChildProcess {
     const { file, args, env: runEnv } = command(fn);
+    // How the code is run (PATH, the Python kit's path) is the platform's, whatever the function's env says.
     const env = {
+      ...functionEnv(fn, this.options, settings, { includeSecrets: true }),
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       ...runEnv,
-      ...functionEnv(fn, this.options, settings, { includeSecrets: true }),
     };
     const child = spawn(file, args, {
       cwd: fn.dir,
@@ -75,11 +76,13 @@ export class ProcessRuntime implements Runtime {
 
   async startInstance(fn: FunctionSpec): Promise<Instance> {
     const id = `${fn.name}-${randomBytes(3).toString('hex')}`;
+    const invokeToken = newInvokeToken();
     const child = this.spawn(
       fn,
       {
         FN_MODE: 'warm',
         FN_INSTANCE: id,
+        [INVOKE_TOKEN_ENV]: invokeToken,
         FN_SOCKET: join(this.socketDir, `${id}.sock`),
         FN_MAX_INFLIGHT: String(fn.maxConcurrency),
         FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
@@ -98,7 +101,7 @@ export class ProcessRuntime implements Runtime {
       child.kill('SIGKILL');
       throw error;
     }
-    const instance: ProcessInstance = { id, url, exited, child };
+    const instance: ProcessInstance = { id, url, invokeToken, exited, child };
     return instance;
   }
 

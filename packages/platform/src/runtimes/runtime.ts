@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FunctionResponse, Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import type { LogLine } from './logs.js';
@@ -6,6 +7,8 @@ import type { LogLine } from './logs.js';
 export interface Instance {
   id: string;
   url: string;
+  /** The credential its calls carry (INVOKE_TOKEN_HEADER), handed to it at start (INVOKE_TOKEN_ENV). */
+  invokeToken: string;
   /** Settles when the instance is gone, whether stopped or crashed. */
   exited: Promise<void>;
 }
@@ -40,6 +43,9 @@ export interface Runtime {
   /** The last lines a function's instances wrote, where the runtime keeps them. */
   logs?(fn: string, tail: number): LogLine[];
 }
+
+/** A fresh credential for a warm instance: 256 random bits. */
+export const newInvokeToken = () => randomBytes(32).toString('base64url');
 
 /** Settings every runtime passes to function instances. */
 export interface RuntimeOptions {

@@ -4,7 +4,8 @@ import pg from 'pg';
 import type { FunctionManifest } from '@platform/function-contract/manifest';
 
 export interface FunctionStore {
-  list(): Promise<FunctionManifest[]>;
+  /** The manifests as they were kept: checked again before they run, as the rules may have changed since. */
+  list(): Promise<unknown[]>;
   /** Adds or replaces the function of that name. */
   put(manifest: FunctionManifest): Promise<void>;
   remove(name: string): Promise<void>;
@@ -24,8 +25,8 @@ class PostgresFunctionStore implements FunctionStore {
     this.pool.on('error', () => {}); // a broken idle connection is replaced on the next query
   }
 
-  async list(): Promise<FunctionManifest[]> {
-    const { rows } = await this.pool.query<{ manifest: FunctionManifest }>('SELECT manifest FROM platform_functions ORDER BY name');
+  async list(): Promise<unknown[]> {
+    const { rows } = await this.pool.query<{ manifest: unknown }>('SELECT manifest FROM platform_functions ORDER BY name');
     return rows.map((r) => r.manifest);
   }
 
@@ -50,7 +51,7 @@ class PostgresFunctionStore implements FunctionStore {
 class MemoryFunctionStore implements FunctionStore {
   private readonly kept = new Map<string, FunctionManifest>();
 
-  async list(): Promise<FunctionManifest[]> {
+  async list(): Promise<unknown[]> {
     return [...this.kept.values()];
   }
 

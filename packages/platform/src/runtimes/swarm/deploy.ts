@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { ServiceSpec } from './spec.js';
+import { invokeTokenOf, isInvokeTokenEnv, type ServiceSpec, withInvokeToken } from './spec.js';
 import { sleep } from './tasks.js';
 
 /** A service as the Engine lists it (its spec as stored: networks by ID, defaults filled in). */
@@ -23,18 +23,26 @@ export type DeployOutcome = 'created' | 'updated' | 'unchanged';
  * (its name holds a hash of the spec, so a deploy of the same version finds it so), brought back
  * in place, replicas kept, when someone changed what matters (at the Version index read just
  * before, read again if it changed in between). Two creating it at once end with one service.
+ * An existing service keeps its instances' credential (a new one would restart every task, whose
+ * callers hold the old one); resolves with the credential the service's tasks have.
  */
-export async function deployService(docker: Docker, desired: ServiceSpec, network: NetworkNames): Promise<DeployOutcome> {
+export async function deployService(
+  docker: Docker,
+  desired: ServiceSpec,
+  network: NetworkNames,
+): Promise<{ outcome: DeployOutcome; invokeToken: string | undefined }> {
   for (let attempt = 0; ; attempt++) {
     const existing = await findService(docker, desired.Name);
     try {
       if (!existing) {
         await docker.createService(desired as unknown as Docker.CreateServiceOptions);
-        return 'created';
+        return { outcome: 'created', invokeToken: invokeTokenOf(desired) };
       }
-      if (essentials(existing.Spec, network) === essentials(desired, network)) return 'unchanged';
+      const kept = invokeTokenOf(existing.Spec);
+      if (kept) desired = withInvokeToken(desired, kept);
+      if (kept && essentials(existing.Spec, network) === essentials(desired, network)) return { outcome: 'unchanged', invokeToken: kept };
       await docker.getService(existing.ID).update({ version: existing.Version.Index, ...desired, Mode: existing.Spec.Mode });
-      return 'updated';
+      return { outcome: 'updated', invokeToken: invokeTokenOf(desired) };
     } catch (error) {
       // 409: created by another process in between; "update out of sequence": changed in between.
       const raced = (error as { statusCode?: number }).statusCode === 409 || /out of sequence/i.test((error as Error).message);
@@ -53,7 +61,8 @@ async function findService(docker: Docker, name: string): Promise<ServiceInfo | 
 /**
  * What of a service's spec this runtime sets and an update must bring back: image, env,
  * secrets, labels, limits, lockdown, restart policy, network, logs and endpoint, in a canonical
- * form (the Engine stores a network by ID, and keys in its own order). Replicas are left out.
+ * form (the Engine stores a network by ID, and keys in its own order). Replicas are left out, and
+ * the instances' credential, which each spec built has afresh (see warmServiceSpec).
  */
 // biome-ignore lint/suspicious/noExplicitAny: a spec as built here or as the Engine stored it
 export function essentials(spec: Record<string, any>, network: NetworkNames): string {
@@ -62,7 +71,7 @@ export function essentials(spec: Record<string, any>, network: NetworkNames): st
   return canonical({
     labels: spec.Labels ?? {},
     image: container.Image,
-    env: [...(container.Env ?? [])].sort(),
+    env: (container.Env ?? []).filter((entry: string) => !isInvokeTokenEnv(entry)).sort(),
     containerLabels: container.Labels ?? {},
     user: container.User,
     readOnly: container.ReadOnly ?? false,

@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import type { FunctionResponse, Invocation } from '@platform/function-contract';
+import { INVOKE_TOKEN_ENV, type FunctionResponse, type Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { InvocationError } from '../../errors.js';
 import { LABELS } from '../../labels.js';
@@ -119,7 +119,8 @@ export class SwarmRuntime implements Runtime {
       return;
     }
     const spec = warmServiceSpec(this.context, fn, deployed);
-    await deployService(this.docker, spec, await this.networkNames());
+    const { invokeToken } = await deployService(this.docker, spec, await this.networkNames());
+    if (!invokeToken) throw new Error(`service ${spec.Name} has no ${INVOKE_TOKEN_ENV} for its instances`);
     let service = this.services.get(spec.Name);
     if (service) service.fn = fn;
     else {
@@ -127,6 +128,8 @@ export class SwarmRuntime implements Runtime {
       service = new WarmService(context, fn, spec.Name);
       this.services.set(spec.Name, service);
     }
+    // The service's own, which its running tasks (adopted from a controller before this one) have.
+    service.invokeToken = invokeToken;
     this.versions.set(fn, { deployed, service });
     this.current.set(fn.name, fn);
     await this.removeOtherVersions(fn.name);

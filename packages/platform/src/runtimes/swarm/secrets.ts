@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
-import { ownerLabels, type SecretRef } from './spec.js';
+import { boundedName, ownerLabels, type SecretRef } from './spec.js';
 
 /**
  * A Swarm secret per declared secret and value: its name holds a hash of the value, so every
@@ -13,12 +13,17 @@ export async function ensureSecrets(docker: Docker, prefix: string, fn: Function
   for (const secret of fn.secrets) {
     const data = value(secret);
     if (data === undefined) throw new Error(`function ${fn.name} needs secret "${secret}", which is not set`);
-    const hash = createHash('sha256').update(data).digest('hex').slice(0, 10);
-    const name = `${prefix}-${fn.name}-${secret}-${hash}`.slice(0, 64);
+    const name = secretName(prefix, fn.name, secret, data);
     const id = (await findSecret(docker, name)) ?? (await createSecret(docker, name, ownerLabels(prefix, fn.name), data));
     refs.push({ SecretID: id, SecretName: name, File: { Name: secret, UID: '1000', GID: '1000', Mode: 0o400 } });
   }
   return refs;
+}
+
+/** The Swarm secret holding this value of a function's secret: distinct for every function, secret and value. */
+export function secretName(prefix: string, fn: string, secret: string, data: string): string {
+  const hash = createHash('sha256').update(data).digest('hex').slice(0, 10);
+  return boundedName(`${prefix}-${fn}-${secret}-${hash}`);
 }
 
 async function findSecret(docker: Docker, name: string): Promise<string | undefined> {

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { INVOKE_TOKEN_ENV } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { LABELS } from '../../labels.js';
 import { functionEnv } from '../function-env.js';
 import { taskLockdown } from '../lockdown.js';
-import type { RuntimeOptions } from '../runtime.js';
+import { newInvokeToken, type RuntimeOptions } from '../runtime.js';
 import { essentials } from './deploy.js';
 
 /**
@@ -39,7 +40,20 @@ export interface SpecContext {
 
 export type ServiceSpec = ReturnType<typeof warmServiceSpec>;
 
-export const serviceName = (prefix: string, fn: string, suffix = '') => `${prefix}-${fn}${suffix}`.slice(0, 63);
+/** Longest name of a Swarm object (a service name is a DNS label). */
+export const SWARM_NAME_MAX = 63;
+
+/**
+ * A name of at most `max` characters: the name itself when it fits, else its start and a hash of
+ * all of it, so that two long names differing anywhere (e.g. at the end) stay two names.
+ */
+export function boundedName(name: string, max = SWARM_NAME_MAX): string {
+  if (name.length <= max) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  return `${name.slice(0, max - hash.length - 1)}-${hash}`;
+}
+
+export const serviceName = (prefix: string, fn: string, suffix = '') => boundedName(`${prefix}-${fn}${suffix}`);
 
 /**
  * A warm task's instance id: what the task calls itself (FN_INSTANCE, filled in by Swarm from the
@@ -56,11 +70,19 @@ export const ownerLabels = (prefix: string, fn: string): Record<string, string> 
  * (image, env, secrets, limits…), so deploying the same function again finds the same service,
  * and an update gets a service of its own beside the old one, whose tasks finish their calls
  * before it goes. Nothing in it belongs to one process. Created at zero replicas.
+ *
+ * Its instances' credential (INVOKE_TOKEN_ENV): every task of a service runs one spec, so the
+ * credential is one per service version, not per task. It stays out of the hash and of what an
+ * update compares (see essentials): the service keeps the one it was created with, which a
+ * controller taking over reads back from the spec (see invokeTokenOf). It is an environment value,
+ * unlike secrets: it opens only this function's own instances, and whoever can read a service's
+ * spec commands the Swarm anyway.
  */
-export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed: Deployed) {
+export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed: Deployed, invokeToken = newInvokeToken()) {
   const settings = {
     FN_MODE: 'warm',
     FN_INSTANCE: taskInstanceId(fn.name, '{{.Task.Slot}}', '{{.Task.ID}}'),
+    [INVOKE_TOKEN_ENV]: invokeToken,
     PORT: String(PORT),
     FN_HOST: '0.0.0.0',
     FN_MAX_INFLIGHT: String(fn.maxConcurrency),
@@ -76,10 +98,28 @@ export function warmServiceSpec(context: SpecContext, fn: FunctionSpec, deployed
   const essential = essentials(spec, { name: context.network, id: context.network });
   const version = createHash('sha256').update(essential).digest('hex').slice(0, 8);
   return {
-    Name: `${serviceName(context.prefix, fn.name).slice(0, 54)}-${version}`,
+    Name: `${boundedName(`${context.prefix}-${fn.name}`, SWARM_NAME_MAX - version.length - 1)}-${version}`,
     ...spec,
     Labels: { ...spec.Labels, [LABELS.swarmVersion]: version } as Record<string, string>,
   };
+}
+
+const TOKEN_PREFIX = `${INVOKE_TOKEN_ENV}=`;
+/** Whether an `Env` entry is the instances' credential. */
+export const isInvokeTokenEnv = (entry: string) => entry.startsWith(TOKEN_PREFIX);
+
+/** The instances' credential in a service's spec (as built here or as the Engine stores it). */
+// biome-ignore lint/suspicious/noExplicitAny: a spec as built here or as the Engine stored it
+export function invokeTokenOf(spec: Record<string, any>): string | undefined {
+  const env: string[] = spec.TaskTemplate?.ContainerSpec?.Env ?? [];
+  return env.find(isInvokeTokenEnv)?.slice(TOKEN_PREFIX.length) || undefined;
+}
+
+/** The spec with this credential for its instances instead of its own. */
+export function withInvokeToken(spec: ServiceSpec, invokeToken: string): ServiceSpec {
+  const container = spec.TaskTemplate.ContainerSpec;
+  const Env = [...container.Env.filter((entry) => !isInvokeTokenEnv(entry)), `${TOKEN_PREFIX}${invokeToken}`];
+  return { ...spec, TaskTemplate: { ...spec.TaskTemplate, ContainerSpec: { ...container, Env } } };
 }
 
 /**

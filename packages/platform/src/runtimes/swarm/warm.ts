@@ -31,6 +31,8 @@ export interface WarmContext {
  */
 export class WarmService {
   readonly instances = new Set<SwarmInstance>();
+  /** The credential of this service's tasks (one per service version: they share one spec), set by deploy. */
+  invokeToken = '';
   private readonly replicas: Replicas;
   /** Tasks being claimed by a starting instance. */
   private readonly claiming = new Set<string>();
@@ -81,6 +83,7 @@ export class WarmService {
     return {
       id: taskInstanceId(this.fn.name, task.Slot ?? 0, task.ID),
       url: `http://${taskAddress(task, this.context.network)}:${PORT}`,
+      invokeToken: this.invokeToken,
       taskId: task.ID,
       exited,
       ready,
