@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { freePort } from '@platform/test-services';
 import { ADMIN_FAILURES_PER_MINUTE, checkAdminToken, MIN_ADMIN_TOKEN_LENGTH } from '@platform/core/auth';
+import { startEntryPoint } from './entry-point.js';
 import { fixtureFunctions, startTestGateway, type TestGateway } from './harness.js';
 
 /** GET of an admin route from a loopback address of the test's choice; status and Retry-After. */
@@ -36,31 +36,14 @@ describe('the admin token', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'voting-admin-token-'));
     let child: ChildProcess | undefined;
     try {
-      const [port, resultPort] = await Promise.all([freePort(), freePort()]);
-      child = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'main.js')], {
-        env: {
-          PATH: process.env.PATH,
-          LOG_LEVEL: 'warn',
-          PORT: String(port),
-          RESULT_PORT: String(resultPort),
-          DATA_DIR: dataDir,
-          GATEWAY_ADMIN_TOKEN: 'admin',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
-      const running = child;
+      const app = await startEntryPoint({ GATEWAY_ADMIN_TOKEN: 'admin' }, dataDir);
+      child = app.child;
       // A deadline within the test's own, so that an app that did start is stopped below.
       let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([
-        new Promise<number | null>((resolve) => running.once('exit', resolve)),
-        new Promise<string>((resolve) => (timer = setTimeout(resolve, 20_000, 'still running after 20 s'))),
-      ]);
+      const code = await Promise.race([app.exited, new Promise<string>((resolve) => (timer = setTimeout(resolve, 20_000, 'still running after 20 s')))]);
       clearTimeout(timer);
       expect(code).toBe(1);
-      expect(output).toContain('gateway-admin-token (or $GATEWAY_ADMIN_TOKEN) is 5 characters long: use at least 16');
+      expect(app.output()).toContain('gateway-admin-token (or $GATEWAY_ADMIN_TOKEN) is 5 characters long: use at least 16');
       expect(existsSync(join(dataDir, 'postgres'))).toBe(false);
     } finally {
       // An app that started after all is stopped (SIGTERM: it stops what it started).

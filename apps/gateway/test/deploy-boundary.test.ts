@@ -1,15 +1,10 @@
-// What a deployer (the admin token: POST/PUT /system/functions, `fn deploy`) may make a function
-// run with: no variable that loads code or replaces the platform's own, only the secrets the
-// operator allows (never the gateway's own tokens), no code outside the functions folder, and an
-// update keeps a private function private unless it says otherwise.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, freePort, startPostgres, waitUntil, type PostgresServer } from '@platform/test-services';
+import { createTestDatabase, startPostgres, waitUntil, type PostgresServer } from '@platform/test-services';
 import { loadFunctions, loadManifest, ManifestError, REFUSED_ENV } from '@platform/function-contract/manifest';
 import { parseDeployRequest } from '@platform/core/deploy-request';
 import { Controller } from '@platform/core/controller/controller';
@@ -23,6 +18,7 @@ import { migratePlatform } from '@platform/core/store/migrate';
 import { loadConfig } from '../src/config.js';
 import { fixtureFunctions, repoFunctions, startTestGateway, TEST_INVOKE_TOKEN, type TestGateway } from './harness.js';
 import { prepareDocker } from './docker-network.js';
+import { startEntryPoint } from './entry-point.js';
 
 const token = 'boundary-admin-token';
 const temporary: string[] = [];
@@ -360,16 +356,4 @@ describe('secrets on the docker runtime', () => {
 });
 
 /** The app's entry point run as `npm start` does, with the given settings (it stops before its database). */
-async function startApp(env: Record<string, string>) {
-  const [port, resultPort] = await Promise.all([freePort(), freePort()]);
-  const dataDir = await tempDir('boundary-main-');
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'main.js')], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', PORT: String(port), RESULT_PORT: String(resultPort), DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { exited, dataDir, output: () => output };
-}
+const startApp = async (env: Record<string, string>) => startEntryPoint(env, await tempDir('boundary-main-'));

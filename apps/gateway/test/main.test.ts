@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,25 +5,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '@voting/database';
 import { freePort, waitUntil } from '@platform/test-services';
+import { startEntryPoint } from './entry-point.js';
 
-const main = join(import.meta.dirname, '..', 'dist', 'main.js');
 const temporary: string[] = [];
 afterAll(async () => Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-/** Runs the app's entry point as `npm start` does, with the given settings. */
+/** Runs the app's entry point as `npm start` does, with the given settings and a data folder of its own. */
 async function startApp(env: Record<string, string>) {
-  const [port, resultPort] = await Promise.all([freePort(), freePort()]);
   const dataDir = await mkdtemp(join(tmpdir(), 'voting-main-'));
   temporary.push(dataDir);
-  const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', PORT: String(port), RESULT_PORT: String(resultPort), DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { url: `http://127.0.0.1:${port}`, child, exited, dataDir, output: () => output };
+  return startEntryPoint(env, dataDir);
 }
 
 describe('the app entry point', () => {

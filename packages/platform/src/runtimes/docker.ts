@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
+import tar from 'tar-stream';
 import { INVOKE_TOKEN_ENV, type FunctionResponse, type Invocation } from '@platform/function-contract';
 import type { FunctionSpec } from '@platform/function-contract/manifest';
 import { newInvokeToken, type Instance, type Runtime, type RuntimeOptions } from './runtime.js';
@@ -225,29 +226,10 @@ export class DockerRuntime implements Runtime {
   }
 }
 
-/** A tar archive (ustar) of files at its top, all of one owner and mode. */
-function tarOf(files: Record<string, string>, { uid, gid, mode }: { uid: number; gid: number; mode: number }): Buffer {
-  const blocks: Buffer[] = [];
-  const mtime = Math.floor(Date.now() / 1_000);
-  for (const [name, text] of Object.entries(files)) {
-    const data = Buffer.from(text);
-    const header = Buffer.alloc(512);
-    const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'utf8');
-    const octal = (offset: number, length: number, value: number) => field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
-    field(0, 100, name);
-    octal(100, 8, mode);
-    octal(108, 8, uid);
-    octal(116, 8, gid);
-    octal(124, 12, data.length);
-    octal(136, 12, mtime);
-    field(148, 8, ' '.repeat(8));
-    field(156, 1, '0');
-    field(257, 6, 'ustar\0');
-    field(263, 2, '00');
-    const sum = header.reduce((total, byte) => total + byte, 0);
-    field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
-    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1_024));
-  return Buffer.concat(blocks);
+/** A tar archive of files at its top, all of one owner and mode (tar-stream, as dockerode's own contexts). */
+function tarOf(files: Record<string, string>, { uid, gid, mode }: { uid: number; gid: number; mode: number }): NodeJS.ReadableStream {
+  const pack = tar.pack();
+  for (const [name, text] of Object.entries(files)) pack.entry({ name, mode, uid, gid }, text);
+  pack.finalize();
+  return pack;
 }
