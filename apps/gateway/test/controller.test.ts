@@ -68,14 +68,11 @@ describe('the controller', () => {
     controller.used('sleepy', a!.id, 0, 'edge-a');
     const c = await growing;
     expect(c!.id).not.toBe(a!.id);
-    expect(events[0]).toBe(`stopped ${a!.id}`);
-    expect(events[1]).toBe(`started ${c!.id}`);
-    expect(
-      controller
-        .instances('sleepy')
-        .map((i) => i.id)
-        .sort(),
-    ).toEqual([b!.id, c!.id].sort());
+    // b may idle out meanwhile on a slow machine (idleSeconds 1): only a's and c's events are in question.
+    expect(events.filter((e) => !e.endsWith(b!.id)).slice(0, 2)).toEqual([`stopped ${a!.id}`, `started ${c!.id}`]);
+    const ids = controller.instances('sleepy').map((i) => i.id);
+    expect(ids).toContain(c!.id);
+    expect(ids).not.toContain(a!.id);
     expect(most).toBe(2);
   });
 });

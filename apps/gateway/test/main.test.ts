@@ -42,7 +42,11 @@ describe('the app entry point', () => {
     });
     let pg: { stop(): Promise<void> } | undefined;
     try {
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Break it catches: a start that gives up (exits) when the database does not answer yet.
+      await waitUntil(() => /waiting for PostgreSQL at postgres:\/\/postgres:\*\*\*@/.test(app.output()) || app.child.exitCode !== null, {
+        timeoutMs: 30_000,
+        what: 'the app to say it waits for PostgreSQL',
+      });
       expect(app.child.exitCode).toBe(null); // still waiting, not crashed
       expect(app.output()).toMatch(/waiting for PostgreSQL at postgres:\/\/postgres:\*\*\*@/);
       expect(app.output()).not.toContain('late-password');
