@@ -31,7 +31,8 @@ const program = new Command('bench')
   )
   .option('--no-write', 'print the table only')
   .option('--profile <dir>', 'run the gateway with --cpu-prof, writing .cpuprofile files into <dir>')
-  .addHelpText('after', '\nExit status: 0 when every scenario that could run ran (targets missed included), 1 when one failed.')
+  .addHelpText('after', '\nExit status: 0 when every scenario that could run ran (targets missed included), 1 when one failed, 2 on bad arguments.')
+  .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 
 program.parse();

@@ -9,6 +9,7 @@ official="${NODE_BASE_IMAGE:-node:20-bookworm-slim}"
 standin="voting/node-base:$(node --version)"
 
 existing_base "$official" "$standin" && exit 0
+standin_needs_linux "$official"
 
 echo "no registry answers for $official: importing a stand-in base image $standin" >&2
 root=$(mktemp -d)

@@ -28,6 +28,52 @@ function run(cmd, args, options = {}) {
   }
 }
 
+/**
+ * Runs a step that is quick when there is nothing to do: quiet then, so that a command's own
+ * output stays clean. When it is first needed (`first`, e.g. no node_modules yet) its title and
+ * output are shown from the start; otherwise they are shown once it has taken 3 s (a changed
+ * lock file, changed sources). On failure its output is shown, and the exit status passed on.
+ */
+async function quietUnlessSlow(title, first, cmd, args) {
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
+  let held = '';
+  let shown = false;
+  const show = () => {
+    if (shown) return;
+    shown = true;
+    step(title);
+    process.stderr.write(held);
+  };
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (data) => (shown ? process.stderr.write(data) : (held += data)));
+  }
+  if (first) show();
+  const slow = setTimeout(show, 3_000);
+  const [code, signal] = await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (...end) => resolve(end));
+  });
+  clearTimeout(slow);
+  if (code !== 0) {
+    show();
+    process.stderr.write(`✖ ${title}: ${cmd} ${args.join(' ')} exited with ${code ?? signal}\n`);
+    process.exit(code ?? 1);
+  }
+}
+
+/** Installs from the lock file; says so, with pnpm's progress, on a first run or when it takes long. */
+function install(pnpmBin) {
+  const first = !existsSync(join(root, 'node_modules', '.modules.yaml'));
+  const title = first ? 'installing dependencies (first run: a minute or two)' : 'installing dependencies (the lock file changed)';
+  return quietUnlessSlow(title, first, pnpmBin, ['install', '--frozen-lockfile', '--reporter=append-only']);
+}
+
+/** Builds the workspace (turbo: only what changed); says so on a first build or when it takes long. */
+function build(pnpmBin) {
+  const first = !existsSync(join(root, 'apps', 'gateway', 'dist', 'main.js'));
+  return quietUnlessSlow(first ? 'building (first run: a minute or two)' : 'building', first, pnpmBin, ['run', 'build', '--output-logs=errors-only']);
+}
+
 function versionOf(bin) {
   const result = spawnSync(bin, ['--version'], { encoding: 'utf8', env });
   return result.status === 0 ? result.stdout.trim() : null;
@@ -81,6 +127,7 @@ const tools = {
   seed: ['node', 'packages/loadgen/dist/cli.js'],
   bench: ['node', 'bench/dist/cli.js'],
   fn: ['node', 'packages/cli/dist/main.js'],
+  compose: ['bash', 'infra/scripts/compose.sh'],
 };
 
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -105,25 +152,19 @@ if (command in tools) {
   const [cmd, ...args] = tools[command];
   // fn is typed again and again in a workshop: once built, it starts at once.
   if (!(command === 'fn' && existsSync(join(root, args[0])))) {
-    // Quiet unless it fails, so that a command's own output (fn --json, seed's summary) stays clean.
-    process.stderr.write('▶ installing and building (quick when done already)\n');
+    // Progress on stderr, only when there is something to do: a command's own output (fn --json,
+    // seed's summary) stays clean.
     const pnpm = ensurePnpm();
     env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
-    run(pnpm, ['install', '--frozen-lockfile', '--reporter=silent']);
-    const built = spawnSync(pnpm, ['run', 'build', '--output-logs=errors-only'], { cwd: root, env, encoding: 'utf8' });
-    if (built.status !== 0) {
-      process.stderr.write(`${built.stdout ?? ''}${built.stderr ?? ''}✖ the build failed (above)\n`);
-      process.exit(built.status ?? 1);
-    }
+    await install(pnpm);
+    await build(pnpm);
   }
   handOver(cmd, [...args, ...process.argv.slice(3)]);
 } else {
   const pnpm = ensurePnpm();
   env.PATH = `${dirname(pnpm === 'pnpm' ? '.' : pnpm)}:${env.PATH}`;
-  step('installing dependencies (frozen lock file)');
-  run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']);
-  step('building');
-  run(pnpm, ['run', 'build', '--output-logs=errors-only']);
+  await install(pnpm);
+  await build(pnpm);
   if (command === 'start') {
     step('starting');
     handOver(process.execPath, [join(root, 'apps/gateway/dist/main.js')]);

@@ -4,6 +4,7 @@
 // builds take a second, images hold nothing but node and that file. Images are built through the
 // Docker Engine's API (dockerode, the platform's own client).
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,13 +15,45 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const Docker = createRequire(join(root, 'packages/platform/package.json'))('dockerode');
 const docker = new Docker();
-// Usage: build-images.mjs [--functions-dir DIR] [--no-gateway] [name ...]; functions sharing an
-// image build once. With the repository's functions it also builds the gateway image.
-const args = process.argv.slice(2);
-const dirFlag = args.indexOf('--functions-dir');
-const functionsDir = dirFlag >= 0 ? args.splice(dirFlag, 2)[1] : join(root, 'functions');
-const noGateway = args.includes('--no-gateway');
-const only = args.filter((a) => a !== '--no-gateway');
+const usage = `usage: npm run images -- [--functions-dir DIR] [--no-gateway] [FUNCTION ...]
+  Builds a container image of each function (functions sharing an image build once) and,
+  when all of the repository's functions are built, the gateway's image.
+  FUNCTION             only these functions (by default all of them)
+  --functions-dir DIR  where the functions are (default: functions/)
+  --no-gateway         not the gateway's image
+  -h, --help           this help
+`;
+/** Bad arguments: what is wrong, then the usage, and exit status 2. */
+function refuse(problem) {
+  process.stderr.write(`✖ ${problem}\n${usage}`);
+  process.exit(2);
+}
+let parsed;
+try {
+  parsed = parseArgs({
+    options: { 'functions-dir': { type: 'string' }, 'no-gateway': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+} catch (error) {
+  // parseArgs says e.g. "Unknown option '--foo'. To specify a positional argument starting with a '-', …": its first sentence.
+  const problem = error.message.split('. ')[0];
+  refuse(problem[0].toLowerCase() + problem.slice(1));
+}
+if (parsed.values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const functionsDir = parsed.values['functions-dir'] ?? join(root, 'functions');
+const noGateway = parsed.values['no-gateway'] === true;
+const only = parsed.positionals;
+if (!existsSync(functionsDir)) refuse(`no folder ${functionsDir} (--functions-dir)`);
+const known = readdirSync(functionsDir)
+  .filter((name) => existsSync(join(functionsDir, name, 'function.json')))
+  .sort();
+const unknown = only.filter((name) => !known.includes(name));
+if (unknown.length > 0) {
+  refuse(`no function named ${unknown.join(', ')} in ${functionsDir}: the functions there are ${known.join(', ') || 'none'}`);
+}
 
 function sh(cmd, args, options = {}) {
   const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
@@ -34,12 +67,13 @@ function sh(cmd, args, options = {}) {
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-sh('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+// Without a Docker Engine, its one line says what to do; nothing more here.
+const engine = spawnSync('bash', [join(root, 'infra/scripts/ensure-docker.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+if (engine.status !== 0) process.exit(1);
 const base = sh('bash', [join(root, 'infra/scripts/base-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
 
 const seen = new Set();
-const functions = readdirSync(functionsDir)
-  .filter((name) => existsSync(join(functionsDir, name, 'function.json')))
+const functions = known
   .filter((name) => only.length === 0 || only.includes(name))
   .map((name) => ({ name, dir: join(functionsDir, name), ...JSON.parse(readFileSync(join(functionsDir, name, 'function.json'), 'utf8')) }))
   .map((fn) => ({ ...fn, image: fn.image ?? `voting/fn-${fn.name}:latest` }))

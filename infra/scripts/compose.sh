@@ -56,9 +56,8 @@ esac
 VOTING_SECRETS=$(bash "$(dirname "$0")/secrets.sh")
 export VOTING_SECRETS
 # The gateway runs as user 1000 and drives the Docker Engine: it joins the socket's group.
-if [ -z "${DOCKER_GID:-}" ]; then
-  DOCKER_GID=$(stat -c %g "${DOCKER_SOCKET:-/var/run/docker.sock}") || { echo "✖ no Docker socket at ${DOCKER_SOCKET:-/var/run/docker.sock}: set DOCKER_SOCKET, or DOCKER_GID to its group" >&2; exit 1; }
-fi
+source "$(dirname "$0")/docker-socket.sh"
+DOCKER_GID=$(docker_socket_gid "${DOCKER_SOCKET:-/var/run/docker.sock}") || exit 1
 export DOCKER_GID
 # What the pages show a room to scan: the vote port on this machine (PUBLIC_URL sets another).
 export PUBLIC_URL=${PUBLIC_URL:-http://localhost:${VOTE_PORT:-8080}/}

@@ -7,11 +7,12 @@ set -euo pipefail
 
 official="${PYTHON_BASE_IMAGE:-python:3.11-slim-bookworm}"
 # The interpreter itself (python3 on the PATH may be a wrapper script, as pyenv's shims are).
-python=$(readlink -f "$(python3 -c 'import sys; print(sys.executable)')")
+python=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
 version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 standin="voting/python-base:$version"
 
 existing_base "$official" "$standin" && exit 0
+standin_needs_linux "$official"
 
 echo "no registry answers for $official: importing a stand-in base image $standin" >&2
 root=$(mktemp -d)

@@ -34,12 +34,32 @@ add_users() {
   done
 }
 
+# pull_within SECONDS IMAGE: docker pull, given up after SECONDS (a registry that never answers).
+# GNU's timeout where there is one; macOS has none, but has perl, whose alarm outlives its exec.
+pull_within() {
+  local seconds=$1 image=$2
+  if command -v timeout >/dev/null 2>&1; then
+    timeout "$seconds" docker pull -q "$image"
+  else
+    perl -e 'alarm shift; exec @ARGV or exit 127' "$seconds" docker pull -q "$image"
+  fi
+}
+
+# standin_needs_linux OFFICIAL: stops (exit 1) on a machine other than Linux, saying what to do:
+# a stand-in is made of this machine's own programs, which a Linux container runs only if they
+# are Linux's (on macOS, Docker Desktop pulls the official images).
+standin_needs_linux() {
+  [ "$(uname -s)" = Linux ] && return 0
+  echo "✖ no registry answers for $1, and a stand-in image can only be made on Linux: let Docker reach a registry (or docker load the image), then run again" >&2
+  exit 1
+}
+
 # existing_base OFFICIAL STANDIN: prints the official image when it is here or can be pulled, else
 # the stand-in when one was made before; returns 1 (printing nothing) when there is neither.
 existing_base() {
   local official=$1 standin=$2
   if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; return 0; fi
-  if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; return 0; fi
+  if pull_within 20 "$official" >/dev/null 2>&1; then echo "$official"; return 0; fi
   if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; return 0; fi
   return 1
 }

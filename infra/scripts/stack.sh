@@ -12,8 +12,9 @@
 # NAME defaults to $STACK_NAME or "voting". Settings: VOTE_PORT, RESULT_PORT (8080, 8081),
 # POSTGRES_IMAGE, REDIS_IMAGE, GATEWAY_IMAGE, VOTING_SECRETS, ADVERTISE_ADDR (127.0.0.1),
 # NO_BUILD=1 (skip `npm run images`), WAIT_SECONDS (180), EXTRA_COMPOSE_FILE (merged over the file),
-# DOCKER_SOCKET (the manager engine's socket the controller mounts), PUBLIC_HOST (where the edges'
-# ports are reached, 127.0.0.1), GATEWAY_REPLICAS (edges, one per node: 2, or 1 on a single node),
+# DOCKER_SOCKET (the manager engine's socket the controller mounts, /var/run/docker.sock, Docker
+# Desktop's too), DOCKER_GID (that socket's group; found when unset, 0 on Docker Desktop),
+# PUBLIC_HOST (where the edges' ports are reached, 127.0.0.1), GATEWAY_REPLICAS (edges, one per node: 2, or 1 on a single node),
 # CONTROLLER_REPLICAS (2: one leads, one stands by), EDGE_SERVICE (the edges' service the leader
 # scales by load, ${stack}_gateway; empty: fixed at GATEWAY_REPLICAS). DOCKER_HOST selects another engine, as for any docker command. Both commands can be run again safely.
 set -euo pipefail
@@ -21,21 +22,73 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
+usage() {
+  cat <<'EOF'
+usage: npm run stack:deploy -- [NAME]
+       npm run stack:rm -- [NAME] [--volumes]
+  deploy  deploys the app as a Swarm stack (a single-node Swarm made if there is none), waits
+          until it is healthy and prints its URLs
+  rm      removes the stack and the function services it started; --volumes drops its data too
+  NAME    the stack's name (default: $STACK_NAME, else voting)
+  Settings (environment) are listed at the top of infra/scripts/stack.sh.
+EOF
+}
+# Bad arguments: what is wrong, then the usage, and exit status 2.
+refuse() {
+  echo "✖ $1" >&2
+  usage >&2
+  exit 2
+}
 command=${1:-}
 shift || true
+case $command in
+  deploy | rm) ;;
+  -h | --help | help) usage; exit 0 ;;
+  '') refuse "no command given: deploy or rm" ;;
+  *) refuse "unknown command $command" ;;
+esac
 stack=${STACK_NAME:-voting}
 volumes=0
+named=
 for arg in "$@"; do
   case $arg in
-    --volumes) volumes=1 ;;
-    -*) echo "✖ unknown option $arg" >&2; exit 2 ;;
-    *) stack=$arg ;;
+    -h | --help) usage; exit 0 ;;
+    --volumes) [ "$command" = rm ] || refuse "--volumes is an option of rm"; volumes=1 ;;
+    -*) refuse "unknown option $arg" ;;
+    *) [ -z "$named" ] || refuse "unexpected argument $arg (the stack is already named $stack)"; stack=$arg named=1 ;;
   esac
 done
 [[ $stack =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || { echo "✖ stack name must be lower-case letters, digits and dashes: $stack" >&2; exit 2; }
 say() { echo "› $*"; }
+# Progress while waiting: on a terminal one line rewritten in place every couple of seconds,
+# elsewhere (a log) a line when it changes or every 15 s. progress_end ends it.
+progress_since=0 progress_shown= progress_at=0
+progress() {
+  local line="  $1 ($((SECONDS - progress_since)) s)"
+  if [ -t 1 ]; then
+    [ $SECONDS -ge $progress_at ] || [ "$1" != "$progress_shown" ] || return 0
+    printf '\r\033[K%s' "$line"
+    progress_at=$((SECONDS + 2))
+  elif [ "$1" != "$progress_shown" ] || [ $SECONDS -ge $progress_at ]; then
+    echo "$line"
+    progress_at=$((SECONDS + 15))
+  fi
+  progress_shown=$1
+}
+# "1 service", "3 services": the word, then the things counted.
+counted() {
+  local word=$1
+  shift
+  [ $# = 1 ] && echo "1 $word" || echo "$# ${word}s"
+}
+progress_end() {
+  [ -t 1 ] && [ -n "$progress_shown" ] && echo
+  progress_shown=
+  return 0
+}
 owned() { echo "label=com.docker.stack.namespace=$stack"; }
 source "$here/data-check.sh"
+source "$here/docker-socket.sh"
 # docker-compose.yml's volume db-data as Swarm names it for this stack (`rm` keeps it), its
 # owner's label, and what removes it.
 db_data=("${stack}_db-data" "com.docker.stack.namespace=$stack" "npm run stack:rm -- $stack --volumes")
@@ -44,25 +97,26 @@ db_data=("${stack}_db-data" "com.docker.stack.namespace=$stack" "npm run stack:r
 # services remain.
 wait_gone() {
   local deadline=$((SECONDS + ${WAIT_SECONDS:-180}))
+  progress_since=$SECONDS
   while :; do
-    local left
-    left=$(
-      docker service ls -q --filter "$(owned)"
-      docker service ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn"
-      docker ps -aq --filter "$(owned)"
-      docker ps -aq --filter "label=serverless-platform.swarm.owner=$stack-fn"
-      docker network ls -q --filter "$(owned)"
-    )
-    [ -z "$left" ] && return 0
+    local services containers networks
+    services=$(docker service ls -q --filter "$(owned)"; docker service ls -q --filter "label=serverless-platform.swarm.owner=$stack-fn")
+    containers=$(docker ps -aq --filter "$(owned)"; docker ps -aq --filter "label=serverless-platform.swarm.owner=$stack-fn")
+    networks=$(docker network ls -q --filter "$(owned)")
+    local left="$services$containers$networks"
+    [ -z "$left" ] && { progress_end; return 0; }
     if [ $SECONDS -ge $deadline ]; then
+      progress_end
       echo "✖ still there after ${WAIT_SECONDS:-180} s: $(echo $left)" >&2
       return 1
     fi
+    progress "waiting for the stack to go: $(counted service $services), $(counted container $containers), $(counted network $networks) left"
     sleep 0.5
   done
 }
 
 remove() {
+  bash "$here/ensure-docker.sh"
   if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != active ]; then
     say "no Swarm here: nothing to remove"
     return 0
@@ -146,7 +200,8 @@ deploy() {
   VOTING_SECRETS=$(bash "$here/secrets.sh")
   export VOTING_SECRETS STACK_NAME=$stack RUNTIME=swarm
   export DOCKER_SOCKET=${DOCKER_SOCKET:-/var/run/docker.sock}
-  export DOCKER_GID=${DOCKER_GID:-$(stat -c %g "$DOCKER_SOCKET")}
+  DOCKER_GID=$(docker_socket_gid "$DOCKER_SOCKET") || exit 1
+  export DOCKER_GID
   export VOTE_PORT=${VOTE_PORT:-8080} RESULT_PORT=${RESULT_PORT:-8081}
   # What the pages show a room to scan: where the vote page is reached from outside.
   export PUBLIC_URL=${PUBLIC_URL:-http://${PUBLIC_HOST:-127.0.0.1}:$VOTE_PORT/}
@@ -168,11 +223,29 @@ deploy() {
   local host=${PUBLIC_HOST:-127.0.0.1}
   local url="http://$host:$VOTE_PORT" deadline=$((SECONDS + ${WAIT_SECONDS:-180}))
   say "waiting until it is healthy"
+  progress_since=$SECONDS
   # Every service at its replicas, none in the middle of a rolling update (a redeploy), and the
   # gateway answering.
-  until [ "$(docker service ls --filter "$(owned)" --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1\( .*\)\?$')" = 0 ] &&
-    [ "$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $(docker service ls -q --filter "$(owned)") | grep -c updating)" = 0 ] &&
-    curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
+  local total running pending
+  while :; do
+    total=0 running=0 pending=
+    local updating
+    updating=" $(docker service inspect --format '{{.Spec.Name}}{{if .UpdateStatus}}:{{.UpdateStatus.State}}{{end}}' $(docker service ls -q --filter "$(owned)") 2>/dev/null | tr '\n' ' ') "
+    while read -r name replicas _; do
+      [ -n "$name" ] || continue
+      total=$((total + 1))
+      if [ "${replicas%%/*}" = "${replicas#*/}" ] && [[ $updating != *" $name:updating "* ]]; then
+        running=$((running + 1))
+      else
+        pending="$pending $name"
+      fi
+    done < <(docker service ls --filter "$(owned)" --format '{{.Name}} {{.Replicas}}' | sed 's/ (.*)$//')
+    if [ $total -gt 0 ] && [ -z "$pending" ]; then
+      curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && break
+      progress "waiting for the stack: all $total services running, the gateway not answering at $url/healthz yet"
+    else
+      progress "waiting for the stack: $running/$total services running"
+    fi
     # Secret files other than those the data was made with: the gateway stops at start-up saying
     # so, and restarting it cannot help. The stack goes (its Docker secrets cannot be changed in
     # place), the data stays. grep reads all the logs: under pipefail, -q could fail the pipe.
@@ -184,12 +257,20 @@ deploy() {
       exit 1
     fi
     if [ $SECONDS -ge $deadline ]; then
-      echo "✖ stack $stack not healthy after ${WAIT_SECONDS:-180} s:" >&2
+      progress_end
+      if [ -n "$pending" ]; then
+        echo "✖ stack $stack not healthy after ${WAIT_SECONDS:-180} s (WAIT_SECONDS): not running:$pending" >&2
+        for name in $pending; do echo "  see why: docker service ps $name --no-trunc" >&2; done
+      else
+        echo "✖ stack $stack not healthy after ${WAIT_SECONDS:-180} s (WAIT_SECONDS): the gateway does not answer at $url/healthz" >&2
+        echo "  see why: docker service logs ${stack}_gateway" >&2
+      fi
       docker stack ps --no-trunc "$stack" --format '  {{.Name}} {{.CurrentState}} {{.Error}}' | head -20 >&2
       exit 1
     fi
-    sleep 0.5
+    sleep 1
   done
+  progress_end
   docker service ls --filter "$(owned)" --format '  {{.Name}} {{.Replicas}}'
   cat <<EOF
 
@@ -205,5 +286,4 @@ EOF
 case $command in
   deploy) deploy ;;
   rm) remove ;;
-  *) echo "usage: stack.sh deploy|rm [NAME] [--volumes]" >&2; exit 2 ;;
 esac

@@ -6,12 +6,13 @@ set -euo pipefail
 here=$(dirname "$0")
 . "$here/rootfs.sh"
 
-usable() { docker image inspect "$1" >/dev/null 2>&1 || timeout 20 docker pull -q "$1" >/dev/null 2>&1; }
+usable() { docker image inspect "$1" >/dev/null 2>&1 || pull_within 20 "$1" >/dev/null 2>&1; }
 
 postgres_image() {
   local official=${POSTGRES_IMAGE:-postgres:16-alpine} standin=voting/postgres-standin:15
   if usable "$official"; then echo "$official"; return; fi
   if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; return; fi
+  standin_needs_linux "$official"
   local bin=/usr/lib/postgresql/15/bin
   if [ ! -x "$bin/postgres" ]; then
     echo "installing PostgreSQL 15 from Debian's packages for a stand-in image" >&2
@@ -43,6 +44,7 @@ redis_image() {
   local official=${REDIS_IMAGE:-redis:7-alpine} standin=voting/redis-standin:7
   if usable "$official"; then echo "$official"; return; fi
   if docker image inspect "$standin" >/dev/null 2>&1; then echo "$standin"; return; fi
+  standin_needs_linux "$official"
   if ! command -v redis-server >/dev/null; then
     echo "installing redis-server from Debian's packages for a stand-in image" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null

@@ -191,6 +191,8 @@ export const configSchema = z.object({
   /** On SIGTERM/SIGINT, how long calls in flight may take to finish before their instances are stopped. */
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** How log lines are written: pretty (one readable line each), json (one JSON object each), auto (pretty on a terminal, else json). */
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
 });
 
 export type Config = z.infer<typeof configSchema>;

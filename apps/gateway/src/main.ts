@@ -9,7 +9,6 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { loadFunctions, type FunctionSpec } from '@platform/function-contract/manifest';
 import { functionDatabaseSecrets, migrate, redact, startEmbeddedPostgres, waitForPostgres } from '@voting/database';
 import { createEventBus, createQueue } from '@platform/queue';
@@ -46,6 +45,7 @@ import { superviseEdges, type EdgeSupervisor } from '@platform/core/edge/supervi
 import { swarmService } from '@platform/core/runtimes/swarm/edge-service';
 import { voterOfCookie, votingComposition } from './voting.js';
 import { publicVoteUrl, startBanner } from './banner.js';
+import { createLog, dockerFailure, friendlyFailure, functionLogFormat, isPretty } from './terminal.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const config = loadConfig();
@@ -70,7 +70,11 @@ const publicUrl = publicVoteUrl({ publicUrl: config.PUBLIC_URL, host: config.HOS
  */
 type Role = 'all' | 'primary' | 'worker' | 'controller' | 'edge';
 const role: Role = cluster.isWorker ? 'worker' : config.GATEWAY_ROLE !== 'all' ? config.GATEWAY_ROLE : config.GATEWAY_WORKERS > 1 ? 'primary' : 'all';
-const log = pino({ name: role === 'worker' || role === 'edge' ? 'edge' : role === 'controller' ? 'controller' : 'gateway', level: config.LOG_LEVEL });
+const log = createLog({
+  name: role === 'worker' || role === 'edge' ? 'edge' : role === 'controller' ? 'controller' : 'gateway',
+  level: config.LOG_LEVEL,
+  format: config.LOG_FORMAT,
+});
 /** What main() started, for shutdown() to stop in the right order. */
 const started: {
   embedded?: { stop(): Promise<void> };
@@ -173,6 +177,9 @@ async function startRuntime(secret: (name: string) => string | undefined): Promi
     dockerNetwork: config.DOCKER_NETWORK,
     swarm: { prefix: config.SWARM_PREFIX, callbackPort: config.SWARM_CALLBACK_PORT },
     log: (message) => log.info(message),
+    formatLogLine: functionLogFormat(config.LOG_FORMAT),
+  }).catch((error: unknown) => {
+    throw dockerFailure(error);
   });
   started.runtime = runtime;
   return runtime;
@@ -452,7 +459,8 @@ async function runController(functions: FunctionSpec[], keys: Awaited<ReturnType
 }
 
 let stopping = false;
-async function shutdown(signal: string, code = 0): Promise<void> {
+/** `last`: a line for the person who started the app, written after everything has stopped. */
+async function shutdown(signal: string, code = 0, last?: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info(`${signal}: stopping`);
@@ -496,12 +504,20 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   await step('closing the event bus', () => started.events?.close());
   await step('stopping PostgreSQL', () => started.embedded?.stop());
   clearTimeout(force);
+  if (last) process.stderr.write(`✖ ${last}\n`);
   process.exit(code);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 main().catch(async (error: unknown) => {
+  // One a person can fix (a port in use) is said in one line, last, whatever the log format.
+  const friendly = friendlyFailure(error, config);
+  if (friendly) {
+    // A log collector gets it as a record too.
+    if (!isPretty(config.LOG_FORMAT)) log.fatal(friendly);
+    return shutdown('start-up failure', 1, friendly);
+  }
   log.fatal((error as Error).message);
   await shutdown('start-up failure', 1);
 });

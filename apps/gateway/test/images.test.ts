@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,4 +66,23 @@ it('builds images without secrets in their files, variables or history', { timeo
     ['secret values looked for', values.length],
     ...Object.entries(seen).map(([image, s]): [string, unknown] => [image, s]),
   ]);
+});
+
+// Break it catches: an unknown option or a mistyped function name building nothing (or
+// everything) without a word, or refused without the usage.
+it('refuses unknown arguments and function names with the usage, exit status 2; --help prints it, exit 0', () => {
+  const images = (...args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'infra/scripts/build-images.mjs'), ...args], { encoding: 'utf8', timeout: 20_000 });
+  const help = images('--help');
+  expect(help.status).toBe(0);
+  expect(help.stdout).toMatch(/^usage: npm run images -- \[--functions-dir DIR\] \[--no-gateway\] \[FUNCTION \.\.\.\]\n/);
+  for (const [args, message] of [
+    [['--gatway'], "✖ unknown option '--gatway'"],
+    [['vots'], `✖ no function named vots in ${join(root, 'functions')}: the functions there are record-vote, results, vote`],
+    [['--functions-dir'], "✖ option '--functions-dir <value>' argument missing"],
+  ] as const) {
+    const run = images(...args);
+    expect(run.status, args.join(' ')).toBe(2);
+    expect(run.stderr).toBe(`${message}\n${help.stdout}`);
+  }
 });

@@ -50,6 +50,7 @@ describe('the platform API', () => {
     const doc = (await check('GET', '/system/openapi.json', await get('/system/openapi.json'))) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
     await check('GET', '/healthz', await get('/healthz'));
+    await check('GET', '/system/info', await get('/system/info'));
     const invite = (await check('GET', '/system/public-url', await get('/system/public-url'))) as { url: string; qr: string };
     expect(invite.url).toBe('http://vote.example.test:8080/');
     expect(invite.qr).toMatch(/^<svg [^>]*viewBox="0 0 \d+ \d+"[\s\S]*<path[\s\S]*<\/svg>\s*$/);
@@ -396,7 +397,7 @@ describe('read-only status made private', () => {
       expect(((await refused.json()) as { error: string }).error).toMatch(/credentials required/);
       expect((await fetch(`${t.url}${path}`, { headers: bearer })).status, path).toBe(status);
     }
-    for (const path of ['/function/sleepy', '/healthz', '/system/openapi.json', '/system/public-url'])
+    for (const path of ['/function/sleepy', '/healthz', '/system/info', '/system/openapi.json', '/system/public-url'])
       expect((await fetch(`${t.url}${path}`)).status, path).toBe(200);
 
     const refused = connect(`${t.url}/system`, { forceNew: true, transports: ['websocket'] });

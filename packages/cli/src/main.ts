@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// fn: the gateway's command line. Exit codes: 0 ok, 1 the call failed (non-2xx, or the gateway
-// could not be reached), 2 usage error (or a command this runtime does not support).
+// fn: the gateway's command line, run as `npx fn` (bin/fn.mjs). Exit codes: 0 ok, 1 the call failed
+// (non-2xx, or the gateway could not be reached), 2 usage error (or a command this runtime does not support).
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -25,11 +25,17 @@ class Failure extends Error {
   }
 }
 
+/** This CLI's release: its package's version. */
+const cliVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command('fn')
   .description("Write, deploy, list, invoke and scale the gateway's functions")
+  .version(cliVersion, '-V, --version', "the CLI's version")
   .addOption(new Option('-g, --gateway <url>', 'gateway URL').env('GATEWAY_URL').default('http://127.0.0.1:8080'))
   .addOption(new Option('-t, --token <token>', 'admin token (deploy, rm, scale; reads when status is private)').env('GATEWAY_ADMIN_TOKEN'))
   .option('--json', 'print JSON')
+  // A usage error: one line naming what is wrong, then the usage; set before the commands, which inherit it.
+  .configureOutput({ outputError: (text, write) => write(`fn: ${text.replace(/^error: /, '')}`) })
   .showHelpAfterError()
   .exitOverride();
 
@@ -55,8 +61,8 @@ function adminToken(gateway: string): string | undefined {
 async function call(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   const { gateway } = global();
   const headers: Record<string, string> = { ...init.headers };
-  // The admin token goes to the gateway's own routes only, never on to a function (nor into the queue).
-  const token = path.startsWith('system/') ? adminToken(gateway) : undefined;
+  // The admin token goes to the gateway's own routes only (/system/*, /metrics), never on to a function (nor into the queue).
+  const token = path.startsWith('system/') || path === 'metrics' ? adminToken(gateway) : undefined;
   if (token) headers.authorization = `Bearer ${token}`;
   let url: URL;
   try {
@@ -108,21 +114,74 @@ program
       invocationCount: number;
       coldStarts: number;
     }>;
-    print(list, () => {
-      const rows = [
+    print(list, () =>
+      table([
         ['NAME', 'MODE', 'REPLICAS', 'INVOCATIONS', 'COLD STARTS'],
         ...list.map((f) => [f.name, f.mode, `${f.replicas}/${f.maxInstances}`, String(f.invocationCount), String(f.coldStarts)]),
-      ];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      return rows
-        .map((r) =>
-          r
-            .map((cell, i) => cell.padEnd(widths[i]!))
-            .join('  ')
-            .trimEnd(),
-        )
-        .join('\n');
-    });
+      ]),
+    );
+  });
+
+/** The versions a gateway reports at GET /system/info (OpenFaaS's shape). */
+interface SystemInfo {
+  provider: { provider: string; orchestration: string; version: { release: string; sha: string } };
+  version: { release: string; sha: string };
+  arch: string;
+}
+
+async function systemInfo(): Promise<SystemInfo> {
+  const response = await call('GET', 'system/info');
+  if (!response.ok) throw await failed(response);
+  return (await response.json()) as SystemInfo;
+}
+
+/** A release with its commit shortened, as people quote it. */
+const releaseText = ({ release, sha }: { release: string; sha: string }) => (sha === 'unknown' ? release : `${release} (${sha.slice(0, 12)})`);
+
+program
+  .command('status')
+  .description('the tier and every function in one screen')
+  .action(async () => {
+    const [info, functions, members, publicUrl, queueDepth] = await Promise.all([
+      systemInfo(),
+      call('GET', 'system/functions').then(async (response) => {
+        if (!response.ok) throw await failed(response);
+        return (await response.json()) as FunctionFigures[];
+      }),
+      // 501: a gateway alone, which keeps no list of members.
+      call('GET', 'system/gateways').then(async (response) => {
+        if (response.status === 501) return null;
+        if (!response.ok) throw await failed(response);
+        return (await response.json()) as Member[];
+      }),
+      call('GET', 'system/public-url').then(async (response) => {
+        if (response.status === 404) return null;
+        if (!response.ok) throw await failed(response);
+        return ((await response.json()) as { url: string }).url;
+      }),
+      // The depth of the queue of async calls, where the gateway's metrics tell it.
+      call('GET', 'metrics').then(async (response) => {
+        if (!response.ok) return null;
+        const line = /^gateway_queue_depth (\d+)$/m.exec(await response.text());
+        return line ? Number(line[1]) : null;
+      }),
+    ]);
+    const status = { gateway: global().gateway, info, members, queueDepth, publicUrl, functions };
+    print(status, () => statusText(status));
+  });
+
+program
+  .command('version')
+  .description("the CLI's version and the gateway's")
+  .action(async () => {
+    const info = await systemInfo();
+    print({ cli: { release: cliVersion }, gateway: info }, () =>
+      [
+        `fn       ${cliVersion}`,
+        `gateway  ${releaseText(info.version)} at ${global().gateway}`,
+        `runtime  ${info.provider.orchestration} (${info.provider.provider} ${releaseText(info.provider.version)}), ${info.arch}`,
+      ].join('\n'),
+    );
   });
 
 program
@@ -259,7 +318,7 @@ program
         `created ${created.dir} (${options.lang}): ${created.files.join(', ')}`,
         ...(linked ? [`  ${linked}`] : []),
         `  its test:  cd ${created.dir} && ${test}`,
-        `  deploy it: npm run fn -- deploy ${relativeFolder(created.dir)}   (to the gateway running now)`,
+        `  deploy it: npx fn deploy ${relativeFolder(created.dir)}   (to the gateway running now)`,
         `  call it:   curl -d '{"name":"workshop"}' http://localhost:8080/function/${fn}`,
       ].join('\n'),
     );
@@ -322,6 +381,97 @@ program
     if (!response.ok) throw await failed(response);
     print({ functionName: fn }, () => `${fn}: removed`);
   });
+
+/** One function as GET /system/functions shows it: the fields fn status reads. */
+interface FunctionFigures {
+  name: string;
+  mode: string;
+  replicas: number;
+  availableReplicas: number;
+  maxInstances: number;
+  inFlight?: number;
+  queued?: number;
+  invocationCount: number;
+  coldStarts: number;
+  latencyMs?: { p50: number; p95: number; p99: number } | null;
+}
+
+/** One member of the tier as GET /system/gateways shows it. */
+interface Member {
+  role: string;
+  host: string;
+  pid: number;
+  leader: boolean;
+  startedAt: string;
+  inFlight: number;
+  cpu: number;
+}
+
+/** Rows as columns two spaces apart, each as wide as its widest cell. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function statusText(status: {
+  gateway: string;
+  info: SystemInfo;
+  members: Member[] | null;
+  queueDepth: number | null;
+  publicUrl: string | null;
+  functions: FunctionFigures[];
+}): string {
+  const { info, members, queueDepth, publicUrl, functions } = status;
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const controllers = members?.filter((m) => m.role === 'controller').length ?? 0;
+  const lines = [
+    `gateway  ${status.gateway}: ${releaseText(info.version)}, ${info.provider.orchestration} runtime, ${info.arch}`,
+    members
+      ? `tier     ${count(controllers, 'controller', 'controllers')}, ${count(members.length - controllers, 'edge', 'edges')}`
+      : 'tier     one gateway (no member list)',
+    `queue    ${queueDepth === null ? 'unknown' : count(queueDepth, 'call waiting', 'calls waiting')}`,
+    `vote at  ${publicUrl ?? 'no public URL set (PUBLIC_URL)'}`,
+  ];
+  if (members?.length) {
+    const since = (at: string) => new Date(at).toISOString().slice(11, 19);
+    lines.push(
+      '',
+      table([
+        ['ROLE', 'HOST', 'PID', 'IN FLIGHT', 'CPU', 'SINCE (UTC)'],
+        ...members.map((m) => [`${m.role}${m.leader ? ' (leader)' : ''}`, m.host, String(m.pid), String(m.inFlight), m.cpu.toFixed(2), since(m.startedAt)]),
+      ]),
+    );
+  }
+  const ms = (value: number | undefined) => (value === undefined ? '-' : String(value));
+  lines.push(
+    '',
+    functions.length === 0
+      ? 'no functions'
+      : table([
+          ['FUNCTION', 'MODE', 'REPLICAS', 'AVAILABLE', 'IN FLIGHT', 'WAITING', 'INVOCATIONS', 'COLD STARTS', 'P50 MS', 'P95 MS'],
+          ...functions.map((f) => [
+            f.name,
+            f.mode,
+            `${f.replicas}/${f.maxInstances}`,
+            String(f.availableReplicas),
+            String(f.inFlight ?? 0),
+            String(f.queued ?? 0),
+            String(f.invocationCount),
+            String(f.coldStarts),
+            ms(f.latencyMs?.p50),
+            ms(f.latencyMs?.p95),
+          ]),
+        ]),
+  );
+  return lines.join('\n');
+}
 
 const relativeFolder = (dir: string) => {
   const shown = relative(process.cwd(), dir);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { AUTH_METHOD, loadEmbeddedPostgres, privateFolder, requirePasswords, serverFilesForPostgresUser, sharedDir } from '@platform/embedded-postgres';
 
@@ -26,6 +27,7 @@ export async function startEmbeddedPostgres({
   port: number;
   log?: (message: string) => void;
 }): Promise<EmbeddedPostgresHandle> {
+  await checkPortFree(port);
   const dir = await reachableByPostgresUser(resolve(wanted), log);
   const dataDir = join(dir, 'data');
   const passwordFile = join(dir, 'password');
@@ -68,8 +70,22 @@ export async function startEmbeddedPostgres({
   };
 }
 
-/** Longest path of a unix socket (sun_path holds 108 bytes with its final NUL). */
-const MAX_SOCKET_PATH = 107;
+/**
+ * Rejects with the listen error (EADDRINUSE, carrying the port) when PostgreSQL could not listen
+ * on the port: said at once, where PostgreSQL's own failure would only say that it did not start.
+ */
+function checkPortFree(port: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePromise()));
+  });
+}
+
+/** Longest path of a unix socket: sun_path holds 108 bytes on Linux, 104 on macOS, with the final NUL. */
+export function maxSocketPath(os: NodeJS.Platform = process.platform): number {
+  return os === 'linux' ? 107 : 103;
+}
 
 /**
  * Where the server's unix socket goes: in its own data directory, which only the server's user
@@ -77,8 +93,8 @@ const MAX_SOCKET_PATH = 107;
  * sides less than one over loopback TCP (no TCP/IP stack; see bench/CHANGES.md). None when the
  * socket's path would be too long for the system: then TCP alone.
  */
-export function unixSocketDir(dataDir: string, port: number): string | undefined {
-  return Buffer.byteLength(join(dataDir, `.s.PGSQL.${port}`)) <= MAX_SOCKET_PATH ? dataDir : undefined;
+export function unixSocketDir(dataDir: string, port: number, os: NodeJS.Platform = process.platform): string | undefined {
+  return Buffer.byteLength(join(dataDir, `.s.PGSQL.${port}`)) <= maxSocketPath(os) ? dataDir : undefined;
 }
 
 /**

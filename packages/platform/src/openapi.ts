@@ -75,7 +75,7 @@ export const openapiDocument = {
     title: 'Function gateway',
     version: '1.0.0',
     description:
-      'Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /healthz) behave like it; /system/calls is this gateway\'s own. Errors are always JSON {"error": "..."}.',
+      'Routes shared with the OpenFaaS gateway (/function, /async-function, /system/functions, /system/function, /system/scale-function, /system/info, /healthz) behave like it; /system/calls is this gateway\'s own. Errors are always JSON {"error": "..."}.',
   },
   tags: [{ name: 'functions' }, { name: 'system' }],
   paths: {
@@ -265,6 +265,14 @@ export const openapiDocument = {
         },
       },
     },
+    '/system/info': {
+      get: {
+        tags: ['system'],
+        summary: "Versions: this gateway's release and commit, its runtime and architecture (OpenFaaS's shape; faas-cli version reads it)",
+        operationId: 'systemInfo',
+        responses: { '200': { description: 'the versions', content: json(ref('SystemInfo')) } },
+      },
+    },
     '/system/openapi.json': {
       get: {
         tags: ['system'],
@@ -322,6 +330,34 @@ export const openapiDocument = {
         properties: { callId: { type: 'string' } },
         additionalProperties: false,
       },
+      SystemInfo: {
+        type: 'object',
+        required: ['provider', 'version', 'arch'],
+        properties: {
+          provider: {
+            type: 'object',
+            required: ['provider', 'orchestration', 'version'],
+            properties: {
+              provider: { type: 'string', description: 'what runs the functions: this platform' },
+              orchestration: { type: 'string', description: 'the runtime: process, docker or swarm', examples: ['process', 'docker', 'swarm'] },
+              version: ref('Version'),
+            },
+            additionalProperties: false,
+          },
+          version: ref('Version'),
+          arch: { type: 'string', description: "the gateway's CPU architecture, as Node names it", examples: ['x64', 'arm64'] },
+        },
+        additionalProperties: false,
+      },
+      Version: {
+        type: 'object',
+        required: ['release', 'sha'],
+        properties: {
+          release: { type: 'string', description: 'the platform package\'s version, or "unknown"' },
+          sha: { type: 'string', description: 'the git commit checked out where the gateway started, or "unknown" (e.g. in the bundled image)' },
+        },
+        additionalProperties: false,
+      },
       Health: {
         type: 'object',
         required: ['status', 'runtime', 'functions'],
@@ -353,6 +389,19 @@ export const openapiDocument = {
           inFlight: { type: 'integer', minimum: 0 },
           queued: { type: 'integer', minimum: 0 },
           coldStarts: { type: 'integer', minimum: 0 },
+          callsPerSecond: { type: 'number', minimum: 0, description: 'calls finished per second over the last 10 s, the whole tier' },
+          latencyMs: {
+            description: 'percentiles of the calls of the last minute, the whole tier; null when there were none',
+            oneOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                required: ['p50', 'p95', 'p99'],
+                properties: { p50: { type: 'number' }, p95: { type: 'number' }, p99: { type: 'number' } },
+                additionalProperties: false,
+              },
+            ],
+          },
           instances: { type: 'array', items: { type: 'string' } },
           mode: { enum: ['warm', 'oneshot'] },
           timeoutSeconds: { type: 'number' },

@@ -43,3 +43,23 @@ describe("a function's log lines", () => {
     expect(texts).toEqual(['before', `${'x'.repeat(MAX_LOG_LINE)}${LINE_CUT_MARK}`, 'after', 'é']);
   });
 });
+
+describe("a function's log lines echoed with a format", () => {
+  // Break it catches: the echo passing the instance's chunks on as they come, ignoring the format
+  // (JSON lines on a terminal where readable ones were asked for).
+  it('are echoed rewritten, one whole line at a time, and kept as they came', async () => {
+    const logs = new FunctionLogs(undefined, (line) => `<${line}>\n`);
+    let echoed = '';
+    const echo = new Writable({
+      write: (piece, _encoding, done) => {
+        echoed += piece;
+        done();
+      },
+    });
+    const sink = logs.sink('fn', 'instance-1', echo);
+    await write(sink, '{"msg":"one"}\n{"msg":');
+    await write(sink, '"two"}\nplain\n');
+    expect(echoed).toBe('<{"msg":"one"}>\n<{"msg":"two"}>\n<plain>\n');
+    expect(logs.tail('fn', 10).map((line) => line.text)).toEqual(['{"msg":"one"}', '{"msg":"two"}', 'plain']);
+  });
+});

@@ -11,9 +11,10 @@ import { lookup } from './functions.js';
 import { parseDeployRequest } from '../deploy-request.js';
 import { LABELS } from '../labels.js';
 import type { TierFigures } from '../tier-stats.js';
+import { buildInfo } from '../build-info.js';
 
 /** The calls of a function on the whole tier, every edge's (Platform.figures). */
-export type TierCounts = (pool: FunctionPool) => Pick<TierFigures, 'inFlight' | 'waiting' | 'invocationCount'>;
+export type TierCounts = (pool: FunctionPool) => Pick<TierFigures, 'inFlight' | 'waiting' | 'invocationCount' | 'callsPerSecond' | 'latencyMs'>;
 
 /** The OpenFaaS FunctionStatus shape, plus counters of our own. */
 function functionStatus(pool: FunctionPool, figures: TierCounts) {
@@ -34,6 +35,8 @@ function functionStatus(pool: FunctionPool, figures: TierCounts) {
     inFlight: tier.inFlight,
     queued: tier.waiting,
     coldStarts: counts.coldStarts,
+    callsPerSecond: tier.callsPerSecond,
+    latencyMs: tier.latencyMs,
     instances: pool.instanceIds(),
     mode: spec.mode,
     timeoutSeconds: spec.timeoutSeconds,
@@ -140,6 +143,15 @@ export function systemRoutes({ pools, runtime, auth, calls, metrics, figures, re
     qr ??= QRCode.toString(publicUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.setHeader('cache-control', 'no-cache');
     res.json({ url: publicUrl, qr: await qr });
+  });
+  // OpenFaaS's info route (faas-cli version reads it): public like /healthz, it tells versions only.
+  router.get('/system/info', (_req, res) => {
+    const { release, sha } = buildInfo();
+    res.json({
+      provider: { provider: '@platform/core', orchestration: runtime.kind, version: { release, sha } },
+      version: { release, sha },
+      arch: process.arch,
+    });
   });
   router.get('/system/openapi.json', (_req, res) => {
     res.json(openapiDocument);

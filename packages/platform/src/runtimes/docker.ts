@@ -43,10 +43,11 @@ export class DockerRuntime implements Runtime {
   readonly kind = 'docker';
   private readonly docker: Docker;
   private readonly live = new Set<Docker.Container>();
-  private readonly lines = new FunctionLogs();
+  private readonly lines: FunctionLogs;
 
   constructor(private readonly options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
+    this.lines = new FunctionLogs(undefined, options.formatLogLine);
   }
 
   private image(fn: FunctionSpec): string {

@@ -16,7 +16,11 @@ export interface LogLine {
 export class FunctionLogs {
   private readonly lines = new Map<string, LogLine[]>();
 
-  constructor(private readonly keep = 1_000) {}
+  constructor(
+    private readonly keep = 1_000,
+    /** Echoes each line rewritten (whole lines then, not chunks as they come); unset: the output as it is. */
+    private readonly format?: (line: string) => string,
+  ) {}
 
   add(fn: string, instance: string, text: string): void {
     let lines = this.lines.get(fn);
@@ -31,12 +35,16 @@ export class FunctionLogs {
 
   /** A stream that records each line from an instance and passes it on to `echo`. */
   sink(fn: string, instance: string, echo: NodeJS.WritableStream = process.stderr): Writable {
-    const lines = new LineSplitter((text) => this.add(fn, instance, text));
+    const format = this.format;
+    const lines = new LineSplitter((text) => {
+      this.add(fn, instance, text);
+      if (format) echo.write(format(text));
+    });
     // Whole characters only: a chunk may end inside one.
     const decoder = new StringDecoder('utf8');
     return new Writable({
       write: (chunk: Buffer, _encoding, done) => {
-        echo.write(chunk);
+        if (!format) echo.write(chunk);
         lines.push(decoder.write(chunk));
         done();
       },

@@ -19,13 +19,15 @@ interface ProcessInstance extends Instance {
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process';
   private readonly children = new Set<ChildProcess>();
-  private readonly lines = new FunctionLogs();
+  private readonly lines: FunctionLogs;
   /** Warm instances listen on unix sockets in here: a cheaper hop than TCP on loopback, private to this user. */
   private readonly socketDir: string;
 
   constructor(private readonly options: RuntimeOptions) {
-    removeStaleSocketDirs();
-    this.socketDir = mkdtempSync(join(tmpdir(), `fn-sockets-${process.pid}-`));
+    this.lines = new FunctionLogs(undefined, options.formatLogLine);
+    const parent = socketFolderParent();
+    removeStaleSocketDirs(parent);
+    this.socketDir = mkdtempSync(join(parent, `fn-sockets-${process.pid}-`));
   }
 
   async deploy(): Promise<void> {}
@@ -83,7 +85,8 @@ export class ProcessRuntime implements Runtime {
         FN_MODE: 'warm',
         FN_INSTANCE: id,
         [INVOKE_TOKEN_ENV]: invokeToken,
-        FN_SOCKET: join(this.socketDir, `${id}.sock`),
+        // A short name: the whole path must fit a socket address (see socketFolderParent).
+        FN_SOCKET: join(this.socketDir, `${randomBytes(SOCKET_NAME_BYTES).toString('hex')}.sock`),
         FN_MAX_INFLIGHT: String(fn.maxConcurrency),
         FN_DRAIN_SECONDS: String(fn.timeoutSeconds),
         // The pipe on stdin closes if the gateway dies, so no instance outlives it.
@@ -147,9 +150,24 @@ function readySignal(child: ChildProcess, exited: Promise<void>, timeoutMs: numb
   });
 }
 
+/** Longest unix socket path on every supported system: macOS's holds 104 bytes with its NUL (Linux's 108). */
+const SOCKET_PATH_BYTES = 103;
+/** Random bytes in a socket's name (written in hex). */
+const SOCKET_NAME_BYTES = 6;
+
+/**
+ * Where the socket folders go: the temporary folder, unless a socket's path in it would be too
+ * long for a socket address (a deep TMPDIR), then /tmp. macOS's per-user one (/var/folders/…/T)
+ * leaves room, with the sockets' short names.
+ */
+export function socketFolderParent(temporary = tmpdir()): string {
+  const longest = join(temporary, `fn-sockets-${'9'.repeat(10)}-XXXXXX`, `${'f'.repeat(SOCKET_NAME_BYTES * 2)}.sock`);
+  return Buffer.byteLength(longest) <= SOCKET_PATH_BYTES ? temporary : '/tmp';
+}
+
 /** Socket folders of gateways that died without stopping (SIGKILL): named by their pid. */
-function removeStaleSocketDirs(): void {
-  for (const name of readdirSync(tmpdir())) {
+function removeStaleSocketDirs(parent: string): void {
+  for (const name of readdirSync(parent)) {
     const pid = Number(/^fn-sockets-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
@@ -158,7 +176,7 @@ function removeStaleSocketDirs(): void {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') continue;
       // Another user's leftovers (root's, on a shared machine) are theirs to remove.
       try {
-        rmSync(join(tmpdir(), name), { recursive: true, force: true });
+        rmSync(join(parent, name), { recursive: true, force: true });
       } catch {
         // not ours
       }

@@ -53,4 +53,6 @@ export interface RuntimeOptions {
   env: Record<string, string | undefined>;
   /** Resolves a declared secret's value. */
   secret(name: string): string | undefined;
+  /** What is echoed to this process's output for an instance's log line, newline included (e.g. a readable line on a terminal); default: the output as it is. */
+  formatLogLine?: (line: string) => string;
 }
