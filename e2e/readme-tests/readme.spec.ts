@@ -18,7 +18,7 @@ const undo = 'undoes what the test run set up, which the suites after this one s
 const notWalked: Record<string, string> = {
   'npm test': 'the command that runs this walk',
   'infra/scripts/secrets.sh >/dev/null': 'part of the by-hand form of npm run stack:deploy, which is walked',
-  "VOTING_SECRETS=$PWD/.secrets RUNTIME=swarm STACK_NAME=voting GATEWAY_REPLICAS=1 DOCKER_GID=$(. infra/scripts/docker-socket.sh && docker_socket_gid /var/run/docker.sock) docker stack deploy --resolve-image never -c docker-compose.yml voting":
+  'VOTING_SECRETS=$PWD/.secrets RUNTIME=swarm STACK_NAME=voting GATEWAY_REPLICAS=1 DOCKER_GID=$(. infra/scripts/docker-socket.sh && docker_socket_gid /var/run/docker.sock) docker stack deploy --resolve-image never -c docker-compose.yml voting':
     'the by-hand form of npm run stack:deploy, which is walked',
   'docker swarm init --advertise-addr 10.0.0.5': threeNodes,
   'docker swarm join-token worker': threeNodes,
@@ -115,7 +115,7 @@ test('the README and the pages it leads to show no command that this walk leaves
 });
 
 const helloCurl = `curl -H 'content-type: application/json' -d '{"name":"workshop"}' http://localhost:8080/function/hello`;
-const dockerGid = "export DOCKER_GID=$(. infra/scripts/docker-socket.sh && docker_socket_gid /var/run/docker.sock)";
+const dockerGid = 'export DOCKER_GID=$(. infra/scripts/docker-socket.sh && docker_socket_gid /var/run/docker.sock)';
 const publicUrl = 'HOST=0.0.0.0 PUBLIC_URL=http://192.168.1.20:8080/ npm start';
 // The commands this walk runs, in the pages' order (checked against the pages above), and the
 // commands of docs/cli.md and docs/benchmarks.md it runs besides.
