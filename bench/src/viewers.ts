@@ -265,7 +265,9 @@ export async function liveViewers({ viewers, edges, rate, seconds, appEnv = {}, 
   const runs: ViewersRun[] = [];
   for (const workers of edges) {
     log(`GATEWAY_WORKERS=${workers}: starting the app...`);
-    const app = await startApp({ env: { ...appEnv, GATEWAY_WORKERS: String(workers) } });
+    // Every viewer here connects from loopback: the per-address share of live clients (which
+    // keeps one address from taking every place) is raised to let them all in.
+    const app = await startApp({ env: { MAX_LIVE_CLIENTS_PER_ADDRESS: String(Math.max(...viewers)), ...appEnv, GATEWAY_WORKERS: String(workers) } });
     try {
       for (const count of viewers) {
         log(`${count} viewers, ${rate} votes/s for ${seconds} s, ${workers === 1 ? '1 edge' : `${workers} edges`}...`);
